@@ -1,0 +1,43 @@
+# Thin wrapper over meson: `make check` and `make demo` are the two commands of the README.
+# Both install what they need on a Debian 12 machine (as root) and build first.
+
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+MESON_TEST  = meson test --print-errorlogs --num-processes 2
+
+.PHONY: all deps build build-asan check check-unit check-asan demo clean
+
+all: build
+
+deps:
+	tools/install-deps.sh
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD)
+
+$(BUILD_ASAN)/build.ninja:
+	meson setup $(BUILD_ASAN) -Db_sanitize=address,undefined -Dbuildtype=debug
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+build-asan: deps $(BUILD_ASAN)/build.ninja
+	ninja -C $(BUILD_ASAN)
+
+# Everything: the sanitizer build runs the unit and integration suites (those that run our
+# binaries directly), the normal build runs every suite, Docker included.
+check: build build-asan
+	tools/ensure-dockerd.sh start
+	rc=0; \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		$(MESON_TEST) -C $(BUILD_ASAN) --suite unit --suite integration || rc=1; \
+	$(MESON_TEST) -C $(BUILD) || rc=1; \
+	tools/ensure-dockerd.sh stop; \
+	tools/test-summary.py $(BUILD_ASAN)/meson-logs/testlog.json $(BUILD)/meson-logs/testlog.json || rc=1; \
+	exit $$rc
+
+check-unit: build
+	$(MESON_TEST) -C $(BUILD) --suite unit
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN)
