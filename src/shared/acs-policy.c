@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "acs-macro.h"
+#include "acs-policy.h"
+
+/* Ratios are computed in floating point; a product such as 3 × 1.5 must not round up to 5. */
+#define CEIL_EPSILON 1e-9
+
+static const char *const placement_names[_ACS_PLACEMENT_MAX] = {
+        [ACS_PLACEMENT_SPREAD] = "spread",
+        [ACS_PLACEMENT_BINPACK] = "binpack",
+};
+
+static const char *const action_names[] = {
+        [ACS_SCALE_NONE] = "none",
+        [ACS_SCALE_OUT] = "scale-out",
+        [ACS_SCALE_IN] = "scale-in",
+        [ACS_SCALE_HOLD] = "scale-hold",
+};
+
+void acs_policy_init(AcsPolicy *p) {
+        *p = (AcsPolicy) {
+                .target_cpu = 0.6,
+                .target_inflight = 1.0,
+                .tolerance = 0.1,
+                .min_replicas = 1,
+                .max_replicas = 12,
+                .scale_down_window = 60 * USEC_PER_SEC,
+                .placement = ACS_PLACEMENT_SPREAD,
+                .vm_headroom = 1,
+                .vm_standby_delay = 30 * USEC_PER_SEC,
+                .dry_run = false,
+        };
+}
+
+int acs_policy_validate(const AcsPolicy *p, const char **ret_what) {
+        const char *what = NULL;
+
+        if (!(p->target_cpu >= 0.05 && p->target_cpu <= 1))
+                what = "target_cpu must be in 0.05..1";
+        else if (!(p->target_inflight >= 0 && p->target_inflight <= 1000))
+                what = "target_inflight must be in 0..1000";
+        else if (!(p->tolerance >= 0 && p->tolerance < 1))
+                what = "tolerance must be in 0..0.99";
+        else if (p->max_replicas < 1 || p->max_replicas > 10000)
+                what = "max_replicas must be in 1..10000";
+        else if (p->min_replicas > p->max_replicas)
+                what = "min_replicas must not exceed max_replicas";
+        else if (p->scale_down_window > 3600 * USEC_PER_SEC)
+                what = "scale_down_window must be at most 3600 s";
+        else if ((unsigned) p->placement >= _ACS_PLACEMENT_MAX)
+                what = "placement must be spread or binpack";
+        else if (p->vm_headroom > 10000)
+                what = "vm_headroom must be at most 10000";
+        else if (p->vm_standby_delay > 24 * 3600 * USEC_PER_SEC)
+                what = "vm_standby_delay must be at most 1 day";
+
+        if (ret_what)
+                *ret_what = what;
+        return what ? -EINVAL : 0;
+}
+
+const char *acs_placement_to_string(AcsPlacement p) {
+        return (unsigned) p < _ACS_PLACEMENT_MAX ? placement_names[p] : NULL;
+}
+
+int acs_placement_from_string(const char *s) {
+        for (unsigned i = 0; s && i < _ACS_PLACEMENT_MAX; i++)
+                if (streq(s, placement_names[i]))
+                        return (int) i;
+        return -EINVAL;
+}
+
+const char *acs_scale_action_to_string(AcsScaleAction a) {
+        return (unsigned) a < ELEMENTSOF(action_names) ? action_names[a] : NULL;
+}
+
+void acs_scale_history_reset(AcsScaleHistory *h) {
+        h->head = h->n = 0;
+}
+
+static void history_push(AcsScaleHistory *h, usec_t now, unsigned recommendation) {
+        size_t i = (h->head + h->n) % ACS_POLICY_HISTORY_MAX;
+
+        if (h->n == ACS_POLICY_HISTORY_MAX)
+                h->head = (h->head + 1) % ACS_POLICY_HISTORY_MAX; /* drop the oldest */
+        else
+                h->n++;
+        h->entries[i].time = now;
+        h->entries[i].recommendation = recommendation;
+}
+
+/* Drops what fell out of the window, returns the largest recommendation left in it. */
+static unsigned history_window_max(AcsScaleHistory *h, usec_t now, usec_t window) {
+        unsigned m = 0;
+
+        while (h->n > 0 && h->entries[h->head].time + window < now) {
+                h->head = (h->head + 1) % ACS_POLICY_HISTORY_MAX;
+                h->n--;
+        }
+        for (size_t k = 0; k < h->n; k++)
+                m = MAX(m, h->entries[(h->head + k) % ACS_POLICY_HISTORY_MAX].recommendation);
+        return m;
+}
+
+static bool in_band(double ratio, double tolerance) {
+        return fabs(ratio - 1.0) <= tolerance;
+}
+
+static unsigned ceil_count(double x) {
+        if (!(x > 0))
+                return 0;
+        if (x > 1e6)
+                return 1000000;
+        return (unsigned) ceil(x - CEIL_EPSILON);
+}
+
+/* Target tracking on CPU over the ready containers; starting ones are not judged. */
+static unsigned recommend_by_cpu(const AcsPolicy *p, const AcsScaleInput *in, unsigned current) {
+        double ratio;
+
+        if (in->ready == 0)
+                return current;
+        ratio = in->cpu / p->target_cpu;
+        if (in_band(ratio, p->tolerance))
+                return current;
+        return ceil_count(in->ready * ratio);
+}
+
+/* Knative's concurrency rule: as many containers as the in-flight requests need. */
+static unsigned recommend_by_inflight(const AcsPolicy *p, const AcsScaleInput *in, unsigned current) {
+        double ratio;
+
+        if (p->target_inflight <= 0 || in->ready == 0)
+                return 0;
+        ratio = in->inflight / (in->ready * p->target_inflight);
+        if (in_band(ratio, p->tolerance))
+                return current;
+        return ceil_count(in->inflight / p->target_inflight);
+}
+
+static void reason_append(AcsScaleDecision *d, const char *format, ...) _printf_(2, 3);
+static void reason_append(AcsScaleDecision *d, const char *format, ...) {
+        size_t l = strlen(d->reason);
+        va_list ap;
+
+        if (l >= sizeof(d->reason) - 1)
+                return;
+        va_start(ap, format);
+        (void) vsnprintf(d->reason + l, sizeof(d->reason) - l, format, ap);
+        va_end(ap);
+}
+
+static const char *compare(double v, double target, double tolerance) {
+        double ratio = target > 0 ? v / target : 1.0;
+
+        if (in_band(ratio, tolerance))
+                return "~";
+        return ratio > 1 ? ">" : "<";
+}
+
+AcsScaleAction acs_policy_decide(const AcsPolicy *p, AcsScaleHistory *h, usec_t now,
+                                 const AcsScaleInput *in, AcsScaleDecision *ret) {
+        AcsScaleDecision d = {};
+        unsigned bounded, window_max;
+
+        d.current = in->ready + in->starting;
+        d.by_cpu = recommend_by_cpu(p, in, d.current);
+        d.by_inflight = recommend_by_inflight(p, in, d.current);
+        d.recommended = MAX(d.by_cpu, d.by_inflight);
+        bounded = CLAMP(d.recommended, p->min_replicas, p->max_replicas);
+
+        history_push(h, now, bounded);
+        window_max = history_window_max(h, now, p->scale_down_window);
+
+        if (in->ready > 0)
+                reason_append(&d, "cpu %.2f %s target %.2f", in->cpu,
+                              compare(in->cpu, p->target_cpu, p->tolerance), p->target_cpu);
+        else
+                reason_append(&d, "cpu n/a (no ready container)");
+        if (p->target_inflight > 0)
+                reason_append(&d, ", in-flight %.1f %s target %.1f per container", in->inflight,
+                              compare(in->inflight, in->ready * p->target_inflight, p->tolerance),
+                              p->target_inflight);
+        reason_append(&d, " over %u ready", in->ready);
+        if (in->starting > 0)
+                reason_append(&d, " + %u starting", in->starting);
+        reason_append(&d, " (recommend cpu %u, in-flight %u)", d.by_cpu, d.by_inflight);
+
+        if (bounded > d.current) {
+                /* Fast, but bounded: at most double, at least one more. */
+                unsigned rate_limit = MAX(d.current * 2, d.current + 1);
+
+                d.desired = MIN(bounded, rate_limit);
+                if (d.desired > in->capacity && d.desired > d.current)
+                        d.desired = MAX(in->capacity, d.current);
+
+                if (d.desired > d.current) {
+                        d.action = ACS_SCALE_OUT;
+                        reason_append(&d, ": %u -> %u", d.current, d.desired);
+                        if (d.desired < bounded)
+                                reason_append(&d, " (of %u: %s)", bounded,
+                                              d.desired == rate_limit ? "rate bound" : "capacity");
+                } else {
+                        d.action = ACS_SCALE_HOLD;
+                        reason_append(&d, ": %u -> %u held by capacity (%u slots)", d.current, bounded,
+                                      in->capacity);
+                }
+        } else if (bounded < d.current) {
+                if (window_max >= d.current) {
+                        d.desired = d.current;
+                        d.action = ACS_SCALE_HOLD;
+                        reason_append(&d, ": %u -> %u held by the %llus window (max %u)", d.current, bounded,
+                                      (unsigned long long) (p->scale_down_window / USEC_PER_SEC), window_max);
+                } else {
+                        d.desired = MAX(window_max, bounded);
+                        d.action = ACS_SCALE_IN;
+                        reason_append(&d, ": %u -> %u", d.current, d.desired);
+                }
+        } else {
+                d.desired = d.current;
+                if (d.recommended > p->max_replicas) {
+                        d.action = ACS_SCALE_HOLD;
+                        reason_append(&d, ": %u -> %u held by max replicas %u", d.current, d.recommended,
+                                      p->max_replicas);
+                } else if (d.recommended < p->min_replicas && d.recommended < d.current) {
+                        d.action = ACS_SCALE_HOLD;
+                        reason_append(&d, ": %u -> %u held by min replicas %u", d.current, d.recommended,
+                                      p->min_replicas);
+                } else {
+                        d.action = ACS_SCALE_NONE;
+                        reason_append(&d, ": %u", d.current);
+                }
+        }
+
+        *ret = d;
+        return d.action;
+}
+
+static double fill(const AcsPlacementVm *vm) {
+        return vm->capacity > 0 ? (double) vm->used / vm->capacity : 1.0;
+}
+
+int acs_placement_pick_add(AcsPlacement mode, const AcsPlacementVm *vms, size_t n) {
+        int best = -ENOSPC;
+
+        for (size_t i = 0; i < n; i++) {
+                const AcsPlacementVm *v = vms + i, *b;
+
+                if (!v->active || v->used >= v->capacity)
+                        continue;
+                if (best < 0) {
+                        best = (int) i;
+                        continue;
+                }
+                b = vms + best;
+                if (mode == ACS_PLACEMENT_BINPACK) {
+                        /* Fill the VM activated first before touching the next. */
+                        if (v->rank < b->rank)
+                                best = (int) i;
+                } else if (fill(v) < fill(b) ||
+                           (fill(v) == fill(b) && (v->cpu < b->cpu || (v->cpu == b->cpu && v->rank < b->rank))))
+                        best = (int) i;
+        }
+        return best;
+}
+
+int acs_placement_pick_remove(AcsPlacement mode, const AcsPlacementVm *vms, size_t n) {
+        int best = -ENOENT;
+
+        for (size_t i = 0; i < n; i++) {
+                const AcsPlacementVm *v = vms + i, *b;
+
+                if (v->removable == 0)
+                        continue;
+                if (best < 0) {
+                        best = (int) i;
+                        continue;
+                }
+                b = vms + best;
+                /* Containers on standby VMs go first: they should not be there at all. */
+                if (v->active != b->active) {
+                        if (!v->active)
+                                best = (int) i;
+                        continue;
+                }
+                if (mode == ACS_PLACEMENT_BINPACK) {
+                        if (v->rank > b->rank)
+                                best = (int) i;
+                } else if (fill(v) > fill(b) || (fill(v) == fill(b) && v->rank > b->rank))
+                        best = (int) i;
+        }
+        return best;
+}
+
+unsigned acs_placement_plan(AcsPlacement mode, AcsPlacementVm *vms, size_t n, int count, int *ret_delta) {
+        unsigned placed = 0, todo = count < 0 ? (unsigned) -count : (unsigned) count;
+
+        for (; placed < todo; placed++) {
+                int i = count > 0 ? acs_placement_pick_add(mode, vms, n) : acs_placement_pick_remove(mode, vms, n);
+
+                if (i < 0)
+                        break;
+                if (count > 0) {
+                        vms[i].used++;
+                        vms[i].removable++;
+                        ret_delta[i]++;
+                } else {
+                        vms[i].used--;
+                        vms[i].removable--;
+                        ret_delta[i]--;
+                }
+        }
+        return placed;
+}
+
+unsigned acs_placement_free_active(const AcsPlacementVm *vms, size_t n) {
+        unsigned free_slots = 0;
+
+        for (size_t i = 0; i < n; i++)
+                if (vms[i].active && vms[i].used < vms[i].capacity)
+                        free_slots += vms[i].capacity - vms[i].used;
+        return free_slots;
+}
+
+int acs_placement_pick_activate(const AcsPolicy *p, const AcsPlacementVm *vms, size_t n, unsigned wanted,
+                                char *reason, size_t reason_size) {
+        unsigned free_slots = acs_placement_free_active(vms, n);
+        unsigned left = free_slots > wanted ? free_slots - wanted : 0;
+        int best = -ENOENT;
+
+        if (reason_size > 0)
+                reason[0] = 0;
+        if (left >= p->vm_headroom && wanted <= free_slots)
+                return -ENOENT;
+
+        for (size_t i = 0; i < n; i++) {
+                if (vms[i].active || vms[i].capacity == 0)
+                        continue;
+                if (best < 0 || vms[i].rank < vms[best].rank)
+                        best = (int) i;
+        }
+
+        if (reason_size > 0) {
+                if (wanted > free_slots)
+                        (void) snprintf(reason, reason_size,
+                                        "%u more containers wanted, %u free slots on active VMs", wanted,
+                                        free_slots);
+                else
+                        (void) snprintf(reason, reason_size,
+                                        "free slots on active VMs %u (after %u more) < headroom %u", left,
+                                        wanted, p->vm_headroom);
+        }
+        return best;
+}
+
+bool acs_placement_may_standby(const AcsPolicy *p, const AcsPlacementVm *vms, size_t n, size_t i,
+                               usec_t empty_since, usec_t now) {
+        unsigned others_active = 0, others_free = 0;
+
+        if (i >= n || !vms[i].active || vms[i].used > 0 || empty_since == 0 ||
+            now < empty_since + p->vm_standby_delay)
+                return false;
+
+        for (size_t k = 0; k < n; k++) {
+                if (k == i || !vms[k].active)
+                        continue;
+                others_active++;
+                if (vms[k].used < vms[k].capacity)
+                        others_free += vms[k].capacity - vms[k].used;
+        }
+        return others_active > 0 && others_free >= p->vm_headroom;
+}

@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * Scaling and placement decisions as pure functions: no I/O, no clock of their own, so that the
+ * VIM (across VMs) and the VMM (within one VM) take the same decisions and unit tests can replay
+ * any sequence of inputs.
+ *
+ * Scaling: two recommendations, the larger wins.
+ *   - target tracking on CPU: desired = ceil(ready × utilization / target_cpu), no change while
+ *     utilization / target_cpu is within 1 ± tolerance;
+ *   - concurrency (the leading signal, since CPU saturates at the limit):
+ *     desired = ceil(total in-flight / target_inflight), same tolerance band.
+ * Starting containers count neither as capacity nor by their CPU. Scale-up is bounded to double
+ * (at least +1) per step; scale-down takes the largest recommendation seen over the
+ * stabilization window, so a load that swings around the target does not make the count flap.
+ *
+ * Placement: spread (least loaded active VM) or binpack (fill one VM first), never beyond a VM's
+ * capacity; scale-in takes from the VM that placement would empty first. Standby VMs are
+ * activated while the free slots on active VMs fall short of a headroom margin.
+ *
+ * Every function that decides fills a human-readable reason naming its inputs.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "acs-time.h"
+
+#define ACS_POLICY_REASON_MAX 512
+#define ACS_POLICY_HISTORY_MAX 1024
+
+typedef enum AcsPlacement {
+        ACS_PLACEMENT_SPREAD,
+        ACS_PLACEMENT_BINPACK,
+        _ACS_PLACEMENT_MAX,
+} AcsPlacement;
+
+typedef struct AcsPolicy {
+        double target_cpu;          /* utilization of a container against its CPU limit, 0.05..1 */
+        double target_inflight;     /* in-flight requests per ready container; 0 disables the rule */
+        double tolerance;           /* band around the target where nothing changes, e.g. 0.1 */
+        unsigned min_replicas;
+        unsigned max_replicas;
+        usec_t scale_down_window;   /* stabilization window for scale-in */
+        AcsPlacement placement;
+        unsigned vm_headroom;       /* free slots on active VMs below which a standby VM is activated */
+        usec_t vm_standby_delay;    /* how long an emptied VM stays active before standby */
+        bool dry_run;
+} AcsPolicy;
+
+void acs_policy_init(AcsPolicy *p);
+/* 0 if every field is within its range, else -EINVAL with *ret_what naming the field. */
+int acs_policy_validate(const AcsPolicy *p, const char **ret_what);
+
+const char *acs_placement_to_string(AcsPlacement p);
+int acs_placement_from_string(const char *s); /* AcsPlacement or -EINVAL */
+
+/* What the service looks like right now. */
+typedef struct AcsScaleInput {
+        unsigned ready;           /* ready containers: the capacity that serves */
+        unsigned starting;        /* created, not yet ready: neither capacity nor judged by CPU */
+        double cpu;               /* mean utilization of the ready containers against their limit */
+        double inflight;          /* total in-flight requests over the ready containers */
+        unsigned capacity;        /* slots on every reachable VM, active or standby */
+} AcsScaleInput;
+
+typedef enum AcsScaleAction {
+        ACS_SCALE_NONE,   /* in the band, or at the recommendation */
+        ACS_SCALE_OUT,
+        ACS_SCALE_IN,
+        ACS_SCALE_HOLD,   /* the signal says change, but a window, max or capacity holds it */
+} AcsScaleAction;
+
+typedef struct AcsScaleDecision {
+        AcsScaleAction action;
+        unsigned current;         /* ready + starting */
+        unsigned desired;         /* what to converge to now */
+        unsigned recommended;     /* the raw recommendation before rate, window and bounds */
+        unsigned by_cpu, by_inflight;
+        char reason[ACS_POLICY_REASON_MAX];
+} AcsScaleDecision;
+
+/* The recommendations of the last window, for scale-down stabilization. */
+typedef struct AcsScaleHistory {
+        struct {
+                usec_t time;
+                unsigned recommendation;
+        } entries[ACS_POLICY_HISTORY_MAX];
+        size_t head, n;
+} AcsScaleHistory;
+
+void acs_scale_history_reset(AcsScaleHistory *h);
+
+/*
+ * Decides the replica count for now. Records the recommendation in h (call it once per
+ * evaluation, with a clock that never goes backwards). Returns the action, also in ret->action.
+ */
+AcsScaleAction acs_policy_decide(const AcsPolicy *p, AcsScaleHistory *h, usec_t now,
+                                 const AcsScaleInput *in, AcsScaleDecision *ret);
+
+const char *acs_scale_action_to_string(AcsScaleAction a);
+
+/* One VM as placement sees it. */
+typedef struct AcsPlacementVm {
+        const char *name;
+        bool active;          /* false: standby (reachable, not used) */
+        unsigned capacity;
+        unsigned used;        /* containers occupying a slot: starting, ready and draining */
+        unsigned removable;   /* of those, ready or starting ones that scale-in may take */
+        double cpu;           /* CPUs in use, the tie-breaker for spread */
+        unsigned rank;        /* activation order; later-activated VMs are emptied first */
+} AcsPlacementVm;
+
+/* Index of the active VM that gets the next container, or -ENOSPC when every active VM is full. */
+int acs_placement_pick_add(AcsPlacement mode, const AcsPlacementVm *vms, size_t n);
+/* Index of the VM that gives up a container on scale-in, or -ENOENT when none has a removable one. */
+int acs_placement_pick_remove(AcsPlacement mode, const AcsPlacementVm *vms, size_t n);
+
+/*
+ * Spreads count additions (count > 0) or removals (count < 0) over vms, updating used and
+ * removable as it goes and adding to ret_delta[i] (n entries, zeroed by the caller). Returns the
+ * number placed, which is less than |count| when capacity or removable containers run out.
+ */
+unsigned acs_placement_plan(AcsPlacement mode, AcsPlacementVm *vms, size_t n, int count, int *ret_delta);
+
+/* Sum of free slots on active VMs. */
+unsigned acs_placement_free_active(const AcsPlacementVm *vms, size_t n);
+
+/*
+ * Whether a standby VM should be activated so the next scale-out never waits: when the free
+ * slots on active VMs (after placing `wanted` more containers) fall below headroom. Returns the
+ * index of the standby VM to activate (lowest rank first), or -ENOENT when none is needed or
+ * none is left; the reason is filled in either case when an activation was wanted.
+ */
+int acs_placement_pick_activate(const AcsPolicy *p, const AcsPlacementVm *vms, size_t n, unsigned wanted,
+                                char *reason, size_t reason_size);
+
+/*
+ * Whether active VM i, empty since empty_since (0 = not empty), may return to standby at now:
+ * it has been empty for vm_standby_delay, it is not the last active VM, and the other active
+ * VMs keep at least headroom free slots.
+ */
+bool acs_placement_may_standby(const AcsPolicy *p, const AcsPlacementVm *vms, size_t n, size_t i,
+                               usec_t empty_since, usec_t now);
