@@ -11,6 +11,7 @@
  * that announces a large frame and then stalls costs us only what it sent.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,9 +48,7 @@ int acs_frame_decoder_feed(AcsFrameDecoder *d, const void *data, size_t size, si
 const uint8_t *acs_frame_decoder_payload(const AcsFrameDecoder *d, size_t *ret_size);
 
 /* True when no partial frame is buffered (a clean place for the stream to end). */
-static inline int acs_frame_decoder_is_idle(const AcsFrameDecoder *d) {
-        return d->n_header == 0;
-}
+bool acs_frame_decoder_is_idle(const AcsFrameDecoder *d);
 
 /* Appends header + payload to out. -EMSGSIZE when size is 0 or over max (0 = default). */
 int acs_frame_encode(AcsBuf *out, const void *payload, size_t size, size_t max);
