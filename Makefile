@@ -39,5 +39,10 @@ check: build build-asan
 check-unit: build
 	$(MESON_TEST) -C $(BUILD) --suite unit
 
+# The whole cluster on this machine, in the foreground; Ctrl-C stops it and removes its
+# containers. Options: make demo DEMO_ARGS="--two-tier --placement binpack" (tools/demo.sh --help).
+demo: build
+	tools/demo.sh --build-dir $(BUILD) $(DEMO_ARGS)
+
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)
