@@ -11,6 +11,7 @@ export class ClusterView {
     this.emptyNote = emptyNote;
     this.actions = actions;
     this.cards = new Map();   // vm name -> { card, parts, rows: Map(id -> row) }
+    this.filled = false;      // new containers are highlighted, but not those of the first view
   }
 
   update(vms) {
@@ -37,6 +38,7 @@ export class ClusterView {
         this.root.insertBefore(card, this.root.children[i] || null);
     });
     this.emptyNote.hidden = vms.length > 0;
+    this.filled = true;
   }
 
   createCard(name) {
@@ -88,7 +90,8 @@ export class ClusterView {
         row = this.createRow(c.id);
         entry.rows.set(c.id, row);
         parts.list.append(row.li);
-        flash(row.li, 'appear');
+        if (this.filled)
+          flash(row.li, 'appear');
       }
       this.fillRow(row, c);
     }

@@ -67,9 +67,11 @@ export function shortId(id) {
   return typeof id === 'string' ? id.slice(0, 12) : '';
 }
 
-// Restarts a CSS animation class on node (a class added twice does not replay).
+// Plays a CSS animation class on node once, from the start even when it is still playing
+// (a class added twice does not replay); the class goes away when the animation ends.
 export function flash(node, cls = 'flash') {
   node.classList.remove(cls);
   void node.offsetWidth;
   node.classList.add(cls);
+  node.addEventListener('animationend', () => node.classList.remove(cls), { once: true });
 }

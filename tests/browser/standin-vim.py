@@ -139,6 +139,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def authorized(self):
+        self.body = self.body_json()
         if self.headers.get("Authorization") != f"Bearer {TOKEN}":
             self.send_json(401, {"error": "missing or wrong API token"})
             return False
@@ -210,7 +211,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not self.authorized():
             return
         if path == "/api/v1/scale":
-            req = self.body_json()
+            req = self.body
             log_event("scale", f"scale to {req['replicas']} by {self.headers.get('X-ACS-User', 'api')}")
             return self.send_json(200, {"replicas": req["replicas"]})
         return self.send_json(200, {})
@@ -218,7 +219,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_PUT(self):
         if not self.authorized():
             return
-        req = self.body_json()
+        req = self.body
         with LOCK:
             STATE["policy"].update(req)
         who = self.headers.get("X-ACS-User", "api")
