@@ -229,6 +229,7 @@ int main(int argc, char *argv[]) {
                 .max_duration = 600 * USEC_PER_SEC,
         };
         _cleanup_(load_report_done) LoadReport report = {};
+        _cleanup_(load_profile_done) LoadProfile profile = {};
         LoadOptions o = { .out = stdout, .stop = &stop_requested };
         struct sigaction sa = { .sa_handler = on_stop_signal };
         int r;
@@ -241,9 +242,10 @@ int main(int argc, char *argv[]) {
                 log_error("Need --url URL (see --help).");
                 return EXIT_USAGE;
         }
-        r = args_to_profile(&a, &o.profile);
+        r = args_to_profile(&a, &profile);
         if (r < 0)
                 return EXIT_USAGE;
+        o.profile = profile;
         o.url = a.url;
         o.timeout = a.timeout;
         o.count_backends = a.count_backends;
@@ -253,8 +255,7 @@ int main(int argc, char *argv[]) {
         (void) signal(SIGPIPE, SIG_IGN);
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
                 log_error("Failed to initialize libcurl.");
-                r = -EIO;
-                goto finish;
+                return EXIT_FAILURE;
         }
 
         r = load_report_init(&report, stdout, a.json_path != NULL);
@@ -266,7 +267,5 @@ int main(int argc, char *argv[]) {
                         log_error_errno(r, "Failed to write %s: %m", a.json_path);
         }
         curl_global_cleanup();
-finish:
-        load_profile_done(&o.profile);
         return r < 0 || report.failed > 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
