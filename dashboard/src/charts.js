@@ -58,10 +58,13 @@ class LiveChart {
           y: { range: (u, min, max) => [this.yMin, Math.max(max * 1.15, this.yMin + 1)] },
         },
         axes: [
-          { stroke: '#333', grid: { stroke: '#e4e4e4' }, ticks: { stroke: '#ccc' } },
+          { stroke: '#333', grid: { stroke: '#e4e4e4' }, ticks: { stroke: '#ccc' }, space: 70,
+            values: (u, splits) => splits.map((v) => clockTime(v)) },
           { stroke: '#333', grid: { stroke: '#e4e4e4' }, ticks: { stroke: '#ccc' }, size: 48,
             label: this.yLabel, labelSize: 18,
-            values: (u, splits) => splits.map((v) => v.toFixed(decimals)) },
+            // Whole-number charts label whole numbers only (no "1, 1, 0" on a small range).
+            values: (u, splits) => splits.map((v) =>
+              (decimals === 0 && !Number.isInteger(v) ? '' : v.toFixed(decimals))) },
         ],
         series: [{}, ...series.map((s) => seriesOpts(s.label, s.color, s.extra))],
       }, data, this.container);
@@ -149,6 +152,10 @@ export class Charts {
   get length() {
     return this.times.length;
   }
+}
+
+function clockTime(unixSeconds) {
+  return new Date(unixSeconds * 1000).toLocaleTimeString('en-GB', { hour12: false });
 }
 
 function finite(v) {

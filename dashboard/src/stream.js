@@ -29,29 +29,24 @@ export class LiveStream {
     const source = new EventSource(this.url);
     this.source = source;
 
-    source.addEventListener('state', (ev) => {
-      let state;
-      try {
-        state = JSON.parse(ev.data);
-      } catch (e) {
-        console.warn('ACS: ignoring a state event that is not JSON:', e.message);
-        return;
-      }
-      this.markAlive();
-      this.handlers.onState(state);
-    });
-    source.addEventListener('log', (ev) => {
-      let entry;
-      try {
-        entry = JSON.parse(ev.data);
-      } catch (e) {
-        console.warn('ACS: ignoring a log event that is not JSON:', e.message);
-        return;
-      }
-      this.markAlive();
-      this.handlers.onLog(entry);
-    });
+    this.listen(source, 'state', this.handlers.onState);
+    this.listen(source, 'log', this.handlers.onLog);
     source.addEventListener('error', () => this.fail());
+  }
+
+  // Every event of this type carries one JSON object for handler; any event proves the VIM alive.
+  listen(source, type, handler) {
+    source.addEventListener(type, (ev) => {
+      let data;
+      try {
+        data = JSON.parse(ev.data);
+      } catch (e) {
+        console.warn(`ACS: ignoring a ${type} event that is not JSON:`, e.message);
+        return;
+      }
+      this.markAlive();
+      handler(data);
+    });
   }
 
   markAlive() {

@@ -128,6 +128,12 @@ const scenarios = {
       await b.page.setViewportSize({ width: 390, height: 844 });
       await b.page.waitForTimeout(500);
       await b.page.screenshot({ path: join(ARTIFACTS, 'dashboard-phone.png') });
+      step('every form control has a label, every button a name');
+      const unlabeled = await b.page.evaluate(() => [
+        ...[...document.querySelectorAll('input, select')].filter((f) => !f.labels.length).map((f) => f.id),
+        ...[...document.querySelectorAll('button')].filter((x) => !x.textContent.trim()).map((x) => x.outerHTML),
+      ]);
+      assert.deepEqual(unlabeled, []);
       step('no console error, page error or failed request');
       assert.deepEqual(b.problems, []);
       return { vms: shown.map((vm) => vm.name) };
@@ -144,7 +150,13 @@ const scenarios = {
       const result = page.locator('#probe-result');
       const answers = [];
       for (let i = 0; i < 10; i++) {
-        await page.getByRole('button', { name: 'Send request' }).click();
+        if (i === 0) {
+          // Keyboard first: the button is reachable and works without a mouse.
+          await page.locator('#probe').focus();
+          await page.keyboard.press('Enter');
+        } else {
+          await page.getByRole('button', { name: 'Send request' }).click();
+        }
         await page.locator('#probe:not([disabled])').waitFor();
         assert.equal(await result.getAttribute('data-outcome'), 'ok', await result.innerText());
         const text = await result.innerText();
