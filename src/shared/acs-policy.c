@@ -83,7 +83,7 @@ void acs_scale_history_reset(AcsScaleHistory *h) {
         h->head = h->n = 0;
 }
 
-static void history_push(AcsScaleHistory *h, usec_t now, unsigned recommendation) {
+void acs_scale_history_record(AcsScaleHistory *h, usec_t now, unsigned recommendation) {
         size_t i = (h->head + h->n) % ACS_POLICY_HISTORY_MAX;
 
         if (h->n == ACS_POLICY_HISTORY_MAX)
@@ -174,7 +174,7 @@ AcsScaleAction acs_policy_decide(const AcsPolicy *p, AcsScaleHistory *h, usec_t 
         d.recommended = MAX(d.by_cpu, d.by_inflight);
         bounded = CLAMP(d.recommended, p->min_replicas, p->max_replicas);
 
-        history_push(h, now, bounded);
+        acs_scale_history_record(h, now, bounded);
         window_max = history_window_max(h, now, p->scale_down_window);
 
         if (in->ready > 0)
@@ -207,6 +207,7 @@ AcsScaleAction acs_policy_decide(const AcsPolicy *p, AcsScaleHistory *h, usec_t 
                                               d.desired == rate_limit ? "rate bound" : "capacity");
                 } else {
                         d.action = ACS_SCALE_HOLD;
+                        d.held_by = "capacity";
                         reason_append(&d, ": %u -> %u held by capacity (%u slots)", d.current, bounded,
                                       in->capacity);
                 }
@@ -214,6 +215,7 @@ AcsScaleAction acs_policy_decide(const AcsPolicy *p, AcsScaleHistory *h, usec_t 
                 if (window_max >= d.current) {
                         d.desired = d.current;
                         d.action = ACS_SCALE_HOLD;
+                        d.held_by = "window";
                         reason_append(&d, ": %u -> %u held by the %llus window (max %u)", d.current, bounded,
                                       (unsigned long long) (p->scale_down_window / USEC_PER_SEC), window_max);
                 } else {
@@ -225,10 +227,12 @@ AcsScaleAction acs_policy_decide(const AcsPolicy *p, AcsScaleHistory *h, usec_t 
                 d.desired = d.current;
                 if (d.recommended > p->max_replicas) {
                         d.action = ACS_SCALE_HOLD;
+                        d.held_by = "max replicas";
                         reason_append(&d, ": %u -> %u held by max replicas %u", d.current, d.recommended,
                                       p->max_replicas);
                 } else if (d.recommended < p->min_replicas && d.recommended < d.current) {
                         d.action = ACS_SCALE_HOLD;
+                        d.held_by = "min replicas";
                         reason_append(&d, ": %u -> %u held by min replicas %u", d.current, d.recommended,
                                       p->min_replicas);
                 } else {

@@ -78,6 +78,7 @@ typedef struct AcsScaleDecision {
         unsigned desired;         /* what to converge to now */
         unsigned recommended;     /* the raw recommendation before rate, window and bounds */
         unsigned by_cpu, by_inflight;
+        const char *held_by;      /* for ACS_SCALE_HOLD: "window", "max replicas", "min replicas", "capacity" */
         char reason[ACS_POLICY_REASON_MAX];
 } AcsScaleDecision;
 
@@ -91,6 +92,8 @@ typedef struct AcsScaleHistory {
 } AcsScaleHistory;
 
 void acs_scale_history_reset(AcsScaleHistory *h);
+/* Records a count set by hand, so the scale-down window holds it like a recommendation. */
+void acs_scale_history_record(AcsScaleHistory *h, usec_t now, unsigned replicas);
 
 /*
  * Decides the replica count for now. Records the recommendation in h (call it once per

@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The agent server: VMMs connect over the TLS-PSK link (acs-link.h), register with what they run,
+ * then report metrics every second. The link layer proves the VM name and refuses anything that
+ * is not an exact message; here the reports become the cluster model.
+ */
+#include <stdlib.h>
+
+#include "acs-log.h"
+#include "acs-macro.h"
+#include "vim-manager.h"
+
+static void agent_on_connect(AcsLink *link, const char *name, void *userdata) {
+        VimManager *m = userdata;
+        VimVm *vm = vim_manager_find_vm(m, name);
+
+        if (!vm) {
+                vm = vim_vm_new(m, name);
+                if (!vm) {
+                        log_oom();
+                        acs_link_close(link, -ENOMEM);
+                        return;
+                }
+        }
+        if (vm->link) {
+                /* The VMM reconnected before we noticed the old connection died. */
+                log_info("VM %s connected again from %s, closing its previous connection.", name,
+                         acs_link_get_peer(link));
+                acs_link_set_userdata(vm->link, NULL);
+                acs_link_close(vm->link, ACS_LINK_CLOSED_LOCALLY);
+        }
+        vm->link = link;
+        vm->n_orders = 0;
+        vm->pending_adds = vm->acked_adds = 0;
+        acs_link_set_userdata(link, vm);
+        log_info("VM %s connected from %s.", name, acs_link_get_peer(link));
+}
+
+static void agent_on_register(VimManager *m, VimVm *vm, const AcsRegister *reg) {
+        VimVmState reported = reg->state == ACS_VM_STANDBY ? VIM_VM_STANDBY : VIM_VM_ACTIVE;
+        char *address = strdup(reg->address);
+        bool first = vm->state == VIM_VM_UNREACHABLE;
+
+        if (address) {
+                free(vm->address);
+                vm->address = address;
+        }
+        vm->capacity = reg->capacity;
+        vm->min = reg->min;
+        vm->reported_state = reported;
+        vm->last_seen = now_usec(CLOCK_MONOTONIC);
+        /* A VM we are draining stays draining, whatever it thinks. */
+        if (first || reported == VIM_VM_STANDBY || vm->state != VIM_VM_DRAINING)
+                vim_vm_set_state(vm, reported, NULL, "registered");
+        log_event(LOG_NOTICE, "vm-registered", vm->name, NULL,
+                  "VM %s registered from %s: %s, capacity %u, %zu containers adopted.", vm->name,
+                  acs_link_get_peer(vm->link), acs_vm_state_to_string(reg->state), reg->capacity,
+                  reg->n_containers);
+
+        (void) vim_vm_apply_containers(vm, reg->containers, reg->n_containers);
+        vim_manager_containers_changed(m);
+        vim_manager_vms_changed(m);
+}
+
+static void agent_on_metrics(VimManager *m, VimVm *vm, const AcsMetrics *metrics) {
+        vm->last_seen = now_usec(CLOCK_MONOTONIC);
+        if (vm->state == VIM_VM_UNREACHABLE)
+                vim_vm_set_state(vm, vm->reported_state, "vm-reachable", "reporting again");
+
+        if (vim_vm_apply_containers(vm, metrics->containers, metrics->n_containers))
+                vim_manager_containers_changed(m);
+}
+
+static void agent_on_message(AcsLink *link, const AcsMessage *msg, void *userdata) {
+        VimManager *m = userdata;
+        VimVm *vm = acs_link_get_userdata(link);
+
+        if (!vm)
+                return; /* replaced by a newer connection of the same VM */
+
+        switch (msg->type) {
+        case ACS_MESSAGE_REGISTER:
+                agent_on_register(m, vm, &msg->reg);
+                break;
+        case ACS_MESSAGE_METRICS:
+                agent_on_metrics(m, vm, &msg->metrics);
+                break;
+        case ACS_MESSAGE_EVENT:
+                log_event(LOG_NOTICE, msg->event.event, vm->name,
+                          msg->event.container[0] ? msg->event.container : NULL, "VM %s: %s: %s", vm->name,
+                          msg->event.event, msg->event.message);
+                break;
+        case ACS_MESSAGE_ACK:
+                if (!vim_vm_ack_order(vm, &msg->ack))
+                        log_debug("VM %s acknowledged #%llu, which is not pending.", vm->name,
+                                  (unsigned long long) msg->ack.ack);
+                break;
+        default:
+                /* The link server lets only the types above through. */
+                break;
+        }
+}
+
+static void agent_on_disconnect(AcsLink *link, int reason, void *userdata) {
+        VimVm *vm = acs_link_get_userdata(link);
+
+        if (!vm)
+                return;
+        /* Not unreachable yet: the grace period decides that; a VMM that reconnects at once
+         * never leaves the model. */
+        log_info("VM %s disconnected.", vm->name);
+        vm->link = NULL;
+        vm->n_orders = 0;
+        vm->pending_adds = vm->acked_adds = 0;
+}
+
+static const AcsLinkHandlers agent_handlers = {
+        .on_connect = agent_on_connect,
+        .on_message = agent_on_message,
+        .on_disconnect = agent_on_disconnect,
+};
+
+int vim_agents_start(VimManager *m, int fd) {
+        AcsLinkOptions options = { .handshake_timeout = m->settings.handshake_timeout };
+        _cleanup_free_ char *host = NULL;
+        uint16_t port;
+        int r;
+
+        r = acs_link_server_new(m->event, &options, acs_link_key_lookup_directory, m->settings.key_directory,
+                                &agent_handlers, m, &m->agents);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the agent server: %m");
+
+        if (fd >= 0) {
+                r = acs_link_server_listen_fd(m->agents, fd);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to serve agents on the passed socket: %m");
+                log_info("Serving agents on the socket passed by the service manager.");
+                return 0;
+        }
+
+        r = vim_parse_listen(m->settings.agent_listen, &host, &port);
+        if (r < 0)
+                return log_error_errno(r, "[Agents] Listen=%s: expected an address like 127.0.0.1:7070.",
+                                       m->settings.agent_listen);
+        r = acs_link_server_listen(m->agents, host, port);
+        if (r < 0)
+                return log_error_errno(r, "Failed to listen for agents on %s: %m", m->settings.agent_listen);
+        (void) acs_link_server_get_port(m->agents, &port);
+        log_info("Listening for agents on %s port %u, keys in %s.", host, port, m->settings.key_directory);
+        return 0;
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The HTTP API and dashboard on one port: GET /api/v1/state, GET /api/v1/events (Server-Sent
+ * Events), GET /metrics, POST /api/v1/probe, POST and DELETE /api/v1/load, the token-protected
+ * mutations, and the dashboard's static files.
+ */
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "acs-buf.h"
+#include "acs-http-request.h"
+#include "acs-time.h"
+
+typedef struct VimManager VimManager;
+typedef struct VimApiConnection VimApiConnection;
+
+#define VIM_API_LOG_REPLAY 100
+
+typedef struct VimApi {
+        VimManager *manager;
+        int listen_fd;
+        sd_event_source *listen_source;
+        sd_event_source *tick;          /* the state event every second */
+        VimApiConnection *connections;  /* list */
+        unsigned n_connections;
+
+        char *log_ring[VIM_API_LOG_REPLAY]; /* the last log events, as JSON */
+        size_t log_head, log_n;
+
+        /* acs-load started from the API */
+        pid_t load_pid;
+        sd_event_source *load_child;
+        unsigned load_users;
+        usec_t load_end;                /* realtime */
+} VimApi;
+
+int vim_api_start(VimManager *m, int fd);
+VimApi *vim_api_free(VimApi *api);
+
+/* --- vim-api-state.c */
+json_object *vim_api_state_json(VimManager *m);
+int vim_api_metrics_text(VimManager *m, AcsBuf *out);
+
+/* --- vim-api-probe.c: POST /api/v1/probe and the load runs */
+/* Starts one GET through the proxy; the answer goes to c when it completes. */
+int vim_api_probe_start(VimApi *api, VimApiConnection *c);
+/* Detaches a probe from a connection that went away. */
+void vim_api_probe_forget(VimApiConnection *c);
+int vim_api_load_start(VimApi *api, unsigned users, unsigned duration_s, char *error, size_t error_size);
+int vim_api_load_stop(VimApi *api);
+
+/* --- vim-api.c, for the helpers above */
+void vim_api_connection_reply_json(VimApiConnection *c, int status, json_object *body);
+void vim_api_connection_reply_error(VimApiConnection *c, int status, const char *format, ...)
+        __attribute__((format(printf, 3, 4)));

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The backend set the proxy routes to: every ready or draining container of the VMs the VIM
+ * knows (never starting ones). An unreachable VM's containers stay listed: the proxy's own
+ * health checks decide whether they still serve. Each change of the set increases the
+ * generation and emits BackendsChanged.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+
+#include "acs-time.h"
+
+typedef struct VimManager VimManager;
+
+typedef struct VimBackend {
+        char *address;
+        uint16_t port;
+        uint32_t weight;        /* 1..256 */
+        bool draining;
+        char *vm;
+        char *container;
+} VimBackend;
+
+typedef struct VimBackends {
+        uint64_t generation;
+        VimBackend *items;
+        size_t n_items;
+        bool hold_signals;      /* after a restart, until the VMMs had time to register */
+        bool dirty;             /* changed while signals were held */
+        usec_t last_change;     /* monotonic, for the benchmark's latency and the API */
+} VimBackends;
+
+VimBackends *vim_backends_new(void);
+VimBackends *vim_backends_free(VimBackends *b);
+
+/* Recomputes the set from the model; on change bumps the generation and (unless held) emits
+ * BackendsChanged. Returns 1 when it changed, 0 when not, or a negative errno. */
+int vim_backends_update(VimManager *m);
+/* Stops holding the signals; emits once if the set changed meanwhile. */
+void vim_backends_release(VimManager *m);
+
+/* Appends a(squsss). */
+int vim_backends_append(VimBackends *b, sd_bus_message *reply);

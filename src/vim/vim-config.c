@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+#include "acs-log.h"
+#include "acs-macro.h"
+#include "vim-config.h"
+
+static const char *const placement_choices[] = { "spread", "binpack", NULL };
+
+#define S(f) offsetof(VimSettings, f)
+static const AcsConfigItem vim_config_table[] = {
+        { "Agents", "Listen", ACS_CONFIG_STRING, S(agent_listen) },
+        { "Agents", "KeyDirectory", ACS_CONFIG_STRING, S(key_directory) },
+        { "Agents", "GracePeriod", ACS_CONFIG_DURATION, S(grace_period), .min = 100 * USEC_PER_MSEC,
+          .max = 3600 * USEC_PER_SEC },
+        { "Agents", "HandshakeTimeout", ACS_CONFIG_DURATION, S(handshake_timeout), .min = 100 * USEC_PER_MSEC,
+          .max = 60 * USEC_PER_SEC },
+
+        { "Scaling", "TargetCpu", ACS_CONFIG_DOUBLE, S(target_cpu), .dmin = 0.05, .dmax = 1 },
+        { "Scaling", "TargetInflight", ACS_CONFIG_DOUBLE, S(target_inflight), .dmin = 0, .dmax = 1000 },
+        { "Scaling", "Tolerance", ACS_CONFIG_DOUBLE, S(tolerance), .dmin = 0, .dmax = 0.9 },
+        { "Scaling", "MinReplicas", ACS_CONFIG_UINT, S(min_replicas), .min = 0, .max = 10000 },
+        { "Scaling", "MaxReplicas", ACS_CONFIG_UINT, S(max_replicas), .min = 1, .max = 10000 },
+        { "Scaling", "ScaleDownWindow", ACS_CONFIG_DURATION, S(scale_down_window), .min = 0,
+          .max = 3600 * USEC_PER_SEC },
+        { "Scaling", "Placement", ACS_CONFIG_ENUM, S(placement), .choices = placement_choices },
+        { "Scaling", "VmHeadroom", ACS_CONFIG_UINT, S(vm_headroom), .min = 0, .max = 10000 },
+        { "Scaling", "VmStandbyDelay", ACS_CONFIG_DURATION, S(vm_standby_delay), .min = 0,
+          .max = 24 * 3600 * USEC_PER_SEC },
+        { "Scaling", "DrainTimeout", ACS_CONFIG_DURATION, S(drain_timeout), .min = 0, .max = 3600 * USEC_PER_SEC },
+        { "Scaling", "DryRun", ACS_CONFIG_BOOL, S(dry_run) },
+        { "Scaling", "ActivateCommand", ACS_CONFIG_STRING, S(activate_command) },
+        { "Scaling", "StandbyCommand", ACS_CONFIG_STRING, S(standby_command) },
+
+        { "Proxy", "BusAddress", ACS_CONFIG_STRING, S(proxy_bus_address) },
+
+        { "Api", "Listen", ACS_CONFIG_STRING, S(api_listen) },
+        { "Api", "Token", ACS_CONFIG_STRING, S(token) },
+
+        { "Dashboard", "Directory", ACS_CONFIG_STRING, S(dashboard_directory) },
+        { "Dashboard", "ProxyUrl", ACS_CONFIG_STRING, S(proxy_url) },
+        { "Dashboard", "LoadCommand", ACS_CONFIG_STRING, S(load_command) },
+        { "Dashboard", "MaxLoadUsers", ACS_CONFIG_UINT, S(max_load_users), .min = 1, .max = 1000 },
+        { "Dashboard", "MaxLoadSeconds", ACS_CONFIG_UINT, S(max_load_seconds), .min = 1, .max = 3600 },
+        {},
+};
+#undef S
+
+void vim_settings_init(VimSettings *s) {
+        AcsPolicy p;
+
+        acs_policy_init(&p);
+        *s = (VimSettings) {
+                .grace_period = 3 * USEC_PER_SEC,
+                .handshake_timeout = 5 * USEC_PER_SEC,
+                .target_cpu = p.target_cpu,
+                .target_inflight = p.target_inflight,
+                .tolerance = p.tolerance,
+                .min_replicas = p.min_replicas,
+                .max_replicas = p.max_replicas,
+                .scale_down_window = p.scale_down_window,
+                .placement = p.placement,
+                .vm_headroom = p.vm_headroom,
+                .vm_standby_delay = p.vm_standby_delay,
+                .drain_timeout = 30 * USEC_PER_SEC,
+                .max_load_users = 50,
+                .max_load_seconds = 300,
+        };
+}
+
+/* Strings are set after loading, when the file left them unset, so that the table's
+ * replace-on-assignment semantics never leak a default. */
+static int default_string(char **field, const char *value) {
+        if (*field)
+                return 0;
+        *field = strdup(value);
+        return *field ? 0 : -ENOMEM;
+}
+
+void vim_settings_done(VimSettings *s) {
+        acs_config_free(vim_config_table, s);
+}
+
+int vim_settings_load(VimSettings *s, const char *path, bool missing_ok) {
+        AcsConfigError e = {};
+        int r;
+
+        r = acs_config_load(path, missing_ok, vim_config_table, s, &e);
+        if (r < 0) {
+                log_error("%s", e.message ? e.message : "Failed to load configuration.");
+                acs_config_error_done(&e);
+                return r;
+        }
+
+        if (default_string(&s->agent_listen, "127.0.0.1:7070") < 0 ||
+            default_string(&s->key_directory, ACS_SYSCONFDIR "/acs/agents.d") < 0 ||
+            default_string(&s->proxy_bus_address, "") < 0 ||
+            default_string(&s->api_listen, "127.0.0.1:8081") < 0 ||
+            default_string(&s->token, "") < 0 ||
+            default_string(&s->dashboard_directory, ACS_DATADIR "/dashboard") < 0 ||
+            default_string(&s->proxy_url, "http://127.0.0.1:8080/") < 0 ||
+            default_string(&s->load_command, ACS_LIBEXECDIR "/acs-load") < 0 ||
+            default_string(&s->activate_command, "") < 0 ||
+            default_string(&s->standby_command, "") < 0)
+                return log_oom();
+
+        if (s->min_replicas > s->max_replicas) {
+                log_error("%s: [Scaling] MinReplicas=%u exceeds MaxReplicas=%u.", path, s->min_replicas,
+                          s->max_replicas);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+void vim_settings_to_policy(const VimSettings *s, AcsPolicy *ret) {
+        *ret = (AcsPolicy) {
+                .target_cpu = s->target_cpu,
+                .target_inflight = s->target_inflight,
+                .tolerance = s->tolerance,
+                .min_replicas = s->min_replicas,
+                .max_replicas = s->max_replicas,
+                .scale_down_window = s->scale_down_window,
+                .placement = (AcsPlacement) s->placement,
+                .vm_headroom = s->vm_headroom,
+                .vm_standby_delay = s->vm_standby_delay,
+                .dry_run = s->dry_run,
+        };
+}
+
+int vim_parse_listen(const char *s, char **ret_host, uint16_t *ret_port) {
+        const char *colon, *host_start = s, *host_end;
+        char *end;
+        unsigned long port;
+        char *host;
+
+        if (s[0] == '[') {
+                host_end = strchr(s, ']');
+                if (!host_end || host_end[1] != ':')
+                        return -EINVAL;
+                host_start = s + 1;
+                colon = host_end + 1;
+        } else {
+                colon = strrchr(s, ':');
+                if (!colon)
+                        return -EINVAL;
+                host_end = colon;
+        }
+        errno = 0;
+        port = strtoul(colon + 1, &end, 10);
+        if (errno != 0 || *end || end == colon + 1 || port > 65535)
+                return -EINVAL;
+        host = strndup(host_start, host_end - host_start);
+        if (!host)
+                return -ENOMEM;
+        *ret_host = host;
+        *ret_port = (uint16_t) port;
+        return 0;
+}

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * vim.conf: where the VIM listens, where the agents' keys are, the scaling policy and the API.
+ * Every key has a built-in default, so the VIM runs from a build tree with no file at all.
+ */
+
+#include <stdbool.h>
+
+#include "acs-config.h"
+#include "acs-policy.h"
+#include "acs-time.h"
+
+#define VIM_CONFIG_FILE ACS_SYSCONFDIR "/acs/vim.conf"
+
+typedef struct VimSettings {
+        /* [Agents] */
+        char *agent_listen;             /* "127.0.0.1:7070" */
+        char *key_directory;            /* /etc/acs/agents.d */
+        usec_t grace_period;            /* metrics silence before a VM is unreachable */
+        usec_t handshake_timeout;
+
+        /* [Scaling] */
+        double target_cpu;
+        double target_inflight;
+        double tolerance;
+        unsigned min_replicas;
+        unsigned max_replicas;
+        usec_t scale_down_window;
+        int placement;                  /* AcsPlacement */
+        unsigned vm_headroom;
+        usec_t vm_standby_delay;
+        usec_t drain_timeout;
+        bool dry_run;
+        char *activate_command;         /* run with ACS_VM=<name> by /bin/sh -c */
+        char *standby_command;
+
+        /* [Proxy] */
+        char *proxy_bus_address;        /* where org.acs.Proxy1 lives; empty: our own bus */
+
+        /* [Api] */
+        char *api_listen;               /* "127.0.0.1:8081" */
+        char *token;                    /* mutations need "Authorization: Bearer <token>"; empty: no mutations */
+
+        /* [Dashboard] */
+        char *dashboard_directory;
+        char *proxy_url;                /* the front proxy, for probes, load and the dashboard */
+        char *load_command;             /* acs-load */
+        unsigned max_load_users;
+        unsigned max_load_seconds;
+} VimSettings;
+
+void vim_settings_init(VimSettings *s);
+void vim_settings_done(VimSettings *s);
+/* Loads path (and its drop-ins); missing_ok when no --config was given. Logs errors. */
+int vim_settings_load(VimSettings *s, const char *path, bool missing_ok);
+/* The policy part of the settings. */
+void vim_settings_to_policy(const VimSettings *s, AcsPolicy *ret);
+
+/* Splits "host:port" (IPv4 or [IPv6]:port) into a newly allocated host and a port. */
+int vim_parse_listen(const char *s, char **ret_host, uint16_t *ret_port);

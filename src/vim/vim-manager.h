@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The VIM: the cluster model (VMs and their containers), the policy, and the parts that act on
+ * them: the agent server (vim-agents.c), the scaler (vim-scaler.c), the backend set
+ * (vim-backends.c), the proxy's statistics (vim-proxy-stats.c), the bus object
+ * (vim-manager-bus.c) and the HTTP API (vim-api.c).
+ */
+
+#include <stdbool.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "acs-link.h"
+#include "acs-policy.h"
+#include "vim-config.h"
+#include "vim-vm.h"
+
+typedef struct VimApi VimApi;
+typedef struct VimBackends VimBackends;
+typedef struct VimProxyStats VimProxyStats;
+
+typedef struct VimManager {
+        sd_event *event;
+        sd_bus *bus;
+        char *bus_address;              /* NULL: system bus, "user": user bus, else an address */
+
+        VimSettings settings;
+        AcsPolicy policy;
+        AcsScaleHistory history;
+
+        AcsLinkServer *agents;
+        VimVm **vms;
+        size_t n_vms;
+        unsigned next_rank;
+
+        sd_event_source *scaler_timer;
+        usec_t started;                 /* monotonic; decisions wait for the VMMs to register */
+        unsigned desired;               /* the replica count the VIM converges to */
+        bool decided_once;
+        char last_hold[ACS_POLICY_REASON_MAX];
+        uint64_t n_decisions[4];        /* by AcsScaleAction */
+
+        VimBackends *backends;
+        VimProxyStats *proxy_stats;
+        VimApi *api;
+
+        sd_bus_slot *bus_slot_vtable;
+} VimManager;
+
+int vim_manager_new(const char *config_path, const char *bus_address, VimManager **ret);
+VimManager *vim_manager_free(VimManager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(VimManager *, vim_manager_free);
+
+/* Binds (or takes the socket-activated "agent" and "api" fds), connects the bus, arms timers. */
+int vim_manager_start(VimManager *m);
+int vim_manager_run(VimManager *m);
+
+int vim_manager_add_vm(VimManager *m, VimVm *vm);
+void vim_manager_remove_vm(VimManager *m, VimVm *vm);
+VimVm *vim_manager_find_vm(VimManager *m, const char *name);
+VimContainer *vim_manager_find_container(VimManager *m, const char *id);
+
+/* Something the backend set shows may have changed: recompute it now (it emits on change). */
+void vim_manager_containers_changed(VimManager *m);
+/* A VM's state changed: PropertiesChanged for VMs. */
+void vim_manager_vms_changed(VimManager *m);
+/* The policy changed (config, SetPolicy or the API). */
+void vim_manager_policy_changed(VimManager *m, const char *who);
+
+/* --- agent server, vim-agents.c */
+int vim_agents_start(VimManager *m, int fd);
+
+/* --- scaler, vim-scaler.c */
+int vim_scaler_start(VimManager *m);
+/* Sets the replica count by hand (Scale(), the API); the scale-down window then holds it. */
+int vim_scaler_scale_to(VimManager *m, unsigned replicas, const char *who);
+/* Drains one container by hand. */
+int vim_scaler_drain(VimManager *m, const char *container_id, const char *who);
+/* Activates a VM, or sends it to standby (draining it first when it runs containers). */
+int vim_scaler_activate(VimManager *m, VimVm *vm, const char *who);
+int vim_scaler_standby(VimManager *m, VimVm *vm, const char *who);
+/* Counts over the reachable VMs, as the policy sees them. */
+void vim_scaler_count(VimManager *m, unsigned *ret_running, unsigned *ret_ready);
+
+/* --- placement, vim-placement.c: decisions turned into orders */
+/* Places n more containers; returns the number ordered. */
+unsigned vim_placement_add(VimManager *m, unsigned n, char *summary, size_t summary_size);
+/* Drains n containers from the VMs placement would empty first; returns the number drained. */
+unsigned vim_placement_remove(VimManager *m, unsigned n, char *summary, size_t summary_size);
+/* Activates a standby VM when the headroom is short for `wanted` more containers. */
+void vim_placement_check_headroom(VimManager *m, unsigned wanted);
+/* Returns emptied VMs to standby after the delay. */
+void vim_placement_check_standby(VimManager *m, usec_t now);
+/* Runs ActivateCommand=/StandbyCommand= for a VM (no wait). */
+void vim_placement_run_hook(VimManager *m, const char *command, VimVm *vm);
+
+/* --- bus object, vim-manager-bus.c */
+int vim_manager_bus_start(VimManager *m);
+void vim_manager_bus_emit_backends_changed(VimManager *m, uint64_t generation);
+void vim_manager_bus_emit_properties(VimManager *m, const char *property);

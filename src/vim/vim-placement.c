@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Placement turns "n more" or "n fewer" into orders to particular VMs, with the pure choices of
+ * acs-policy.h (spread or binpack, activation by headroom, standby after the delay), and runs
+ * the operator's hooks when a VM is activated or sent to standby.
+ */
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include "acs-log.h"
+#include "acs-macro.h"
+#include "vim-manager.h"
+
+extern char **environ;
+
+/* VMs placement may use: reachable, ordered over the link, active or standby. */
+static bool vm_placeable(const VimVm *vm) {
+        return vim_vm_can_order(vm) && (vm->state == VIM_VM_ACTIVE || vm->state == VIM_VM_STANDBY);
+}
+
+static unsigned vm_removable(const VimVm *vm) {
+        unsigned n = 0;
+
+        for (size_t k = 0; k < vm->n_containers; k++)
+                if (vim_container_effective_state(vm->containers[k]) != ACS_CONTAINER_DRAINING)
+                        n++;
+        return n;
+}
+
+/* Fills vms (m->n_vms entries) and index (which VimVm each entry is); returns the count. */
+static size_t placement_snapshot(VimManager *m, AcsPlacementVm *vms, VimVm **index) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < m->n_vms; i++) {
+                VimVm *vm = m->vms[i];
+
+                if (!vm_placeable(vm))
+                        continue;
+                vms[n] = (AcsPlacementVm) {
+                        .name = vm->name,
+                        .active = vm->state == VIM_VM_ACTIVE,
+                        .capacity = vm->capacity,
+                        .used = vim_vm_used_slots(vm),
+                        .removable = vm_removable(vm),
+                        .cpu = vm->cpu,
+                        .rank = vm->rank,
+                };
+                index[n++] = vm;
+        }
+        return n;
+}
+
+static void summary_append(char *summary, size_t size, const char *vm, int delta) {
+        size_t l = strlen(summary);
+
+        if (l < size)
+                (void) snprintf(summary + l, size - l, "%s%s %+d", l > 0 ? ", " : "", vm, delta);
+}
+
+unsigned vim_placement_add(VimManager *m, unsigned n, char *summary, size_t size) {
+        _cleanup_free_ AcsPlacementVm *vms = calloc(m->n_vms + 1, sizeof(*vms));
+        _cleanup_free_ VimVm **index = calloc(m->n_vms + 1, sizeof(*index));
+        _cleanup_free_ int *delta = calloc(m->n_vms + 1, sizeof(*delta));
+        unsigned ordered = 0;
+        size_t k;
+
+        summary[0] = 0;
+        if (!vms || !index || !delta) {
+                log_oom();
+                return 0;
+        }
+        k = placement_snapshot(m, vms, index);
+        (void) acs_placement_plan(m->policy.placement, vms, k, (int) n, delta);
+
+        for (size_t i = 0; i < k; i++) {
+                unsigned sent = 0;
+
+                for (int d = 0; d < delta[i]; d++) {
+                        int r = vim_vm_send_order(index[i], ACS_ORDER_ADD, 0, NULL);
+
+                        if (r < 0) {
+                                log_warning_errno(r, "Failed to order a container on %s, ignoring: %m",
+                                                  index[i]->name);
+                                break;
+                        }
+                        sent++;
+                }
+                if (sent > 0)
+                        summary_append(summary, size, index[i]->name, (int) sent);
+                ordered += sent;
+        }
+        return ordered;
+}
+
+/* Which container of vm goes first: one that serves nothing yet, else the least busy. */
+static VimContainer *pick_container_to_remove(VimVm *vm, usec_t now) {
+        VimContainer *best = NULL;
+
+        for (size_t k = 0; k < vm->n_containers; k++) {
+                VimContainer *c = vm->containers[k];
+                AcsContainerState s = vim_container_effective_state(c);
+
+                if (s == ACS_CONTAINER_DRAINING)
+                        continue;
+                if (!best)
+                        best = c;
+                else if ((s == ACS_CONTAINER_STARTING) != (best->state == ACS_CONTAINER_STARTING)) {
+                        if (s == ACS_CONTAINER_STARTING)
+                                best = c;
+                } else if (vim_container_in_flight(c, now) < vim_container_in_flight(best, now))
+                        best = c;
+        }
+        return best;
+}
+
+unsigned vim_placement_remove(VimManager *m, unsigned n, char *summary, size_t size) {
+        _cleanup_free_ AcsPlacementVm *vms = calloc(m->n_vms + 1, sizeof(*vms));
+        _cleanup_free_ VimVm **index = calloc(m->n_vms + 1, sizeof(*index));
+        _cleanup_free_ int *delta = calloc(m->n_vms + 1, sizeof(*delta));
+        usec_t now = now_usec(CLOCK_MONOTONIC);
+        unsigned drained = 0;
+        size_t k;
+
+        summary[0] = 0;
+        if (!vms || !index || !delta) {
+                log_oom();
+                return 0;
+        }
+        k = placement_snapshot(m, vms, index);
+        (void) acs_placement_plan(m->policy.placement, vms, k, -(int) n, delta);
+
+        for (size_t i = 0; i < k; i++) {
+                unsigned done = 0;
+
+                for (int d = 0; d < -delta[i]; d++) {
+                        VimContainer *c = pick_container_to_remove(index[i], now);
+
+                        if (!c)
+                                break;
+                        /* Draining first: the proxy stops sending new requests, the in-flight ones
+                         * finish, then scaler_advance_drains() orders the removal. */
+                        c->drain_started = now;
+                        (void) vim_vm_send_order(index[i], ACS_ORDER_DRAIN, 0, c->id);
+                        done++;
+                }
+                if (done > 0)
+                        summary_append(summary, size, index[i]->name, -(int) done);
+                drained += done;
+        }
+        if (drained > 0)
+                vim_manager_containers_changed(m);
+        return drained;
+}
+
+void vim_placement_check_headroom(VimManager *m, unsigned wanted) {
+        _cleanup_free_ AcsPlacementVm *vms = calloc(m->n_vms + 1, sizeof(*vms));
+        _cleanup_free_ VimVm **index = calloc(m->n_vms + 1, sizeof(*index));
+        char reason[ACS_POLICY_REASON_MAX];
+
+        if (!vms || !index) {
+                log_oom();
+                return;
+        }
+        /* One VM at a time, until the headroom holds or none is left in standby. */
+        for (;;) {
+                size_t k = placement_snapshot(m, vms, index);
+                int i = acs_placement_pick_activate(&m->policy, vms, k, wanted, reason, sizeof(reason));
+
+                if (i < 0)
+                        break;
+                (void) vim_vm_send_order(index[i], ACS_ORDER_ACTIVATE, 0, NULL);
+                vim_vm_set_state(index[i], VIM_VM_ACTIVE, "vm-activate", reason);
+                vim_placement_run_hook(m, m->settings.activate_command, index[i]);
+        }
+}
+
+void vim_placement_check_standby(VimManager *m, usec_t now) {
+        _cleanup_free_ AcsPlacementVm *vms = calloc(m->n_vms + 1, sizeof(*vms));
+        _cleanup_free_ VimVm **index = calloc(m->n_vms + 1, sizeof(*index));
+        size_t k;
+
+        if (!vms || !index) {
+                log_oom();
+                return;
+        }
+        k = placement_snapshot(m, vms, index);
+        for (size_t i = 0; i < k; i++) {
+                VimVm *vm = index[i];
+                char reason[128];
+
+                if (vm->state != VIM_VM_ACTIVE)
+                        continue;
+                if (vms[i].used > 0) {
+                        vm->empty_since = 0;
+                        continue;
+                }
+                if (vm->empty_since == 0)
+                        vm->empty_since = now;
+                if (!acs_placement_may_standby(&m->policy, vms, k, i, vm->empty_since, now))
+                        continue;
+
+                (void) snprintf(reason, sizeof(reason), "empty for %.0f s", (double) (now - vm->empty_since) / USEC_PER_SEC);
+                (void) vim_vm_send_order(vm, ACS_ORDER_STANDBY, 0, NULL);
+                vim_vm_set_state(vm, VIM_VM_STANDBY, "vm-standby", reason);
+                vim_placement_run_hook(m, m->settings.standby_command, vm);
+                vms[i].active = false;
+        }
+}
+
+static int hook_on_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        _cleanup_free_ char *vm = userdata;
+
+        if (si->si_code == CLD_EXITED && si->si_status == 0)
+                log_info("Hook for VM %s finished.", vm);
+        else
+                log_event(LOG_WARNING, "hook-failed", vm, NULL, "Hook for VM %s failed: %s %d.", vm,
+                          si->si_code == CLD_EXITED ? "exit status" : "signal", si->si_status);
+        /* The child is reaped; the floating source stays off until the loop ends. */
+        (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        return 0;
+}
+
+void vim_placement_run_hook(VimManager *m, const char *command, VimVm *vm) {
+        _cleanup_strv_free_ char **env = NULL;
+        _cleanup_free_ char *name = NULL;
+        size_t n = 0;
+        pid_t pid;
+        int r;
+
+        if (!command || !command[0])
+                return;
+
+        /* The VM's name reaches the command through the environment only, never through the
+         * shell's parser. */
+        while (environ[n])
+                n++;
+        env = calloc(n + 3, sizeof(char *));
+        name = strdup(vm->name);
+        if (!env || !name) {
+                log_oom();
+                return;
+        }
+        for (size_t i = 0; i < n; i++)
+                if (!(env[i] = strdup(environ[i]))) {
+                        log_oom();
+                        return;
+                }
+        if (asprintf(&env[n], "ACS_VM=%s", vm->name) < 0 || asprintf(&env[n + 1], "ACS_VM_ADDRESS=%s", vm->address) < 0) {
+                env[n] = NULL;
+                log_oom();
+                return;
+        }
+
+        r = posix_spawn(&pid, "/bin/sh", NULL, NULL, (char *[]) { (char *) "sh", (char *) "-c", (char *) command, NULL },
+                        env);
+        if (r != 0) {
+                log_event(LOG_WARNING, "hook-failed", vm->name, NULL, "Failed to run hook for VM %s: %s", vm->name,
+                          strerror(r));
+                return;
+        }
+        log_info("Running hook for VM %s (pid %d): %s", vm->name, (int) pid, command);
+        r = sd_event_add_child(m->event, NULL, pid, WEXITED, hook_on_exit, name);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to watch hook pid %d, ignoring: %m", (int) pid);
+                return;
+        }
+        TAKE_PTR(name);
+}

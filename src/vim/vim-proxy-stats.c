@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdlib.h>
+
+#include "acs-log.h"
+#include "acs-macro.h"
+#include "vim-manager.h"
+#include "vim-proxy-stats.h"
+
+#define PROXY_POLL_INTERVAL USEC_PER_SEC
+#define PROXY_CALL_TIMEOUT (800 * USEC_PER_MSEC)
+
+static VimContainer *find_backend(VimManager *m, const char *address, uint16_t port) {
+        for (size_t i = 0; i < m->n_vms; i++)
+                for (size_t k = 0; k < m->vms[i]->n_containers; k++) {
+                        VimContainer *c = m->vms[i]->containers[k];
+
+                        if (c->port == port && streq(c->address, address))
+                                return c;
+                }
+        return NULL;
+}
+
+static int proxy_stats_read(VimProxyStats *p, sd_bus_message *reply) {
+        VimManager *m = p->manager;
+        usec_t now = now_usec(CLOCK_MONOTONIC);
+        uint64_t requests = 0, errors = 0;
+        uint32_t in_flight = 0;
+        double p99 = 0;
+        int r;
+
+        r = sd_bus_message_enter_container(reply, 'a', "(sqsuttt)");
+        if (r < 0)
+                return r;
+        for (;;) {
+                const char *address, *health;
+                uint16_t port;
+                uint32_t inf;
+                uint64_t req, err, p99_usec;
+                VimContainer *c;
+
+                r = sd_bus_message_read(reply, "(sqsuttt)", &address, &port, &health, &inf, &req, &err, &p99_usec);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                requests += req;
+                errors += err;
+                in_flight += inf;
+                p99 = MAX(p99, (double) p99_usec / 1000.0);
+                c = find_backend(m, address, port);
+                if (c) {
+                        c->proxy_in_flight = inf;
+                        c->proxy_seen = now;
+                }
+        }
+        r = sd_bus_message_exit_container(reply);
+        if (r < 0)
+                return r;
+
+        if (p->prev_time > 0 && now > p->prev_time && requests >= p->prev_requests)
+                p->requests_per_s = (double) (requests - p->prev_requests) * USEC_PER_SEC / (now - p->prev_time);
+        p->prev_requests = requests;
+        p->prev_time = now;
+        p->requests_total = requests;
+        p->errors_total = errors;
+        p->in_flight = in_flight;
+        p->p99_ms = p99;
+        return 0;
+}
+
+static int proxy_stats_on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        VimProxyStats *p = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        int r;
+
+        p->call = sd_bus_slot_unref(p->call);
+        if (e) {
+                if (p->available)
+                        log_info("The proxy stopped answering GetBackendStats: %s", e->message ?: e->name);
+                p->available = false;
+                p->requests_per_s = 0;
+                return 0;
+        }
+        r = proxy_stats_read(p, reply);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to read the proxy's backend statistics, ignoring: %m");
+                return 0;
+        }
+        if (!p->available)
+                log_info("Reading backend statistics from the proxy.");
+        p->available = true;
+        return 0;
+}
+
+static int proxy_stats_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+        VimProxyStats *p = userdata;
+        int r;
+
+        (void) sd_event_source_set_time_relative(s, PROXY_POLL_INTERVAL);
+        if (p->call)
+                return 0; /* the previous call is still out */
+        r = sd_bus_message_new_method_call(p->bus, &call, "org.acs.Proxy1", "/org/acs/Proxy1", "org.acs.Proxy1",
+                                           "GetBackendStats");
+        if (r >= 0)
+                r = sd_bus_call_async(p->bus, &p->call, call, proxy_stats_on_reply, p, PROXY_CALL_TIMEOUT);
+        if (r < 0)
+                log_debug_errno(r, "Failed to call GetBackendStats, ignoring: %m");
+        return 0;
+}
+
+int vim_proxy_stats_start(VimManager *m) {
+        _cleanup_free_ VimProxyStats *p = NULL;
+        const char *address = m->settings.proxy_bus_address;
+        int r;
+
+        p = calloc(1, sizeof(*p));
+        if (!p)
+                return log_oom();
+        p->manager = m;
+
+        if (address[0]) {
+                r = sd_bus_new(&p->bus);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to allocate a bus: %m");
+                (void) sd_bus_set_bus_client(p->bus, true);
+                r = sd_bus_set_address(p->bus, address);
+                if (r >= 0)
+                        r = sd_bus_start(p->bus);
+                if (r >= 0)
+                        r = sd_bus_attach_event(p->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+                if (r < 0) {
+                        p->bus = sd_bus_flush_close_unref(p->bus);
+                        return log_error_errno(r, "Failed to connect to the proxy's bus %s: %m", address);
+                }
+                p->own_bus = true;
+        } else
+                p->bus = sd_bus_ref(m->bus);
+
+        r = sd_event_add_time_relative(m->event, &p->timer, CLOCK_MONOTONIC, PROXY_POLL_INTERVAL,
+                                       50 * USEC_PER_MSEC, proxy_stats_on_timer, p);
+        if (r < 0) {
+                vim_proxy_stats_free(TAKE_PTR(p));
+                return log_error_errno(r, "Failed to arm the proxy statistics timer: %m");
+        }
+        (void) sd_event_source_set_enabled(p->timer, SD_EVENT_ON);
+        m->proxy_stats = TAKE_PTR(p);
+        return 0;
+}
+
+VimProxyStats *vim_proxy_stats_free(VimProxyStats *p) {
+        if (!p)
+                return NULL;
+        sd_event_source_unref(p->timer);
+        sd_bus_slot_unref(p->call);
+        if (p->own_bus)
+                sd_bus_flush_close_unref(p->bus);
+        else
+                sd_bus_unref(p->bus);
+        return mfree(p);
+}

@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The scaler runs the policy once a second: it marks silent VMs unreachable, moves drains
+ * along, decides the replica count (acs-policy.h) and turns the decision into orders through
+ * placement. Every decision, and every decision held back while the signal is outside the
+ * band, is logged once with its inputs.
+ */
+#include <stdlib.h>
+
+#include "acs-log.h"
+#include "acs-macro.h"
+#include "vim-backends.h"
+#include "vim-manager.h"
+
+#define SCALER_INTERVAL USEC_PER_SEC
+/* How long a draining container keeps its place in the proxy's set before in-flight 0 counts:
+ * the proxy needs the new set first. */
+#define DRAIN_SETTLE (USEC_PER_SEC)
+
+/* Containers on VMs that count: reachable, and not being drained away. */
+static bool vm_counts(const VimVm *vm) {
+        return vim_vm_is_reachable(vm) && vm->state != VIM_VM_DRAINING;
+}
+
+static void scaler_input(VimManager *m, usec_t now, AcsScaleInput *ret) {
+        AcsScaleInput in = {};
+        double cpu = 0;
+
+        for (size_t i = 0; i < m->n_vms; i++) {
+                VimVm *vm = m->vms[i];
+                unsigned draining = 0;
+
+                if (!vm_counts(vm))
+                        continue;
+                for (size_t k = 0; k < vm->n_containers; k++) {
+                        VimContainer *c = vm->containers[k];
+
+                        switch (vim_container_effective_state(c)) {
+                        case ACS_CONTAINER_READY:
+                                in.ready++;
+                                cpu += c->cpu;
+                                in.inflight += vim_container_in_flight(c, now);
+                                break;
+                        case ACS_CONTAINER_STARTING:
+                                in.starting++;
+                                break;
+                        default:
+                                draining++;
+                                break;
+                        }
+                }
+                in.starting += vm->pending_adds;
+                in.capacity += vm->capacity > draining ? vm->capacity - draining : 0;
+        }
+        in.cpu = in.ready > 0 ? cpu / in.ready : 0;
+        *ret = in;
+}
+
+void vim_scaler_count(VimManager *m, unsigned *ret_running, unsigned *ret_ready) {
+        AcsScaleInput in;
+
+        scaler_input(m, now_usec(CLOCK_MONOTONIC), &in);
+        if (ret_running)
+                *ret_running = in.ready + in.starting;
+        if (ret_ready)
+                *ret_ready = in.ready;
+}
+
+static void scaler_check_reachability(VimManager *m, usec_t now) {
+        for (size_t i = 0; i < m->n_vms; i++) {
+                VimVm *vm = m->vms[i];
+                char reason[128];
+
+                if (vm->state == VIM_VM_UNREACHABLE || vm->last_seen + m->settings.grace_period >= now)
+                        continue;
+                (void) snprintf(reason, sizeof(reason), "no metrics for %.1f s (grace %.1f s)%s",
+                                (double) (now - vm->last_seen) / USEC_PER_SEC,
+                                (double) m->settings.grace_period / USEC_PER_SEC,
+                                vm->link ? "" : ", disconnected");
+                vim_vm_set_state(vm, VIM_VM_UNREACHABLE, "vm-unreachable", reason);
+                /* Its pending adds will not arrive through us. */
+                vm->pending_adds = vm->acked_adds = 0;
+        }
+}
+
+/* Removes drained containers: in-flight 0 once the proxy had the new set, or the drain timeout. */
+static void scaler_advance_drains(VimManager *m, usec_t now) {
+        for (size_t i = 0; i < m->n_vms; i++) {
+                VimVm *vm = m->vms[i];
+
+                if (!vim_vm_can_order(vm))
+                        continue;
+                for (size_t k = 0; k < vm->n_containers; k++) {
+                        VimContainer *c = vm->containers[k];
+                        uint32_t in_flight = vim_container_in_flight(c, now);
+                        usec_t elapsed;
+                        int r;
+
+                        if (c->drain_started == 0 || c->remove_sent)
+                                continue;
+                        elapsed = now - c->drain_started;
+                        if (elapsed < DRAIN_SETTLE || (in_flight > 0 && elapsed < m->settings.drain_timeout))
+                                continue;
+
+                        c->remove_sent = true;
+                        if (in_flight == 0)
+                                log_event(LOG_INFO, "container-remove", vm->name, c->id,
+                                          "Removing %.12s on %s: drained, no request in flight after %.1f s.",
+                                          c->id, vm->name, (double) elapsed / USEC_PER_SEC);
+                        else
+                                log_event(LOG_WARNING, "container-remove", vm->name, c->id,
+                                          "Removing %.12s on %s: drain timeout %.0f s with %u requests in flight.",
+                                          c->id, vm->name, (double) m->settings.drain_timeout / USEC_PER_SEC,
+                                          in_flight);
+                        r = vim_vm_send_order(vm, ACS_ORDER_REMOVE, 0, c->id);
+                        if (r < 0)
+                                log_warning_errno(r, "Failed to order removal of %.12s on %s, ignoring: %m", c->id,
+                                                  vm->name);
+                }
+        }
+}
+
+/* A VM going to standby: its containers leave once the rest of the service carries the load. */
+static void scaler_advance_draining_vms(VimManager *m, usec_t now) {
+        unsigned running, ready;
+
+        vim_scaler_count(m, &running, &ready);
+        for (size_t i = 0; i < m->n_vms; i++) {
+                VimVm *vm = m->vms[i];
+                bool changed = false;
+
+                if (vm->state != VIM_VM_DRAINING || !vim_vm_can_order(vm))
+                        continue;
+                if (vm->n_containers == 0) {
+                        if (!m->policy.dry_run)
+                                (void) vim_vm_send_order(vm, ACS_ORDER_STANDBY, 0, NULL);
+                        vim_vm_set_state(vm, VIM_VM_STANDBY, "vm-standby", "drained");
+                        vim_placement_run_hook(m, m->settings.standby_command, vm);
+                        continue;
+                }
+                if (ready < m->desired || m->policy.dry_run)
+                        continue;
+                for (size_t k = 0; k < vm->n_containers; k++) {
+                        VimContainer *c = vm->containers[k];
+
+                        if (c->drain_started > 0)
+                                continue;
+                        c->drain_started = now;
+                        (void) vim_vm_send_order(vm, ACS_ORDER_DRAIN, 0, c->id);
+                        changed = true;
+                }
+                if (changed)
+                        vim_manager_containers_changed(m);
+        }
+}
+
+/* Converges the service to `desired` from `current`; fills summary with the per-VM changes. */
+static unsigned scaler_apply(VimManager *m, unsigned current, unsigned desired, char *summary, size_t size) {
+        summary[0] = 0;
+        if (m->policy.dry_run) {
+                (void) snprintf(summary, size, "dry run, no orders");
+                return 0;
+        }
+        if (desired > current)
+                return vim_placement_add(m, desired - current, summary, size);
+        if (desired < current)
+                return vim_placement_remove(m, current - desired, summary, size);
+        return 0;
+}
+
+static void scaler_decide(VimManager *m, usec_t now) {
+        AcsScaleInput in;
+        AcsScaleDecision d;
+        char summary[ACS_POLICY_REASON_MAX], key[64];
+
+        scaler_input(m, now, &in);
+        (void) acs_policy_decide(&m->policy, &m->history, now, &in, &d);
+        m->desired = d.desired;
+        m->n_decisions[d.action]++;
+
+        switch (d.action) {
+        case ACS_SCALE_OUT:
+        case ACS_SCALE_IN: {
+                unsigned n = d.action == ACS_SCALE_OUT ? d.desired - d.current : d.current - d.desired;
+                unsigned done;
+
+                /* A standby VM comes up first when the active ones lack room. */
+                if (d.action == ACS_SCALE_OUT && !m->policy.dry_run)
+                        vim_placement_check_headroom(m, n);
+                done = scaler_apply(m, d.current, d.desired, summary, sizeof(summary));
+                log_event(LOG_NOTICE, acs_scale_action_to_string(d.action), NULL, NULL, "%s (%s)%s", d.reason,
+                          summary[0] ? summary : "nothing placed",
+                          !m->policy.dry_run && done < n ? ", the rest held by capacity" : "");
+                m->last_hold[0] = 0;
+                break;
+        }
+        case ACS_SCALE_HOLD:
+                /* Once per episode: the inputs change every second, the cause and count do not. */
+                (void) snprintf(key, sizeof(key), "%s/%u", d.held_by, d.current);
+                if (!streq(key, m->last_hold)) {
+                        log_event(LOG_INFO, "scale-hold", NULL, NULL, "%s", d.reason);
+                        (void) snprintf(m->last_hold, sizeof(m->last_hold), "%s", key);
+                }
+                break;
+        default:
+                m->last_hold[0] = 0;
+                log_debug("%s", d.reason);
+                break;
+        }
+}
+
+static int scaler_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        VimManager *m = userdata;
+        usec_t now = now_usec(CLOCK_MONOTONIC);
+
+        (void) sd_event_source_set_time_relative(s, SCALER_INTERVAL);
+
+        scaler_check_reachability(m, now);
+
+        /* After a restart, decide nothing until the VMMs had their grace period to register:
+         * the model is rebuilt from them, nothing is recreated. */
+        if (now < m->started + m->settings.grace_period)
+                return 0;
+        if (!m->decided_once) {
+                m->decided_once = true;
+                vim_backends_release(m);
+                log_info("Cluster model rebuilt from %zu VMs; deciding from now on.", m->n_vms);
+        }
+
+        scaler_advance_drains(m, now);
+        scaler_decide(m, now);
+        scaler_advance_draining_vms(m, now);
+        if (!m->policy.dry_run) {
+                vim_placement_check_headroom(m, 0);
+                vim_placement_check_standby(m, now);
+        }
+        (void) vim_backends_update(m);
+        return 0;
+}
+
+int vim_scaler_start(VimManager *m) {
+        int r;
+
+        r = sd_event_add_time_relative(m->event, &m->scaler_timer, CLOCK_MONOTONIC, SCALER_INTERVAL,
+                                       10 * USEC_PER_MSEC, scaler_on_timer, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to arm the scaler timer: %m");
+        (void) sd_event_source_set_enabled(m->scaler_timer, SD_EVENT_ON);
+        return 0;
+}
+
+int vim_scaler_scale_to(VimManager *m, unsigned replicas, const char *who) {
+        usec_t now = now_usec(CLOCK_MONOTONIC);
+        unsigned running, desired = CLAMP(replicas, m->policy.min_replicas, m->policy.max_replicas);
+        char summary[ACS_POLICY_REASON_MAX];
+
+        vim_scaler_count(m, &running, NULL);
+        acs_scale_history_record(&m->history, now, desired);
+        m->desired = desired;
+        if (desired > running && !m->policy.dry_run)
+                vim_placement_check_headroom(m, desired - running);
+        (void) scaler_apply(m, running, desired, summary, sizeof(summary));
+        log_event(LOG_NOTICE, "scale", NULL, NULL, "Scale to %u requested by %s%s: %u -> %u (%s)", replicas, who,
+                  desired != replicas ? " (bounded by min/max replicas)" : "", running, desired,
+                  summary[0] ? summary : "no change");
+        (void) vim_backends_update(m);
+        return 0;
+}
+
+int vim_scaler_drain(VimManager *m, const char *container_id, const char *who) {
+        VimContainer *c = vim_manager_find_container(m, container_id);
+
+        if (!c)
+                return -ENOENT;
+        if (c->drain_started > 0)
+                return 0;
+        if (!vim_vm_can_order(c->vm))
+                return -EHOSTUNREACH;
+        log_event(LOG_NOTICE, "drain", c->vm->name, c->id, "Drain of %.12s on %s requested by %s%s.", c->id,
+                  c->vm->name, who, m->policy.dry_run ? " (dry run, no orders)" : "");
+        if (m->policy.dry_run)
+                return 0;
+        c->drain_started = now_usec(CLOCK_MONOTONIC);
+        (void) vim_vm_send_order(c->vm, ACS_ORDER_DRAIN, 0, c->id);
+        vim_manager_containers_changed(m);
+        return 0;
+}
+
+int vim_scaler_activate(VimManager *m, VimVm *vm, const char *who) {
+        char reason[256];
+
+        if (!vim_vm_can_order(vm))
+                return -EHOSTUNREACH;
+        if (vm->state == VIM_VM_ACTIVE)
+                return 0;
+        (void) snprintf(reason, sizeof(reason), "requested by %s%s", who, m->policy.dry_run ? " (dry run)" : "");
+        if (m->policy.dry_run) {
+                log_event(LOG_NOTICE, "activate", vm->name, NULL, "Would activate VM %s: %s.", vm->name, reason);
+                return 0;
+        }
+        (void) vim_vm_send_order(vm, ACS_ORDER_ACTIVATE, 0, NULL);
+        vim_vm_set_state(vm, VIM_VM_ACTIVE, "vm-activate", reason);
+        vim_placement_run_hook(m, m->settings.activate_command, vm);
+        return 0;
+}
+
+int vim_scaler_standby(VimManager *m, VimVm *vm, const char *who) {
+        char reason[256];
+
+        if (!vim_vm_can_order(vm))
+                return -EHOSTUNREACH;
+        if (vm->state == VIM_VM_STANDBY || vm->state == VIM_VM_DRAINING)
+                return 0;
+        (void) snprintf(reason, sizeof(reason), "requested by %s", who);
+        if (m->policy.dry_run) {
+                log_event(LOG_NOTICE, "standby", vm->name, NULL, "Would send VM %s to standby: %s.", vm->name,
+                          reason);
+                return 0;
+        }
+        /* Its containers are drained once the others carry the load; then it goes to standby. */
+        vim_vm_set_state(vm, VIM_VM_DRAINING, "vm-draining", reason);
+        return 0;
+}

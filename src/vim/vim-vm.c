@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdlib.h>
+#include <string.h>
+
+#include "acs-log.h"
+#include "acs-macro.h"
+#include "vim-manager.h"
+#include "vim-vm.h"
+
+/* An order unanswered for this long is forgotten (the VMM may have been restarted). */
+#define ORDER_TIMEOUT (30 * USEC_PER_SEC)
+
+static const char *const vm_state_names[_VIM_VM_STATE_MAX] = {
+        [VIM_VM_ACTIVE] = "active",
+        [VIM_VM_STANDBY] = "standby",
+        [VIM_VM_DRAINING] = "draining",
+        [VIM_VM_UNREACHABLE] = "unreachable",
+};
+
+const char *vim_vm_state_to_string(VimVmState s) {
+        return (unsigned) s < _VIM_VM_STATE_MAX ? vm_state_names[s] : NULL;
+}
+
+VimVm *vim_vm_new(VimManager *m, const char *name) {
+        _cleanup_free_ VimVm *vm = NULL;
+
+        vm = calloc(1, sizeof(*vm));
+        if (!vm)
+                return NULL;
+        vm->manager = m;
+        vm->state = vm->reported_state = VIM_VM_UNREACHABLE;
+        vm->name = strdup(name);
+        vm->address = strdup("");
+        if (!vm->name || !vm->address)
+                goto fail;
+        if (vim_manager_add_vm(m, vm) < 0)
+                goto fail;
+        return TAKE_PTR(vm);
+fail:
+        free(vm->name);
+        free(vm->address);
+        return NULL;
+}
+
+VimVm *vim_vm_free(VimVm *vm) {
+        if (!vm)
+                return NULL;
+        while (vm->n_containers > 0)
+                vim_container_free(vm->containers[vm->n_containers - 1]);
+        if (vm->link)
+                acs_link_set_userdata(vm->link, NULL);
+        if (vm->manager)
+                vim_manager_remove_vm(vm->manager, vm);
+        free(vm->containers);
+        free(vm->orders);
+        free(vm->name);
+        free(vm->address);
+        return mfree(vm);
+}
+
+int vim_vm_add_container(VimVm *vm, VimContainer *c) {
+        VimContainer **a = reallocarray(vm->containers, vm->n_containers + 1, sizeof(*a));
+
+        if (!a)
+                return -ENOMEM;
+        vm->containers = a;
+        vm->containers[vm->n_containers++] = c;
+        c->vm = vm;
+        return 0;
+}
+
+void vim_vm_remove_container(VimVm *vm, VimContainer *c) {
+        for (size_t i = 0; i < vm->n_containers; i++)
+                if (vm->containers[i] == c) {
+                        memmove(vm->containers + i, vm->containers + i + 1,
+                                (vm->n_containers - i - 1) * sizeof(*vm->containers));
+                        vm->n_containers--;
+                        break;
+                }
+        c->vm = NULL;
+}
+
+VimContainer *vim_vm_find_container(VimVm *vm, const char *id) {
+        for (size_t i = 0; i < vm->n_containers; i++)
+                if (streq(vm->containers[i]->id, id))
+                        return vm->containers[i];
+        return NULL;
+}
+
+bool vim_vm_apply_containers(VimVm *vm, const AcsContainerInfo *list, size_t n) {
+        bool changed = false;
+        double cpu = 0;
+
+        for (size_t i = 0; i < vm->n_containers; i++)
+                vm->containers[i]->seen = false;
+
+        for (size_t i = 0; i < n; i++) {
+                VimContainer *c = vim_vm_find_container(vm, list[i].id);
+
+                if (c)
+                        changed |= vim_container_update(c, &list[i]);
+                else {
+                        /* A container moved between VMs is not a thing; an id we know elsewhere
+                         * means the other VM's report is stale. The newest report wins. */
+                        VimContainer *other = vim_manager_find_container(vm->manager, list[i].id);
+
+                        if (other)
+                                vim_container_free(other);
+                        c = vim_container_new(vm, &list[i]);
+                        if (!c) {
+                                log_oom();
+                                continue;
+                        }
+                        log_event(LOG_INFO, "container-adopted", vm->name, c->id, "Container %.12s at %s:%u (%s).",
+                                  c->id, c->address, c->port, acs_container_state_to_string(c->state));
+                        changed = true;
+                }
+                c->seen = true;
+                cpu += list[i].cpu * list[i].cpu_limit;
+        }
+
+        for (size_t i = vm->n_containers; i > 0; i--) {
+                VimContainer *c = vm->containers[i - 1];
+
+                if (c->seen)
+                        continue;
+                log_event(LOG_INFO, "container-gone", vm->name, c->id, "Container %.12s at %s:%u is gone.", c->id,
+                          c->address, c->port);
+                vim_container_free(c);
+                changed = true;
+        }
+
+        vm->cpu = cpu;
+        /* Acknowledged adds show up in this report (as starting containers); stop counting them. */
+        vm->pending_adds -= MIN(vm->pending_adds, vm->acked_adds);
+        vm->acked_adds = 0;
+        return changed;
+}
+
+static void vm_forget_old_orders(VimVm *vm, usec_t now) {
+        size_t k = 0;
+
+        for (size_t i = 0; i < vm->n_orders; i++) {
+                if (vm->orders[i].sent + ORDER_TIMEOUT < now) {
+                        log_warning("VM %s did not acknowledge order %s #%llu, forgetting it.", vm->name,
+                                    acs_order_kind_to_string(vm->orders[i].kind),
+                                    (unsigned long long) vm->orders[i].seq);
+                        if (vm->orders[i].kind == ACS_ORDER_ADD && vm->pending_adds > 0)
+                                vm->pending_adds--;
+                        continue;
+                }
+                vm->orders[k++] = vm->orders[i];
+        }
+        vm->n_orders = k;
+}
+
+int vim_vm_send_order(VimVm *vm, AcsOrderKind kind, uint32_t count, const char *container) {
+        AcsMessage msg = {
+                .type = ACS_MESSAGE_ORDER,
+                .order = { .order = kind, .count = count, .container = container ?: "" },
+        };
+        usec_t now = now_usec(CLOCK_MONOTONIC);
+        VimOrder *o;
+        uint64_t seq;
+        int r;
+
+        if (!vm->link)
+                return -ENOTCONN;
+        vm_forget_old_orders(vm, now);
+
+        o = reallocarray(vm->orders, vm->n_orders + 1, sizeof(*o));
+        if (!o)
+                return -ENOMEM;
+        vm->orders = o;
+
+        r = acs_link_send(vm->link, &msg, &seq);
+        if (r < 0)
+                return r;
+
+        o = vm->orders + vm->n_orders++;
+        *o = (VimOrder) { .seq = seq, .kind = kind, .sent = now };
+        (void) snprintf(o->container, sizeof(o->container), "%s", container ?: "");
+        if (kind == ACS_ORDER_ADD)
+                vm->pending_adds++;
+        return 0;
+}
+
+bool vim_vm_ack_order(VimVm *vm, const AcsAck *ack) {
+        for (size_t i = 0; i < vm->n_orders; i++) {
+                VimOrder o = vm->orders[i];
+
+                if (o.seq != ack->ack)
+                        continue;
+                memmove(vm->orders + i, vm->orders + i + 1, (vm->n_orders - i - 1) * sizeof(*vm->orders));
+                vm->n_orders--;
+
+                if (o.kind == ACS_ORDER_ADD && vm->pending_adds > 0) {
+                        if (ack->result < 0)
+                                vm->pending_adds--;
+                        else
+                                vm->acked_adds++;
+                }
+                if (ack->result < 0)
+                        log_event(LOG_WARNING, "order-failed", vm->name, o.container[0] ? o.container : NULL,
+                                  "Order %s%s%.12s failed on %s: %s (%s)", acs_order_kind_to_string(o.kind),
+                                  o.container[0] ? " " : "", o.container, vm->name, strerror(-ack->result),
+                                  ack->message);
+                else
+                        log_debug("VM %s acknowledged order %s #%llu.", vm->name, acs_order_kind_to_string(o.kind),
+                                  (unsigned long long) o.seq);
+                return true;
+        }
+        return false;
+}
+
+void vim_vm_set_state(VimVm *vm, VimVmState state, const char *event, const char *reason) {
+        if (vm->state == state)
+                return;
+        if (event)
+                log_event(state == VIM_VM_UNREACHABLE ? LOG_WARNING : LOG_NOTICE, event, vm->name, NULL,
+                          "VM %s: %s -> %s: %s", vm->name, vim_vm_state_to_string(vm->state),
+                          vim_vm_state_to_string(state), reason);
+        /* Activated later, emptied first: placement reads the rank. */
+        if (state == VIM_VM_ACTIVE && (vm->state == VIM_VM_STANDBY || vm->rank == 0))
+                vm->rank = ++vm->manager->next_rank;
+        vm->state = state;
+        vm->empty_since = 0;
+        vim_manager_vms_changed(vm->manager);
+}
+
+unsigned vim_vm_used_slots(const VimVm *vm) {
+        return (unsigned) vm->n_containers + vm->pending_adds;
+}

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * One VM as the VIM sees it: the VMM that registered under this name (the PSK identity), its
+ * state in the VM tier, its capacity and its containers, and the orders sent to it that are not
+ * acknowledged yet.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "acs-link.h"
+#include "acs-proto.h"
+#include "acs-time.h"
+#include "vim-container.h"
+
+typedef struct VimManager VimManager;
+
+typedef enum VimVmState {
+        VIM_VM_ACTIVE,
+        VIM_VM_STANDBY,
+        VIM_VM_DRAINING,        /* going to standby: its containers are drained away first */
+        VIM_VM_UNREACHABLE,     /* no metrics for the grace period */
+        _VIM_VM_STATE_MAX,
+} VimVmState;
+
+typedef struct VimOrder {
+        uint64_t seq;
+        AcsOrderKind kind;
+        char container[ACS_PROTO_CONTAINER_ID_LEN + 1];
+        usec_t sent;
+} VimOrder;
+
+typedef struct VimVm {
+        VimManager *manager;
+        char *name;
+        char *address;
+        VimVmState state;
+        VimVmState reported_state;      /* active or standby, as the VMM last registered */
+        unsigned capacity;
+        unsigned min;
+        unsigned rank;                  /* activation order: later ones are emptied first */
+        double cpu;                     /* CPUs in use, sum over containers */
+
+        AcsLink *link;                  /* NULL while disconnected */
+        usec_t last_seen;               /* last register or metrics */
+        usec_t empty_since;             /* active and without containers since; 0 otherwise */
+
+        VimContainer **containers;
+        size_t n_containers;
+
+        VimOrder *orders;               /* sent, not acknowledged */
+        size_t n_orders;
+        unsigned pending_adds;          /* add orders not yet visible as containers */
+        unsigned acked_adds;            /* acknowledged, waiting for the next report to show them */
+} VimVm;
+
+VimVm *vim_vm_new(VimManager *m, const char *name);
+/* Frees its containers and unhooks it from the manager. */
+VimVm *vim_vm_free(VimVm *vm);
+
+int vim_vm_add_container(VimVm *vm, VimContainer *c);
+void vim_vm_remove_container(VimVm *vm, VimContainer *c);
+VimContainer *vim_vm_find_container(VimVm *vm, const char *id);
+
+/*
+ * Adopts a full list of containers (register or metrics): new ones are added, known ones
+ * updated, the ones missing from the list removed. Returns true when the backend set may have
+ * changed.
+ */
+bool vim_vm_apply_containers(VimVm *vm, const AcsContainerInfo *list, size_t n);
+
+/* Sends an order; in dry-run mode the manager never calls this. Returns 0 or a negative errno. */
+int vim_vm_send_order(VimVm *vm, AcsOrderKind kind, uint32_t count, const char *container);
+/* Matches an ack to its order; returns false for an ack of nothing we sent. */
+bool vim_vm_ack_order(VimVm *vm, const AcsAck *ack);
+
+/* Changes the state; logs it as ACS_EVENT=event with the reason unless event is NULL. */
+void vim_vm_set_state(VimVm *vm, VimVmState state, const char *event, const char *reason);
+
+/* Whether its containers count as capacity: it reported within the grace period. */
+static inline bool vim_vm_is_reachable(const VimVm *vm) {
+        return vm->state != VIM_VM_UNREACHABLE;
+}
+
+/* Whether orders may go to it now. */
+static inline bool vim_vm_can_order(const VimVm *vm) {
+        return vm->link && vm->state != VIM_VM_UNREACHABLE;
+}
+
+/* Containers that occupy a slot: every container, plus adds on their way. */
+unsigned vim_vm_used_slots(const VimVm *vm);
+
+const char *vim_vm_state_to_string(VimVmState s);
