@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * One web-server container of this VM, from the moment the VMM decides to create it until
+ * Docker confirms it is gone.
+ *
+ *   creating -> starting -> ready -> draining -> (stopped and removed)
+ *
+ * "creating" is internal (no id yet); "starting" lasts until GET /readyz on its port answers
+ * 200; "draining" means listed as draining (no new requests) for DrainTime, then stopped with
+ * SIGTERM and a grace period, then removed. Only ready and draining containers are backends.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "acs-time.h"
+#include "vmm-monitor.h"
+
+typedef struct VmmManager VmmManager;
+typedef struct VmmHttp VmmHttp;
+
+typedef enum VmmContainerState {
+        VMM_CONTAINER_CREATING,
+        VMM_CONTAINER_STARTING,
+        VMM_CONTAINER_READY,
+        VMM_CONTAINER_DRAINING,
+        _VMM_CONTAINER_STATE_MAX,
+} VmmContainerState;
+
+typedef struct VmmContainer VmmContainer;
+struct VmmContainer {
+        VmmManager *manager;
+        VmmContainer *prev, *next;
+
+        char *id;                       /* NULL while creating */
+        unsigned port;
+        VmmContainerState state;
+        bool removing;                  /* stop/remove sent: it no longer counts */
+        usec_t state_since;             /* CLOCK_MONOTONIC */
+
+        pid_t pid;
+        VmmCgroup cgroup;
+        double cpus;                    /* CPUs used over the last interval */
+        double utilization;             /* cpus / the container's limit */
+        uint64_t memory;
+
+        sd_event_source *timer;         /* readiness probes while starting; the drain deadline */
+        VmmHttp *probe;
+};
+
+const char *vmm_container_state_to_string(VmmContainerState s);
+
+/* Creates the object and links it into m's list (id may be NULL while creating). */
+int vmm_container_new(VmmManager *m, const char *id, unsigned port, VmmContainerState state, VmmContainer **ret);
+/* Unlinks and frees; accepts NULL, returns NULL. */
+VmmContainer *vmm_container_free(VmmContainer *c);
+
+/* Whether it counts toward the desired number (creating, starting or ready, not being removed). */
+bool vmm_container_counts(const VmmContainer *c);
+/* Whether a proxy may route to it (ready or draining, not being removed). */
+bool vmm_container_is_backend(const VmmContainer *c);
+/* Docker gave us the id: starting. */
+int vmm_container_set_id(VmmContainer *c, const char *id);
+/* The container runs with this PID: open its cgroup and probe readiness. */
+void vmm_container_attach(VmmContainer *c, pid_t pid);
+/* Listed as draining now; stopped and removed when DrainTime has passed. */
+void vmm_container_drain(VmmContainer *c);
+/* Stops (gracefully when graceful, else SIGKILL) and removes it; the object goes when Docker answers. */
+void vmm_container_remove(VmmContainer *c, bool graceful);
+/* Reads its cgroup counters. */
+void vmm_container_sample(VmmContainer *c, usec_t now, double cpu_limit);

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The VM agent: keeps this VM's containers at the desired count (the VIM's orders, a D-Bus
+ * caller's, or the local policy's while the VIM is away), measures them every interval, and
+ * publishes them on D-Bus (vmm-manager-bus.c) and to the VIM (vmm-uplink.c).
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "acs-macro.h"
+#include "acs-policy.h"
+#include "vmm-config.h"
+#include "vmm-container.h"
+#include "vmm-image.h"
+
+typedef struct VmmCurl VmmCurl;
+typedef struct VmmDocker VmmDocker;
+typedef struct VmmUplink VmmUplink;
+
+struct VmmManager {
+        sd_event *event;
+        sd_bus *bus;
+        VmmSettings settings;
+        const char *cgroup_root;        /* "/sys/fs/cgroup" */
+
+        VmmDocker *docker;
+        VmmCurl *http;                  /* readiness probes */
+        VmmUplink *uplink;
+
+        VmmContainer *containers;
+        unsigned desired;
+        bool desired_known;             /* set at the first sync with Docker, or by an order */
+        VmmState state;
+        uint64_t generation;            /* of the backend set */
+        double cpus;                    /* sum over containers, in CPUs */
+        double utilization;             /* mean over ready containers, against their limit */
+
+        /* Docker Engine */
+        bool docker_up;
+        bool docker_down_logged;
+        bool synced;                    /* the container list was read since Docker came up */
+        bool image_ready;
+        bool image_pending;             /* inspect or build in flight */
+        bool image_built;               /* we built it in this round */
+        VmmImageReady image_done;
+        usec_t docker_backoff;
+        sd_event_source *docker_retry;
+        unsigned create_failures;
+        usec_t create_not_before;
+
+        /* Local policy, while the VIM is away */
+        AcsScaleHistory history;
+
+        sd_event_source *tick;
+        sd_event_source *reconcile;
+        char *last_status;
+};
+
+int vmm_manager_new(sd_event *event, VmmSettings *settings, VmmManager **ret);
+VmmManager *vmm_manager_free(VmmManager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(VmmManager *, vmm_manager_free);
+
+/* Connects to the bus (address NULL: the system bus, "user": the user bus) and claims the name. */
+int vmm_manager_connect_bus(VmmManager *m, const char *address, bool user);
+/* Starts talking to Docker and the VIM, and sampling. */
+int vmm_manager_start(VmmManager *m);
+
+VmmContainer *vmm_manager_find_container(VmmManager *m, const char *id);
+unsigned vmm_manager_count(VmmManager *m, bool (*pred)(const VmmContainer *c));
+bool vmm_manager_vim_connected(VmmManager *m);
+
+/* Requests as the bus, the VIM and the local policy make them. Each returns 0 or a negative
+ * errno with a sentence for a person in *ret_message (static or formatted into buf). */
+int vmm_manager_scale_to(VmmManager *m, unsigned count, const char *who, char *buf, size_t size);
+int vmm_manager_add_container(VmmManager *m, const char *who, char *buf, size_t size);
+int vmm_manager_remove_container(VmmManager *m, const char *id, bool drain, const char *who, char *buf, size_t size);
+int vmm_manager_set_state(VmmManager *m, VmmState state, const char *who, char *buf, size_t size);
+
+/* Something about the containers changed; backends says whether the backend set did. */
+void vmm_manager_containers_changed(VmmManager *m, bool backends);
+void vmm_manager_reconcile_soon(VmmManager *m);
+/* A Docker call got no answer: the Engine is down until a retry reaches it. */
+void vmm_manager_docker_failed(VmmManager *m, int error);
+/* Tells the VIM, when connected. */
+void vmm_manager_send_event(VmmManager *m, const char *event, const char *container, const char *message);
+
+/* vmm-manager-bus.c */
+void vmm_manager_bus_emit_backends_changed(VmmManager *m);
+void vmm_manager_bus_emit_changed(VmmManager *m, const char *property, ...);
