@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "acs-macro.h"
+#include "proxy-backend.h"
+#include "proxy-settings.h"
+
+Backend *backend_new(const char *host, uint16_t port, unsigned weight, unsigned n_workers) {
+        _cleanup_free_ char *addr = NULL;
+        Backend *b;
+
+        if (asprintf(&addr, strchr(host, ':') && host[0] != '[' ? "[%s]:%u" : "%s:%u", host, port) < 0)
+                return NULL;
+
+        b = calloc(1, sizeof(Backend));
+        if (!b)
+                return NULL;
+        b->n_ref = 1;
+        b->port = port;
+        b->weight = CLAMP(weight, 1u, 256u);
+        b->up_since = now_usec(CLOCK_MONOTONIC);
+        b->host = strdup(host);
+        b->pools = calloc(n_workers ? n_workers : 1, sizeof(BackendPool));
+        b->n_pools = n_workers;
+        if (!b->host || !b->pools || proxy_parse_address(addr, &b->sockaddr, &b->sockaddr_len) < 0)
+                return backend_unref(b);
+        b->name = TAKE_PTR(addr);
+        return b;
+}
+
+Backend *backend_ref(Backend *b) {
+        if (b)
+                atomic_fetch_add_explicit(&b->n_ref, 1, memory_order_relaxed);
+        return b;
+}
+
+Backend *backend_unref(Backend *b) {
+        if (!b || atomic_fetch_sub_explicit(&b->n_ref, 1, memory_order_acq_rel) != 1)
+                return NULL;
+        /* Idle connections hold a reference each, so the pools are empty by now. */
+        free(b->pools);
+        free(b->name);
+        free(b->host);
+        free(b);
+        return NULL;
+}
+
+void backend_unrefp(Backend **b) {
+        backend_unref(*b);
+}
+
+bool backend_available(Backend *b, usec_t now) {
+        return !atomic_load_explicit(&b->draining, memory_order_relaxed) &&
+               !atomic_load_explicit(&b->removed, memory_order_relaxed) &&
+               !atomic_load_explicit(&b->checked_down, memory_order_relaxed) &&
+               atomic_load_explicit(&b->ejected_until, memory_order_relaxed) <= now;
+}
+
+unsigned backend_effective_weight(Backend *b, usec_t now, usec_t slow_start) {
+        unsigned w = atomic_load_explicit(&b->weight, memory_order_relaxed);
+        usec_t since = atomic_load_explicit(&b->up_since, memory_order_relaxed);
+
+        if (slow_start > 0 && now >= since && now - since < slow_start)
+                w = (unsigned) MAX(1.0, (double) w * (double) (now - since) / (double) slow_start);
+        return w;
+}
+
+BackendHealth backend_health(Backend *b, usec_t now, usec_t slow_start) {
+        usec_t since;
+
+        if (atomic_load(&b->draining))
+                return BACKEND_DRAINING;
+        if (atomic_load(&b->checked_down) || atomic_load(&b->ejected_until) > now)
+                return BACKEND_DOWN;
+        since = atomic_load(&b->up_since);
+        if (slow_start > 0 && now >= since && now - since < slow_start)
+                return BACKEND_SLOWSTART;
+        return BACKEND_UP;
+}
+
+const char *backend_health_to_string(BackendHealth h) {
+        static const char *const names[] = {
+                [BACKEND_UP] = "up",
+                [BACKEND_DOWN] = "down",
+                [BACKEND_DRAINING] = "draining",
+                [BACKEND_SLOWSTART] = "slowstart",
+        };
+        return names[h];
+}
+
+void backend_note_success(Backend *b) {
+        if (atomic_load_explicit(&b->consecutive_failures, memory_order_relaxed) != 0)
+                atomic_store(&b->consecutive_failures, 0);
+        if (atomic_load_explicit(&b->ejections, memory_order_relaxed) != 0)
+                atomic_store(&b->ejections, 0);
+}
+
+void backend_note_failure(Backend *b, usec_t now, unsigned eject_failures, usec_t eject_time) {
+        unsigned n = atomic_fetch_add(&b->consecutive_failures, 1) + 1, e;
+
+        if (n < eject_failures)
+                return;
+        atomic_store(&b->consecutive_failures, 0);
+        e = atomic_fetch_add(&b->ejections, 1);
+        atomic_store(&b->ejected_until, now + eject_time * (1u << MIN(e, 6u)));
+        /* Coming back from an ejection ramps up again. */
+        atomic_store(&b->up_since, now + eject_time * (1u << MIN(e, 6u)));
+}
+
+/* Bucket i holds latencies in [16 µs * 2^(i/4), 16 µs * 2^((i+1)/4)). */
+static unsigned latency_bucket(usec_t latency) {
+        unsigned i = 0;
+        double bound = 16.0 * 1.189207115; /* 2^(1/4) */
+
+        while (i < LATENCY_BUCKETS - 1 && (double) latency >= bound) {
+                bound *= 1.189207115;
+                i++;
+        }
+        return i;
+}
+
+static usec_t latency_bucket_upper(unsigned i) {
+        double bound = 16.0;
+
+        for (unsigned k = 0; k <= i; k++)
+                bound *= 1.189207115;
+        return (usec_t) bound;
+}
+
+void backend_record_latency(Backend *b, usec_t now, usec_t latency) {
+        uint64_t second = now / USEC_PER_SEC;
+        LatencySlot *slot = &b->latency[second % LATENCY_SLOTS];
+        uint64_t old = atomic_load_explicit(&slot->second, memory_order_relaxed);
+
+        /* The first writer of a new second clears the slot; a concurrent writer may lose a
+         * sample or two to that race, which a p99 does not notice. */
+        if (old != second &&
+            atomic_compare_exchange_strong(&slot->second, &old, second))
+                for (unsigned i = 0; i < LATENCY_BUCKETS; i++)
+                        atomic_store_explicit(&slot->bucket[i], 0, memory_order_relaxed);
+        atomic_fetch_add_explicit(&slot->bucket[latency_bucket(latency)], 1, memory_order_relaxed);
+}
+
+usec_t backend_latency_p99(Backend *b, usec_t now) {
+        uint64_t second = now / USEC_PER_SEC, counts[LATENCY_BUCKETS] = {}, total = 0, seen = 0;
+
+        for (unsigned s = 0; s < LATENCY_SLOTS; s++) {
+                LatencySlot *slot = &b->latency[s];
+                uint64_t sec = atomic_load(&slot->second);
+
+                if (sec + LATENCY_SLOTS <= second || sec > second)
+                        continue;
+                for (unsigned i = 0; i < LATENCY_BUCKETS; i++) {
+                        uint32_t c = atomic_load_explicit(&slot->bucket[i], memory_order_relaxed);
+                        counts[i] += c;
+                        total += c;
+                }
+        }
+        if (total == 0)
+                return 0;
+        for (unsigned i = 0; i < LATENCY_BUCKETS; i++) {
+                seen += counts[i];
+                if (seen * 100 >= total * 99)
+                        return latency_bucket_upper(i);
+        }
+        return latency_bucket_upper(LATENCY_BUCKETS - 1);
+}
+
+BackendSet *backend_set_new(uint64_t generation, unsigned n) {
+        BackendSet *s = calloc(1, sizeof(BackendSet));
+
+        if (!s)
+                return NULL;
+        s->n_ref = 1;
+        s->generation = generation;
+        s->backends = calloc(n ? n : 1, sizeof(Backend *));
+        if (!s->backends)
+                return mfree(s);
+        return s;
+}
+
+BackendSet *backend_set_ref(BackendSet *s) {
+        if (s)
+                atomic_fetch_add_explicit(&s->n_ref, 1, memory_order_relaxed);
+        return s;
+}
+
+BackendSet *backend_set_unref(BackendSet *s) {
+        if (!s || atomic_fetch_sub_explicit(&s->n_ref, 1, memory_order_acq_rel) != 1)
+                return NULL;
+        for (unsigned i = 0; i < s->n_backends; i++)
+                backend_unref(s->backends[i]);
+        free(s->backends);
+        free(s);
+        return NULL;
+}
+
+void backend_set_unrefp(BackendSet **s) {
+        backend_set_unref(*s);
+}
+
+Backend *backend_set_find(BackendSet *s, const char *name) {
+        for (unsigned i = 0; s && i < s->n_backends; i++)
+                if (streq(s->backends[i]->name, name))
+                        return s->backends[i];
+        return NULL;
+}

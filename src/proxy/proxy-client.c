@@ -1,0 +1,384 @@
+/* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "acs-log.h"
+#include "acs-macro.h"
+#include "proxy-backend-conn.h"
+#include "proxy-client.h"
+#include "proxy-forward.h"
+#include "proxy-manager.h"
+#include "proxy-worker.h"
+
+#define CLIENT_IN_MAX (64 * 1024)
+#define CLIENT_LINGER_USEC (1 * USEC_PER_SEC)
+
+static void client_on_io(WorkerPoll *p, uint32_t revents);
+
+static unsigned address_slot(const struct sockaddr_storage *peer) {
+        const unsigned char *p;
+        size_t n;
+        uint32_t h = 2166136261u;
+
+        if (peer->ss_family == AF_INET6) {
+                p = (const unsigned char *) &((const struct sockaddr_in6 *) peer)->sin6_addr;
+                n = 16;
+        } else {
+                p = (const unsigned char *) &((const struct sockaddr_in *) peer)->sin_addr;
+                n = 4;
+        }
+        for (size_t i = 0; i < n; i++)
+                h = (h ^ p[i]) * 16777619u;
+        return h % CLIENT_ADDR_SLOTS;
+}
+
+int client_new(Worker *w, int fd, const struct sockaddr_storage *peer, Client **ret) {
+        Manager *m = w->manager;
+        unsigned slot = address_slot(peer);
+        Client *c;
+        int r;
+
+        /* Addresses sharing a slot share a limit: a collision can only make it stricter. */
+        if (m->settings.max_conns_per_client > 0 &&
+            atomic_fetch_add(&m->client_addr_conns[slot], 1) >= m->settings.max_conns_per_client) {
+                atomic_fetch_sub(&m->client_addr_conns[slot], 1);
+                return -EUSERS;
+        }
+        if (m->settings.max_conns_per_client == 0)
+                atomic_fetch_add(&m->client_addr_conns[slot], 1);
+
+        c = calloc(1, sizeof(Client));
+        if (!c) {
+                atomic_fetch_sub(&m->client_addr_conns[slot], 1);
+                return -ENOMEM;
+        }
+        c->worker = w;
+        c->fd = fd;
+        c->addr_slot = slot;
+        c->in.max = CLIENT_IN_MAX;
+        c->state = CLIENT_IDLE;
+        c->deadline = worker_now(w) + m->settings.idle_timeout;
+        if (peer->ss_family == AF_INET6) {
+                c->peer_v6 = true;
+                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) peer)->sin6_addr, c->peer, sizeof(c->peer));
+        } else
+                inet_ntop(AF_INET, &((const struct sockaddr_in *) peer)->sin_addr, c->peer, sizeof(c->peer));
+        http_parser_init(&c->parser, HTTP_REQUEST, &forward_request_ops, c,
+                         m->settings.max_url_size, m->settings.max_head_size);
+
+        c->poll.dispatch = client_on_io;
+        r = worker_poll_add(w, &c->poll, fd, EPOLLIN);
+        if (r < 0) {
+                c->fd = -1;     /* the caller closes it */
+                atomic_fetch_sub(&m->client_addr_conns[slot], 1);
+                http_parser_done(&c->parser);
+                free(c);
+                return r;
+        }
+        LIST_PREPEND(clients, w->clients, c);
+        w->n_clients++;
+        atomic_fetch_add_explicit(&m->connections_total, 1, memory_order_relaxed);
+        *ret = c;
+        return 0;
+}
+
+void client_close(Client *c) {
+        Worker *w = c->worker;
+
+        if (c->state == CLIENT_DEAD)
+                return;
+        if (c->bconn || c->backend)
+                forward_abort(c);
+        c->state = CLIENT_DEAD;
+                c->fd = safe_close(c->fd);
+        atomic_fetch_sub(&w->manager->client_addr_conns[c->addr_slot], 1);
+        w->n_clients--;
+        worker_schedule_cleanup(w);
+}
+
+Client *client_free(Client *c) {
+        if (!c)
+                return NULL;
+        client_close(c);
+        LIST_REMOVE(clients, c->worker->clients, c);
+        acs_buf_done(&c->in);
+        acs_buf_done(&c->out);
+        acs_buf_done(&c->replay);
+        http_parser_done(&c->parser);
+        free(c);
+        return NULL;
+}
+
+void client_update_events(Client *c) {
+        uint32_t want = 0;
+
+        if (c->state == CLIENT_DEAD)
+                return;
+        if (!c->peer_eof && acs_buf_len(&c->in) < CLIENT_IN_MAX &&
+            !(c->bconn && acs_buf_len(&c->bconn->out) > WORKER_OUT_HIGH))
+                want |= EPOLLIN;
+        if (acs_buf_len(&c->out) > 0)
+                want |= EPOLLOUT;
+        if (want != c->poll.events) {
+                if (worker_poll_modify(c->worker, &c->poll, c->fd, want) < 0) {
+                        client_close(c);
+                        return;
+                }
+        }
+}
+
+/* Shut our side and drain the peer's for a moment: closing with unread input would send a
+ * reset that can destroy the response the peer has not read yet. */
+static void client_linger(Client *c) {
+        if (shutdown(c->fd, SHUT_WR) < 0 || c->peer_eof) {
+                client_close(c);
+                return;
+        }
+        c->state = CLIENT_LINGER;
+        c->deadline = worker_now(c->worker) + CLIENT_LINGER_USEC;
+        acs_buf_done(&c->in);
+        client_update_events(c);
+}
+
+int client_flush(Client *c) {
+        while (acs_buf_len(&c->out) > 0) {
+                ssize_t n = write(c->fd, acs_buf_peek(&c->out), acs_buf_len(&c->out));
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN)
+                                break;
+                        log_debug_errno(errno, "Client %s: write failed: %m", c->peer);
+                        client_close(c);
+                        return -ECONNRESET;
+                }
+                acs_buf_consume(&c->out, (size_t) n);
+        }
+        if (acs_buf_len(&c->out) == 0) {
+                if (c->state == CLIENT_CLOSING) {
+                        client_linger(c);
+                        return c->state == CLIENT_DEAD ? -ECONNRESET : 0;
+                }
+                /* The backend side may have stopped reading while we were full. */
+                if (c->bconn)
+                        backend_conn_update_events(c->bconn);
+        }
+        client_update_events(c);
+        return c->state == CLIENT_DEAD ? -ECONNRESET : 0;
+}
+
+void client_reply_error(Client *c, unsigned status, bool close_after) {
+        const char *reason = http_status_reason(status);
+        int r;
+
+        c->status = status;
+        r = acs_buf_printf(&c->out,
+                           "HTTP/1.1 %u %s\r\n"
+                           "Content-Type: text/plain\r\n"
+                           "Content-Length: %zu\r\n"
+                           "%s%s"
+                           "\r\n"
+                           "%s\n",
+                           status, reason, strlen(reason) + 1,
+                           status == 503 ? "Retry-After: 1\r\n" : "",
+                           close_after ? "Connection: close\r\n" : "",
+                           reason);
+        if (r < 0 || close_after) {
+                c->keep_alive = false;
+                c->state = CLIENT_CLOSING;
+                c->deadline = worker_now(c->worker) + c->worker->manager->settings.idle_timeout;
+                return;
+        }
+        c->response_complete = true;
+        if (c->request_complete)
+                client_exchange_done(c);
+}
+
+void client_exchange_done(Client *c) {
+        Manager *m = c->worker->manager;
+
+        if (c->state == CLIENT_DEAD || c->state == CLIENT_CLOSING || c->state == CLIENT_LINGER)
+                return;
+        if (!c->keep_alive) {
+                c->state = CLIENT_CLOSING;
+                c->deadline = worker_now(c->worker) + m->settings.idle_timeout;
+                return;
+        }
+        c->state = CLIENT_IDLE;
+        c->deadline = worker_now(c->worker) + m->settings.idle_timeout;
+        c->request_complete = c->response_complete = c->response_started = false;
+}
+
+/* Parses buffered bytes from p (either the input buffer or, when that is empty, the worker's
+ * scratch buffer); returns how many were consumed. */
+static size_t client_parse(Client *c, const uint8_t *p, size_t n) {
+        Manager *m = c->worker->manager;
+        size_t done = 0;
+
+        while (done < n) {
+                llhttp_errno_t e;
+                size_t consumed;
+
+                if (c->state == CLIENT_FORWARD && c->request_complete)
+                        break;  /* pipelined: the next request waits for this response */
+                if (c->state != CLIENT_IDLE && c->state != CLIENT_HEAD && c->state != CLIENT_FORWARD)
+                        break;
+                if (c->bconn && acs_buf_len(&c->bconn->out) > WORKER_OUT_HIGH)
+                        break;
+                if (c->state == CLIENT_IDLE) {
+                        c->state = CLIENT_HEAD;
+                        c->deadline = worker_now(c->worker) + m->settings.client_head_timeout;
+                }
+
+                e = http_parser_feed(&c->parser, (const char *) p + done, n - done, &consumed);
+                done += consumed;
+                if (e == HPE_OK || e == HPE_PAUSED) {
+                        if (e == HPE_PAUSED)
+                                http_parser_resume(&c->parser);
+                        continue;
+                }
+
+                /* A refused request: never forwarded further, the connection is not reused. */
+                log_debug("Client %s: refusing request: %u %s", c->peer, c->parser.status,
+                          strna(c->parser.reason));
+                if (c->response_started || c->state == CLIENT_DEAD) {
+                        client_close(c);
+                        break;
+                }
+                if (c->bconn || c->backend)
+                        forward_abort(c);
+                client_reply_error(c, c->parser.status ? c->parser.status : 400, true);
+                break;
+        }
+        return done;
+}
+
+void client_process(Client *c) {
+        size_t n;
+
+        if (c->state == CLIENT_DEAD)
+                return;
+        n = client_parse(c, acs_buf_peek(&c->in), acs_buf_len(&c->in));
+        if (c->state == CLIENT_DEAD)
+                return;
+        acs_buf_consume(&c->in, n);
+        if (c->bconn)
+                (void) backend_conn_flush(c->bconn);
+        (void) client_flush(c);
+}
+
+static void client_read(Client *c) {
+        Worker *w = c->worker;
+        bool direct = acs_buf_len(&c->in) == 0;
+        uint8_t *p;
+        size_t space;
+        ssize_t n;
+        int r = 0;
+
+        if (c->state == CLIENT_LINGER) {
+                n = read(c->fd, w->scratch, WORKER_SCRATCH_SIZE);
+                if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+                        client_close(c);
+                return;
+        }
+
+        if (direct) {
+                p = w->scratch;
+                space = WORKER_SCRATCH_SIZE;
+        } else {
+                space = CLIENT_IN_MAX - acs_buf_len(&c->in);
+                if (space == 0) {
+                        client_update_events(c);
+                        return;
+                }
+                p = acs_buf_reserve(&c->in, space, &r);
+                if (!p) {
+                        client_close(c);
+                        return;
+                }
+        }
+
+        n = read(c->fd, p, space);
+        if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                        return;
+                log_debug_errno(errno, "Client %s: read failed: %m", c->peer);
+                client_close(c);
+                return;
+        }
+        if (n == 0) {
+                c->peer_eof = true;
+                /* Half-closed while a complete request waits for its response: answer it, then
+                 * close. Anything else is the end of this client. */
+                if (c->state == CLIENT_FORWARD && c->request_complete) {
+                        c->keep_alive = false;
+                        client_update_events(c);
+                        return;
+                }
+                if (c->state == CLIENT_CLOSING) {
+                        client_update_events(c);
+                        return;
+                }
+                client_close(c);
+                return;
+        }
+
+        if (direct) {
+                size_t consumed = client_parse(c, p, (size_t) n);
+
+                if (c->state == CLIENT_DEAD)
+                        return;
+                /* What the parser did not take (a pipelined request) waits in the buffer. */
+                if (consumed < (size_t) n && c->state != CLIENT_CLOSING &&
+                    acs_buf_append(&c->in, p + consumed, (size_t) n - consumed) < 0) {
+                        client_close(c);
+                        return;
+                }
+                if (c->bconn)
+                        (void) backend_conn_flush(c->bconn);
+                (void) client_flush(c);
+                return;
+        }
+        acs_buf_commit(&c->in, (size_t) n);
+        client_process(c);
+}
+
+static void client_on_io(WorkerPoll *p, uint32_t revents) {
+        Client *c = (Client *) ((uint8_t *) p - offsetof(Client, poll));
+
+        if (c->state == CLIENT_DEAD)
+                return;
+        if (revents & EPOLLOUT)
+                if (client_flush(c) < 0)
+                        return;
+        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
+                client_read(c);
+}
+
+void client_check_deadline(Client *c, usec_t now) {
+        if (c->state == CLIENT_DEAD || c->deadline == USEC_INFINITY || now < c->deadline)
+                return;
+
+        switch (c->state) {
+        case CLIENT_IDLE:
+                client_close(c);
+                break;
+        case CLIENT_HEAD:
+                /* The whole head had its time, however slowly it trickled in. */
+                log_debug("Client %s: request head not complete in time.", c->peer);
+                client_reply_error(c, 408, true);
+                (void) client_flush(c);
+                break;
+        case CLIENT_CLOSING:
+        case CLIENT_LINGER:
+                client_close(c);
+                break;
+        default:
+                break;
+        }
+}

@@ -1,0 +1,552 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "acs-macro.h"
+#include "proxy-http.h"
+
+enum {
+        PART_NONE,
+        PART_TARGET,
+        PART_FIELD,
+        PART_VALUE,
+};
+
+static HttpParser *parser_of(llhttp_t *p) {
+        return (HttpParser *) p;  /* llhttp is the first member */
+}
+
+static int refuse(HttpParser *hp, unsigned status, const char *reason) {
+        if (hp->status == 0) {
+                hp->status = status;
+                hp->reason = reason;
+        }
+        llhttp_set_error_reason(&hp->llhttp, reason);
+        return HPE_USER;
+}
+
+/* Appends to the head buffer, refusing with 431 past the head limit. */
+static int head_append(HttpParser *hp, const char *at, size_t n) {
+        HttpHead *h = &hp->head;
+
+        if ((size_t) h->len + n + 1 > hp->max_head)
+                return refuse(hp, 431, "request head too large");
+        if (h->len + n + 1 > h->alloc) {
+                uint32_t want = MAX(h->alloc * 2, MAX((uint32_t) 512, h->len + (uint32_t) n + 1));
+                char *p = realloc(h->buf, MIN(want, hp->max_head + 1));
+                if (!p)
+                        return refuse(hp, 503, "out of memory");
+                h->buf = p;
+                h->alloc = MIN(want, hp->max_head + 1);
+        }
+        memcpy(h->buf + h->len, at, n);
+        h->len += (uint32_t) n;
+        return 0;
+}
+
+
+static int on_message_begin(llhttp_t *p) {
+        HttpParser *hp = parser_of(p);
+
+        hp->head.len = 0;
+        hp->head.n_fields = hp->head.n_header_fields = 0;
+        hp->head.target = hp->head.target_len = 0;
+        hp->part = PART_NONE;
+        hp->in_trailers = false;
+        hp->in_message = true;
+        hp->chunked = hp->has_content_length = false;
+        hp->content_length = 0;
+        hp->conn_close = hp->conn_keep_alive = false;
+        hp->host_field = -1;
+        return 0;
+}
+
+static int on_target(llhttp_t *p, const char *at, size_t n) {
+        HttpParser *hp = parser_of(p);
+
+        if (hp->part != PART_TARGET) {
+                hp->part = PART_TARGET;
+                hp->head.target = hp->head.len;
+        }
+        if (hp->llhttp.type == HTTP_REQUEST && hp->head.target_len + n > hp->max_target)
+                return refuse(hp, 414, "request target too long");
+        hp->head.target_len += (uint32_t) n;
+        return head_append(hp, at, n);
+}
+
+static int on_field(llhttp_t *p, const char *at, size_t n) {
+        HttpParser *hp = parser_of(p);
+        HttpHead *h = &hp->head;
+
+        if (hp->part != PART_FIELD) {
+                hp->part = PART_FIELD;
+                if (h->n_fields >= HTTP_MAX_FIELDS)
+                        return refuse(hp, 431, "too many header fields");
+                if (h->n_fields >= h->alloc_fields) {
+                        unsigned want = MAX(16u, h->alloc_fields * 2);
+                        HttpField *f = realloc(h->fields, want * sizeof(HttpField));
+                        if (!f)
+                                return refuse(hp, 503, "out of memory");
+                        h->fields = f;
+                        h->alloc_fields = want;
+                }
+                h->fields[h->n_fields++] = (HttpField) { .name = h->len };
+        }
+        h->fields[h->n_fields - 1].name_len += (uint32_t) n;
+        return head_append(hp, at, n);
+}
+
+static int on_value(llhttp_t *p, const char *at, size_t n) {
+        HttpParser *hp = parser_of(p);
+        HttpHead *h = &hp->head;
+
+        if (hp->part != PART_VALUE) {
+                hp->part = PART_VALUE;
+                h->fields[h->n_fields - 1].value = h->len;
+        }
+        h->fields[h->n_fields - 1].value_len += (uint32_t) n;
+        return head_append(hp, at, n);
+}
+
+/* Each piece ends with a NUL, so names and values are C strings too. */
+static int part_end(HttpParser *hp) {
+        hp->part = PART_NONE;
+        return head_append(hp, "", 1);
+}
+
+static int on_target_complete(llhttp_t *p) {
+        return part_end(parser_of(p));
+}
+
+static int on_field_complete(llhttp_t *p) {
+        return part_end(parser_of(p));
+}
+
+static int on_value_complete(llhttp_t *p) {
+        HttpParser *hp = parser_of(p);
+        HttpField *f = &hp->head.fields[hp->head.n_fields - 1];
+
+        if (hp->part != PART_VALUE) /* an empty value: no data callback came */
+                f->value = hp->head.len;
+        return part_end(hp);
+}
+
+static bool is_tchar(unsigned char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static bool is_field_vchar(unsigned char c) {
+        return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+static bool token_eq(const char *s, size_t n, const char *token) {
+        return strlen(token) == n && strncasecmp(s, token, n) == 0;
+}
+
+/* Calls f on each comma-separated, OWS-trimmed element of a field value; stops on nonzero. */
+static int for_each_element(const char *v, size_t n, int (*f)(const char *s, size_t n, void *u), void *u) {
+        size_t i = 0;
+
+        while (i <= n) {
+                size_t start, end;
+                int r;
+
+                while (i < n && (v[i] == ' ' || v[i] == '\t'))
+                        i++;
+                start = i;
+                while (i < n && v[i] != ',')
+                        i++;
+                end = i;
+                while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
+                        end--;
+                if (end > start) {
+                        r = f(v + start, end - start, u);
+                        if (r != 0)
+                                return r;
+                }
+                i++;
+        }
+        return 0;
+}
+
+typedef struct TransferCodings {
+        unsigned n;
+        bool last_chunked;
+        bool chunked_twice;
+        bool other;
+} TransferCodings;
+
+static int te_element(const char *s, size_t n, void *u) {
+        TransferCodings *tc = u;
+        bool chunked = token_eq(s, n, "chunked");
+
+        if (chunked && tc->last_chunked)
+                tc->chunked_twice = true;
+        if (!chunked)
+                tc->other = true;
+        if (chunked && tc->n > 0 && tc->last_chunked == false && tc->other)
+                tc->other = true;
+        tc->last_chunked = chunked;
+        tc->n++;
+        return 0;
+}
+
+static int connection_element(const char *s, size_t n, void *u) {
+        HttpParser *hp = u;
+
+        if (token_eq(s, n, "close"))
+                hp->conn_close = true;
+        else if (token_eq(s, n, "keep-alive"))
+                hp->conn_keep_alive = true;
+        return 0;
+}
+
+static int parse_content_length(const char *v, size_t n, uint64_t *ret) {
+        uint64_t x = 0;
+
+        if (n == 0 || n > 18)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++) {
+                if (v[i] < '0' || v[i] > '9')
+                        return -EINVAL;
+                x = x * 10 + (uint64_t) (v[i] - '0');
+        }
+        *ret = x;
+        return 0;
+}
+
+/* Checks names and values of fields [from, n_fields) and trims the values' trailing OWS. */
+static int check_fields(HttpParser *hp, unsigned from) {
+        HttpHead *h = &hp->head;
+
+        for (unsigned i = from; i < h->n_fields; i++) {
+                HttpField *f = &h->fields[i];
+                const char *name = h->buf + f->name, *value = h->buf + f->value;
+
+                if (f->name_len == 0)
+                        return refuse(hp, 400, "empty field name");
+                for (uint32_t k = 0; k < f->name_len; k++)
+                        if (!is_tchar((unsigned char) name[k]))
+                                return refuse(hp, 400, "invalid character in field name");
+                while (f->value_len > 0 && (value[f->value_len - 1] == ' ' || value[f->value_len - 1] == '\t'))
+                        f->value_len--;
+                for (uint32_t k = 0; k < f->value_len; k++)
+                        if (!is_field_vchar((unsigned char) value[k]))
+                                return refuse(hp, 400, value[k] == '\r' || value[k] == '\n'
+                                                  ? "obs-fold or bare line break in field value"
+                                                  : "control character in field value");
+                ((char *) value)[f->value_len] = 0;
+        }
+        return 0;
+}
+
+/* The framing and connection checks of RFC 9112 section 6 on the whole head. */
+static int check_head(HttpParser *hp) {
+        HttpHead *h = &hp->head;
+        TransferCodings tc = {};
+        unsigned n_host = 0, n_cl = 0;
+        bool request = hp->llhttp.type == HTTP_REQUEST;
+        int r;
+
+        if (hp->llhttp.http_major != 1 || hp->llhttp.http_minor > 1)
+                return refuse(hp, 505, "unsupported HTTP version");
+
+        r = check_fields(hp, 0);
+        if (r != 0)
+                return r;
+
+        for (unsigned i = 0; i < h->n_fields; i++) {
+                const char *v = http_field_value(h, i);
+                uint32_t vn = h->fields[i].value_len;
+
+                if (http_field_is(h, i, "content-length")) {
+                        uint64_t cl;
+
+                        if (parse_content_length(v, vn, &cl) < 0)
+                                return refuse(hp, 400, "malformed Content-Length");
+                        if (n_cl++ > 0 && cl != hp->content_length)
+                                return refuse(hp, 400, "differing Content-Length values");
+                        hp->content_length = cl;
+                        hp->has_content_length = true;
+                } else if (http_field_is(h, i, "transfer-encoding")) {
+                        (void) for_each_element(v, vn, te_element, &tc);
+                        if (vn == 0)
+                                return refuse(hp, 400, "empty Transfer-Encoding");
+                } else if (http_field_is(h, i, "connection")) {
+                        (void) for_each_element(v, vn, connection_element, hp);
+                } else if (http_field_is(h, i, "host")) {
+                        n_host++;
+                        hp->host_field = (int) i;
+                }
+        }
+
+        if (tc.n > 0) {
+                if (hp->has_content_length)
+                        return refuse(hp, 400, "Content-Length with Transfer-Encoding");
+                if (!tc.last_chunked || tc.chunked_twice)
+                        return refuse(hp, 400, "Transfer-Encoding does not end in chunked");
+                if (tc.other)
+                        return refuse(hp, 501, "unsupported transfer coding");
+                hp->chunked = true;
+        }
+        if (request) {
+                if (n_host > 1)
+                        return refuse(hp, 400, "more than one Host field");
+                if (n_host == 0 && hp->llhttp.http_minor == 1)
+                        return refuse(hp, 400, "HTTP/1.1 request without Host");
+        }
+        /* llhttp must agree with us on the framing, or the two could desynchronize. */
+        if (hp->chunked != !!(hp->llhttp.flags & F_CHUNKED) ||
+            hp->has_content_length != !!(hp->llhttp.flags & F_CONTENT_LENGTH))
+                return refuse(hp, 400, "ambiguous message framing");
+        return 0;
+}
+
+static int on_headers_complete(llhttp_t *p) {
+        HttpParser *hp = parser_of(p);
+        int r;
+
+        hp->head.n_header_fields = hp->head.n_fields;
+        r = check_head(hp);
+        if (r != 0)
+                return r;
+        hp->part = PART_NONE;
+        return hp->ops->headers_complete(hp);
+}
+
+static int on_chunk_header(llhttp_t *p) {
+        HttpParser *hp = parser_of(p);
+
+        if (hp->llhttp.content_length == 0) {
+                hp->in_trailers = true;
+                hp->part = PART_NONE;
+                return 0;
+        }
+        return hp->ops->chunk_header ? hp->ops->chunk_header(hp, hp->llhttp.content_length) : 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n) {
+        HttpParser *hp = parser_of(p);
+        return hp->ops->body(hp, at, n);
+}
+
+static int on_chunk_complete(llhttp_t *p) {
+        HttpParser *hp = parser_of(p);
+
+        if (hp->in_trailers || !hp->ops->chunk_complete)
+                return 0;
+        return hp->ops->chunk_complete(hp);
+}
+
+static int on_message_complete(llhttp_t *p) {
+        HttpParser *hp = parser_of(p);
+        int r;
+
+        if (hp->in_trailers) {
+                r = check_fields(hp, hp->head.n_header_fields);
+                if (r != 0)
+                        return r;
+        }
+        hp->in_message = false;
+        return hp->ops->message_complete(hp);
+}
+
+static const llhttp_settings_t http_settings = {
+        .on_message_begin = on_message_begin,
+        .on_url = on_target,
+        .on_status = on_target,
+        .on_header_field = on_field,
+        .on_header_value = on_value,
+        .on_url_complete = on_target_complete,
+        .on_status_complete = on_target_complete,
+        .on_header_field_complete = on_field_complete,
+        .on_header_value_complete = on_value_complete,
+        .on_headers_complete = on_headers_complete,
+        .on_chunk_header = on_chunk_header,
+        .on_body = on_body,
+        .on_chunk_complete = on_chunk_complete,
+        .on_message_complete = on_message_complete,
+};
+
+void http_parser_init(HttpParser *hp, llhttp_type_t type, const HttpParserOps *ops, void *userdata,
+                      uint32_t max_target, uint32_t max_head) {
+        *hp = (HttpParser) {
+                .ops = ops,
+                .userdata = userdata,
+                .max_target = max_target,
+                .max_head = max_head,
+                .host_field = -1,
+        };
+        llhttp_init(&hp->llhttp, type, &http_settings);
+        /* All of these are off by default; say so, since they are what smuggling relies on. */
+        llhttp_set_lenient_headers(&hp->llhttp, 0);
+        llhttp_set_lenient_chunked_length(&hp->llhttp, 0);
+        llhttp_set_lenient_keep_alive(&hp->llhttp, 0);
+        llhttp_set_lenient_transfer_encoding(&hp->llhttp, 0);
+}
+
+void http_parser_done(HttpParser *hp) {
+        hp->head.buf = mfree(hp->head.buf);
+        hp->head.fields = mfree(hp->head.fields);
+        hp->head.alloc = hp->head.alloc_fields = 0;
+        hp->head.len = hp->head.n_fields = 0;
+}
+
+void http_parser_shrink(HttpParser *hp) {
+        if (!hp->in_message)
+                http_parser_done(hp);
+}
+
+llhttp_errno_t http_parser_feed(HttpParser *hp, const char *p, size_t n, size_t *ret_consumed) {
+        llhttp_errno_t e = llhttp_execute(&hp->llhttp, p, n);
+
+        if (e == HPE_OK) {
+                *ret_consumed = n;
+                return e;
+        }
+        *ret_consumed = llhttp_get_error_pos(&hp->llhttp) ? (size_t) (llhttp_get_error_pos(&hp->llhttp) - p) : 0;
+        if (e == HPE_PAUSED)
+                return e;
+        if (hp->status == 0) {
+                switch (e) {
+                case HPE_INVALID_VERSION:
+                        hp->status = 505;
+                        break;
+                default:
+                        hp->status = 400;
+                }
+                hp->reason = llhttp_get_error_reason(&hp->llhttp);
+        }
+        return e;
+}
+
+void http_parser_resume(HttpParser *hp) {
+        llhttp_resume(&hp->llhttp);
+}
+
+bool http_field_is(const HttpHead *h, unsigned i, const char *name) {
+        return strlen(name) == h->fields[i].name_len && strcasecmp(http_field_name(h, i), name) == 0;
+}
+
+int http_head_find(const HttpHead *h, const char *name) {
+        for (unsigned i = 0; i < h->n_header_fields; i++)
+                if (http_field_is(h, i, name))
+                        return (int) i;
+        return -1;
+}
+
+typedef struct ConnectionMatch {
+        const char *name;
+        size_t len;
+        bool found;
+} ConnectionMatch;
+
+static int connection_names(const char *s, size_t n, void *u) {
+        ConnectionMatch *m = u;
+
+        if (n == m->len && strncasecmp(s, m->name, n) == 0) {
+                m->found = true;
+                return 1;
+        }
+        return 0;
+}
+
+bool http_field_is_hop_by_hop(const HttpHead *h, unsigned i) {
+        static const char *const hop[] = {
+                "connection", "keep-alive", "proxy-connection", "te", "transfer-encoding",
+                "upgrade", "content-length", "trailer", "proxy-authenticate", "proxy-authorization",
+        };
+        ConnectionMatch m = { http_field_name(h, i), h->fields[i].name_len };
+
+        for (size_t k = 0; k < ELEMENTSOF(hop); k++)
+                if (http_field_is(h, i, hop[k]))
+                        return true;
+        for (unsigned c = 0; c < h->n_header_fields; c++)
+                if (http_field_is(h, c, "connection")) {
+                        (void) for_each_element(http_field_value(h, c), h->fields[c].value_len,
+                                                connection_names, &m);
+                        if (m.found)
+                                return true;
+                }
+        return false;
+}
+
+int http_append_field(AcsBuf *out, const HttpHead *h, unsigned i) {
+        const HttpField *f = &h->fields[i];
+        size_t n = f->name_len + 2 + f->value_len + 2;
+        int r = 0;
+        uint8_t *w = acs_buf_reserve(out, n, &r);
+
+        if (!w)
+                return r;
+        memcpy(w, h->buf + f->name, f->name_len);
+        w += f->name_len;
+        *w++ = ':';
+        *w++ = ' ';
+        memcpy(w, h->buf + f->value, f->value_len);
+        w += f->value_len;
+        *w++ = '\r';
+        *w++ = '\n';
+        acs_buf_commit(out, n);
+        return 0;
+}
+
+int http_append_trailers(AcsBuf *out, const HttpHead *h) {
+        int r;
+
+        for (unsigned i = h->n_header_fields; i < h->n_fields; i++) {
+                if (http_field_is(h, i, "content-length") || http_field_is(h, i, "transfer-encoding") ||
+                    http_field_is(h, i, "host") || http_field_is(h, i, "connection"))
+                        continue;
+                r = http_append_field(out, h, i);
+                if (r < 0)
+                        return r;
+        }
+        return acs_buf_append(out, "\r\n", 2);
+}
+
+const char *http_head_cookie(const HttpHead *h, const char *name, size_t *ret_len) {
+        size_t nl = strlen(name);
+
+        for (unsigned i = 0; i < h->n_header_fields; i++) {
+                const char *v, *end;
+
+                if (!http_field_is(h, i, "cookie"))
+                        continue;
+                v = http_field_value(h, i);
+                end = v + h->fields[i].value_len;
+                while (v < end) {
+                        const char *semi = memchr(v, ';', (size_t) (end - v));
+                        const char *stop = semi ? semi : end;
+
+                        while (v < stop && *v == ' ')
+                                v++;
+                        if ((size_t) (stop - v) > nl && strncmp(v, name, nl) == 0 && v[nl] == '=') {
+                                *ret_len = (size_t) (stop - v - (ptrdiff_t) nl - 1);
+                                return v + nl + 1;
+                        }
+                        v = stop + 1;
+                }
+        }
+        return NULL;
+}
+
+const char *http_status_reason(unsigned status) {
+        switch (status) {
+        case 400: return "Bad Request";
+        case 408: return "Request Timeout";
+        case 413: return "Content Too Large";
+        case 414: return "URI Too Long";
+        case 431: return "Request Header Fields Too Large";
+        case 500: return "Internal Server Error";
+        case 501: return "Not Implemented";
+        case 502: return "Bad Gateway";
+        case 503: return "Service Unavailable";
+        case 504: return "Gateway Timeout";
+        case 505: return "HTTP Version Not Supported";
+        default: return "Error";
+        }
+}

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The strict HTTP/1.1 layer over llhttp, used for requests from clients and for responses from
+ * backends alike. llhttp (built in strict mode, every lenient flag off) tokenizes; the callbacks
+ * here collect the head and then refuse what llhttp lets through but RFC 9110/9112 and request
+ * smuggling say must not pass: Content-Length with Transfer-Encoding, differing or malformed
+ * Content-Length, Transfer-Encoding not ending in chunked, control characters in field values,
+ * obs-fold, whitespace before the colon, a missing or repeated Host, versions other than 1.0/1.1.
+ * Bodies, chunk boundaries and the end of the message go to the owner's HttpParserOps.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <llhttp.h>
+
+#include "acs-buf.h"
+
+#define HTTP_MAX_FIELDS 100
+
+typedef struct HttpField {
+        uint32_t name, name_len;        /* offsets into HttpHead.buf */
+        uint32_t value, value_len;
+} HttpField;
+
+typedef struct HttpHead {
+        char *buf;
+        uint32_t len, alloc;
+        uint32_t target, target_len;    /* request target, or the response's reason phrase */
+        HttpField *fields;
+        unsigned n_fields, alloc_fields;
+        unsigned n_header_fields;       /* fields after these are trailers */
+} HttpHead;
+
+typedef struct HttpParser HttpParser;
+
+typedef struct HttpParserOps {
+        /* The head passed every check. Returns 0, 1 (no body follows, e.g. HEAD's response),
+         * or HPE_USER after setting hp->status to refuse the message. */
+        int (*headers_complete)(HttpParser *hp);
+        /* A chunk of size bytes begins (chunked bodies only, not the last chunk). */
+        int (*chunk_header)(HttpParser *hp, uint64_t size);
+        int (*body)(HttpParser *hp, const char *at, size_t n);
+        int (*chunk_complete)(HttpParser *hp);
+        /* The whole message, trailers included, has been parsed. Returning HPE_PAUSED stops
+         * the parser right after this message (pipelined bytes stay unparsed). */
+        int (*message_complete)(HttpParser *hp);
+} HttpParserOps;
+
+struct HttpParser {
+        llhttp_t llhttp;
+        HttpHead head;
+        const HttpParserOps *ops;
+        void *userdata;
+        uint32_t max_target;
+        uint32_t max_head;
+
+        /* The refusal, when a check failed: 400, 414, 431, 501, 505 (for a response the
+         * owner answers 502 whatever this says). */
+        unsigned status;
+        const char *reason;
+
+        uint8_t part;           /* which piece the last data callback was filling */
+        bool in_trailers;
+        bool in_message;
+
+        /* the head, as the checks understood it */
+        bool chunked;
+        bool has_content_length;
+        uint64_t content_length;
+        bool conn_close, conn_keep_alive;
+        int host_field;         /* index, or -1 */
+};
+
+void http_parser_init(HttpParser *hp, llhttp_type_t type, const HttpParserOps *ops, void *userdata,
+                      uint32_t max_target, uint32_t max_head);
+void http_parser_done(HttpParser *hp);
+/* Frees the head's memory while idle (10,000 idle connections must stay small). */
+void http_parser_shrink(HttpParser *hp);
+
+/* Feeds n bytes; returns how many were consumed and the llhttp error (HPE_OK, HPE_PAUSED after
+ * a message_complete pause, or a failure with hp->status set to the answer to give). */
+llhttp_errno_t http_parser_feed(HttpParser *hp, const char *p, size_t n, size_t *ret_consumed);
+/* Resumes after a pause. */
+void http_parser_resume(HttpParser *hp);
+
+static inline const char *http_field_name(const HttpHead *h, unsigned i) {
+        return h->buf + h->fields[i].name;
+}
+static inline const char *http_field_value(const HttpHead *h, unsigned i) {
+        return h->buf + h->fields[i].value;
+}
+bool http_field_is(const HttpHead *h, unsigned i, const char *name);
+/* Index of the first header (not trailer) field named name, or -1. */
+int http_head_find(const HttpHead *h, const char *name);
+/* Should this field be left out when forwarding: hop-by-hop, framing (re-done by the proxy),
+ * or named in a Connection header? */
+bool http_field_is_hop_by_hop(const HttpHead *h, unsigned i);
+
+/* Appends "name: value\r\n" of field i. */
+int http_append_field(AcsBuf *out, const HttpHead *h, unsigned i);
+/* Appends the trailers of h, filtered like headers, then the final CRLF. */
+int http_append_trailers(AcsBuf *out, const HttpHead *h);
+
+/* Copies the value of cookie `name` out of the Cookie headers; NULL when absent. */
+const char *http_head_cookie(const HttpHead *h, const char *name, size_t *ret_len);
+
+const char *http_status_reason(unsigned status);

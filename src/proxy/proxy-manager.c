@@ -1,0 +1,325 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "acs-log.h"
+#include "acs-macro.h"
+#include "proxy-admin.h"
+#include "proxy-manager.h"
+#include "proxy-worker.h"
+
+#define MANAGER_TICK_USEC (1 * USEC_PER_SEC)
+
+Manager *manager_new(void) {
+        Manager *m = calloc(1, sizeof(Manager));
+
+        if (!m)
+                return NULL;
+        proxy_settings_init(&m->settings);
+        pthread_mutex_init(&m->set_lock, NULL);
+        m->http_fd = -1;
+        m->admin_fd = -1;
+        return m;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        for (unsigned i = 0; i < m->n_workers; i++)
+                if (m->workers[i]) {
+                        worker_stop(m->workers[i]);
+                        worker_join(m->workers[i]);
+                }
+        for (unsigned i = 0; i < m->n_workers; i++)
+                worker_free(m->workers[i]);
+        free(m->workers);
+        m->admin = admin_free(m->admin);
+        sd_bus_slot_unref(m->source_signal_slot);
+        sd_bus_slot_unref(m->source_call_slot);
+        sd_bus_slot_unref(m->source_owner_slot);
+        sd_bus_slot_unref(m->object_slot);
+        sd_bus_flush_close_unref(m->bus);
+        sd_event_source_disable_unref(m->tick_source);
+        sd_event_unref(m->event);
+        safe_close(m->http_fd);
+        safe_close(m->admin_fd);
+        backend_set_unref(m->set);
+        pthread_mutex_destroy(&m->set_lock);
+        free(m->bus_address_override);
+        proxy_settings_done(&m->settings);
+        free(m);
+        return NULL;
+}
+
+void manager_freep(Manager **m) {
+        manager_free(*m);
+}
+
+int manager_load(Manager *m, const char *config_path) {
+        int r;
+
+        r = proxy_settings_load(&m->settings, config_path);
+        if (r < 0)
+                return r;
+        if (m->settings.workers == 0) {
+                long n = sysconf(_SC_NPROCESSORS_ONLN);
+                m->settings.workers = n > 0 ? (unsigned) MIN(n, 64L) : 1;
+        }
+        m->lb = lb_ops_for(m->settings.balance);
+        return 0;
+}
+
+BackendSet *manager_get_backends(Manager *m) {
+        BackendSet *s;
+
+        pthread_mutex_lock(&m->set_lock);
+        s = backend_set_ref(m->set);
+        pthread_mutex_unlock(&m->set_lock);
+        return s;
+}
+
+Backend *manager_backend_for(Manager *m, const char *host, uint16_t port, unsigned weight) {
+        _cleanup_(backend_set_unrefp) BackendSet *current = manager_get_backends(m);
+        Backend *b = backend_new(host, port, weight, m->settings.workers);
+        Backend *found;
+
+        if (!b)
+                return NULL;
+        found = backend_set_find(current, b->name);
+        if (!found)
+                return b;
+        backend_unref(b);
+        atomic_store(&found->weight, CLAMP(weight, 1u, 256u));
+        return backend_ref(found);
+}
+
+void manager_set_backends(Manager *m, BackendSet *set) {
+        BackendSet *old;
+
+        pthread_mutex_lock(&m->set_lock);
+        old = m->set;
+        m->set = set;
+        atomic_store_explicit(&m->set_generation, set->generation, memory_order_release);
+        pthread_mutex_unlock(&m->set_lock);
+
+        for (unsigned i = 0; old && i < old->n_backends; i++)
+                if (!backend_set_find(set, old->backends[i]->name)) {
+                        atomic_store(&old->backends[i]->removed, true);
+                        log_info("Backend %s removed.", old->backends[i]->name);
+                }
+        for (unsigned i = 0; i < set->n_backends; i++)
+                if (!backend_set_find(old, set->backends[i]->name))
+                        log_info("Backend %s added (weight %u%s).", set->backends[i]->name,
+                                 atomic_load(&set->backends[i]->weight),
+                                 atomic_load(&set->backends[i]->draining) ? ", draining" : "");
+        backend_set_unref(old);
+
+        for (unsigned i = 0; i < m->n_workers; i++)
+                if (m->workers[i])
+                        worker_wake(m->workers[i]);
+}
+
+static int manager_static_backends(Manager *m) {
+        _cleanup_(backend_set_unrefp) BackendSet *set = NULL;
+        unsigned n = 0;
+
+        while (m->settings.backends && m->settings.backends[n])
+                n++;
+        set = backend_set_new(1, n);
+        if (!set)
+                return log_oom();
+        for (unsigned i = 0; i < n; i++) {
+                _cleanup_free_ char *host = NULL;
+                uint16_t port;
+                unsigned weight;
+                int r;
+
+                r = proxy_parse_backend_line(m->settings.backends[i], &host, &port, &weight);
+                if (r < 0)
+                        return log_error_errno(r, "Invalid backend %s.", m->settings.backends[i]);
+                if (backend_set_find(set, m->settings.backends[i]))
+                        continue;
+                set->backends[set->n_backends] = backend_new(host, port, weight, m->settings.workers);
+                if (!set->backends[set->n_backends])
+                        return log_oom();
+                set->n_backends++;
+        }
+        manager_set_backends(m, TAKE_PTR(set));
+        return 0;
+}
+
+static int manager_inherit_fds(Manager *m) {
+        char **names = NULL;
+        int n;
+
+        n = sd_listen_fds_with_names(true, &names);
+        if (n < 0)
+                return log_error_errno(n, "Failed to get the sockets passed by systemd: %m");
+        for (int i = 0; i < n; i++) {
+                int fd = SD_LISTEN_FDS_START + i;
+
+                if (streq(names[i], "http") && m->http_fd < 0)
+                        m->http_fd = fd;
+                else if (streq(names[i], "admin") && m->admin_fd < 0)
+                        m->admin_fd = fd;
+                else {
+                        log_warning("Ignoring passed socket named \"%s\".", names[i]);
+                        safe_close(fd);
+                }
+        }
+        strv_freep(&names);
+        if (m->http_fd >= 0)
+                log_info("Using the socket-activated \"http\" socket.");
+        return 0;
+}
+
+static void manager_stop(Manager *m) {
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=Finishing requests in flight.");
+        for (unsigned i = 0; i < m->n_workers; i++)
+                worker_stop(m->workers[i]);
+        (void) sd_event_exit(m->event, 0);
+}
+
+static int manager_on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        manager_stop(userdata);
+        return 0;
+}
+
+static int manager_on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        _cleanup_(backend_set_unrefp) BackendSet *set = manager_get_backends(m);
+        uint64_t total = atomic_load(&m->requests_total);
+
+        (void) sd_notifyf(false, "STATUS=%llu requests/s, %u in flight, %u backends (generation %llu).",
+                          (unsigned long long) (total - m->last_requests_total), atomic_load(&m->in_flight),
+                          set ? set->n_backends : 0, (unsigned long long) (set ? set->generation : 0));
+        m->last_requests_total = total;
+        return sd_event_source_set_time_relative(s, MANAGER_TICK_USEC);
+}
+
+static int manager_connect_bus(Manager *m) {
+        const char *address = m->bus_address_override;
+        int r;
+
+        if (!address && m->settings.bus_address && *m->settings.bus_address)
+                address = m->settings.bus_address;
+
+        if (address) {
+                r = sd_bus_new(&m->bus);
+                if (r < 0)
+                        return r;
+                r = sd_bus_set_address(m->bus, address);
+                if (r >= 0)
+                        r = sd_bus_set_bus_client(m->bus, true);
+                if (r >= 0)
+                        r = sd_bus_start(m->bus);
+        } else if (m->bus_scope == 1)
+                r = sd_bus_open_user(&m->bus);
+        else
+                r = sd_bus_open_system(&m->bus);
+        if (r < 0)
+                return r;
+        return sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+}
+
+int manager_start(Manager *m) {
+        sigset_t mask;
+        int r;
+
+        /* Signals go to the main loop's signalfd; the worker threads inherit the mask. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGPIPE);
+        if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0)
+                return log_error_errno(EINVAL, "Failed to block signals.");
+
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the event loop: %m");
+        (void) sd_event_add_signal(m->event, NULL, SIGTERM, manager_on_signal, m);
+        (void) sd_event_add_signal(m->event, NULL, SIGINT, manager_on_signal, m);
+        (void) sd_event_set_watchdog(m->event, true);
+
+        r = manager_inherit_fds(m);
+        if (r < 0)
+                return r;
+
+        if (m->settings.source == PROXY_SOURCE_STATIC) {
+                r = manager_static_backends(m);
+                if (r < 0)
+                        return r;
+        } else {
+                BackendSet *empty = backend_set_new(0, 0);
+                if (!empty)
+                        return log_oom();
+                manager_set_backends(m, empty);
+        }
+
+        /* A static proxy needs no bus; it still offers its statistics when one is given. */
+        if (m->settings.source != PROXY_SOURCE_STATIC || m->bus_address_override ||
+            (m->settings.bus_address && *m->settings.bus_address)) {
+                r = manager_connect_bus(m);
+                if (r < 0) {
+                        if (m->settings.source != PROXY_SOURCE_STATIC)
+                                return log_error_errno(r, "Failed to connect to the bus: %m");
+                        log_warning_errno(r, "Failed to connect to the bus, continuing without it: %m");
+                        m->bus = sd_bus_flush_close_unref(m->bus);
+                }
+        }
+        if (m->bus) {
+                r = manager_bus_register(m);
+                if (r < 0)
+                        return r;
+                if (m->settings.source != PROXY_SOURCE_STATIC) {
+                        r = manager_source_bus_start(m);
+                        if (r < 0)
+                                return r;
+                }
+        }
+
+        m->workers = calloc(m->settings.workers, sizeof(Worker *));
+        if (!m->workers)
+                return log_oom();
+        for (unsigned i = 0; i < m->settings.workers; i++) {
+                m->workers[i] = worker_new(m, i);
+                if (!m->workers[i])
+                        return log_oom();
+                m->n_workers++;
+                r = worker_start(m->workers[i]);
+                if (r < 0)
+                        return r;
+        }
+
+        if (m->settings.admin_listen || m->admin_fd >= 0) {
+                r = admin_new(m, &m->admin);
+                if (r < 0)
+                        return r;
+        }
+
+        r = sd_event_add_time_relative(m->event, &m->tick_source, CLOCK_MONOTONIC, MANAGER_TICK_USEC,
+                                       100 * USEC_PER_MSEC, manager_on_tick, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the status timer: %m");
+        (void) sd_event_source_set_enabled(m->tick_source, SD_EVENT_ON);
+        return 0;
+}
+
+int manager_run(Manager *m) {
+        int r;
+
+        log_info("Listening on %s with %u worker(s), balancing with %s.",
+                 m->http_fd >= 0 ? "the activated socket" : m->settings.listen, m->n_workers, m->lb->name);
+        (void) sd_notifyf(false, "READY=1\nSTATUS=Serving on %s.", m->settings.listen);
+        r = sd_event_loop(m->event);
+        for (unsigned i = 0; i < m->n_workers; i++) {
+                worker_stop(m->workers[i]);
+                worker_join(m->workers[i]);
+        }
+        return r;
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The manager runs in the main thread: settings, the worker threads, the backend set in force
+ * (swapped under a lock, picked up by the workers between requests), the D-Bus side (backend
+ * source and the org.acs.Proxy1 object), the admin listener, active health checks, signals and
+ * sd_notify. Everything a request touches lives in a worker.
+ */
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "proxy-backend.h"
+#include "proxy-lb.h"
+#include "proxy-settings.h"
+
+typedef struct Worker Worker;
+typedef struct Admin Admin;
+typedef struct HealthChecker HealthChecker;
+
+#define CLIENT_ADDR_SLOTS 4096
+
+typedef struct Manager {
+        ProxySettings settings;
+        char *bus_address_override;     /* --bus-address= */
+        int bus_scope;                  /* --bus=user|system: 0 system, 1 user */
+
+        sd_event *event;
+        sd_event_source *tick_source;
+        sd_bus *bus;
+        sd_bus_slot *source_signal_slot;
+        sd_bus_slot *source_call_slot;
+        sd_bus_slot *source_owner_slot;
+        sd_bus_slot *object_slot;
+
+        Worker **workers;
+        unsigned n_workers;
+        const LbOps *lb;
+
+        pthread_mutex_t set_lock;
+        BackendSet *set;                /* under set_lock */
+        _Atomic uint64_t set_generation;
+
+        int http_fd;                    /* socket-activated "http", or -1 */
+        int admin_fd;                   /* socket-activated "admin", or -1 */
+        Admin *admin;
+        HealthChecker *health;
+
+        _Atomic uint64_t requests_total;
+        _Atomic uint64_t errors_total;
+        _Atomic unsigned in_flight;
+        _Atomic uint64_t connections_total;
+        _Atomic unsigned client_addr_conns[CLIENT_ADDR_SLOTS];
+
+        uint64_t last_requests_total;   /* for the STATUS= rate */
+} Manager;
+
+Manager *manager_new(void);
+Manager *manager_free(Manager *m);
+void manager_freep(Manager **m);
+
+/* Loads proxy.conf (exit 78 on error is the caller's). */
+int manager_load(Manager *m, const char *config_path);
+/* Binds or inherits the sockets, connects the bus, starts the workers. */
+int manager_start(Manager *m);
+int manager_run(Manager *m);
+
+/* Publishes a new backend set (takes the reference). Backends that left are marked removed. */
+void manager_set_backends(Manager *m, BackendSet *set);
+/* A reference to the set in force. */
+BackendSet *manager_get_backends(Manager *m);
+/* A Backend for host:port: the one in force if present (reference taken), else a new one. */
+Backend *manager_backend_for(Manager *m, const char *host, uint16_t port, unsigned weight);
+
+/* Backend source over D-Bus (proxy-source-bus.c). */
+int manager_source_bus_start(Manager *m);
+/* org.acs.Proxy1 (proxy-manager-bus.c). */
+int manager_bus_register(Manager *m);

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * proxy.conf: the [Proxy] section. Every key has a built-in default, so the smallest useful
+ * file names only Listen=, Source=static and its Backend= lines.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "acs-config.h"
+#include "acs-time.h"
+
+typedef enum ProxySource {
+        PROXY_SOURCE_STATIC,
+        PROXY_SOURCE_VIM,
+        PROXY_SOURCE_VMM,
+} ProxySource;
+
+typedef enum ProxyBalance {
+        PROXY_BALANCE_P2C,
+        PROXY_BALANCE_ROUNDROBIN,
+        PROXY_BALANCE_LEASTCONN,
+        PROXY_BALANCE_HASH,
+} ProxyBalance;
+
+typedef struct ProxySettings {
+        char *listen;
+        char *admin_listen;
+        int source;                     /* ProxySource */
+        char **backends;                /* "ADDR:PORT" or "ADDR:PORT WEIGHT" */
+        char *bus_address;              /* empty: the system bus */
+        unsigned workers;               /* 0: one per core */
+        int balance;                    /* ProxyBalance */
+        char *hash_key;                 /* "header:NAME" or "cookie:NAME" */
+
+        usec_t connect_timeout;
+        usec_t response_timeout;        /* from the request sent to the response head */
+        usec_t client_head_timeout;     /* the whole request head, not reset per byte */
+        usec_t idle_timeout;            /* keep-alive idle, both sides */
+
+        unsigned max_url_size;
+        unsigned max_head_size;
+        unsigned max_conns_per_client;  /* 0: no limit */
+        unsigned max_conns_per_backend; /* 0: no limit */
+
+        usec_t health_interval;         /* 0: no active checks */
+        unsigned health_rise;
+        unsigned health_fall;
+        usec_t slow_start;
+        unsigned eject_failures;        /* consecutive failures that eject a backend */
+        usec_t eject_time;              /* first ejection; doubles on each repeat */
+
+        bool access_log;
+} ProxySettings;
+
+extern const AcsConfigItem proxy_settings_table[];
+
+void proxy_settings_init(ProxySettings *s);
+void proxy_settings_done(ProxySettings *s);
+/* Loads FILE and FILE.d/; on error prints the message and returns a negative errno. */
+int proxy_settings_load(ProxySettings *s, const char *path);
+
+/* "127.0.0.1:8080", "[::1]:8080", "*:8080" -> a socket address. */
+int proxy_parse_address(const char *s, struct sockaddr_storage *ret, socklen_t *ret_len);
+/* "ADDR:PORT" optionally followed by whitespace and a weight 1..256. */
+int proxy_parse_backend_line(const char *s, char **ret_host, uint16_t *ret_port, unsigned *ret_weight);

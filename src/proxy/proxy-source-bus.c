@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The backend set from the controller over D-Bus: GetBackends() at start, again on every
+ * BackendsChanged signal and whenever the controller's name gets a new owner. Only one call is
+ * in flight; a change announced meanwhile triggers one more call when it returns. If the
+ * controller vanishes, the last set stays in force.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "acs-log.h"
+#include "acs-macro.h"
+#include "proxy-manager.h"
+
+static bool source_refetch;
+
+static const char *source_service(Manager *m) {
+        return m->settings.source == PROXY_SOURCE_VMM ? "org.acs.VMM1" : "org.acs.VIM1";
+}
+
+static const char *source_path(Manager *m) {
+        return m->settings.source == PROXY_SOURCE_VMM ? "/org/acs/VMM1" : "/org/acs/VIM1";
+}
+
+static int source_fetch(Manager *m);
+
+/* Reads (t generation, a(squsss) backends) into a new set. */
+static int source_parse_backends(Manager *m, sd_bus_message *reply, BackendSet **ret) {
+        _cleanup_(backend_set_unrefp) BackendSet *set = NULL;
+        uint64_t generation;
+        unsigned n = 0;
+        int r;
+
+        r = sd_bus_message_read(reply, "t", &generation);
+        if (r < 0)
+                return r;
+        set = backend_set_new(generation, 256);
+        if (!set)
+                return -ENOMEM;
+        r = sd_bus_message_enter_container(reply, 'a', "(squsss)");
+        if (r < 0)
+                return r;
+        for (;;) {
+                const char *address, *state, *vm, *container;
+                uint16_t port;
+                uint32_t weight;
+                Backend *b;
+
+                r = sd_bus_message_read(reply, "(squsss)", &address, &port, &weight, &state, &vm, &container);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                if (port == 0 || weight < 1 || weight > 256 ||
+                    (!streq(state, "ready") && !streq(state, "draining"))) {
+                        log_warning("Ignoring backend %s:%u with weight %u and state \"%s\" from the controller.",
+                                    address, port, weight, state);
+                        continue;
+                }
+                if (n >= 256) {
+                        log_warning("More than 256 backends from the controller, ignoring the rest.");
+                        break;
+                }
+                b = manager_backend_for(m, address, port, weight);
+                if (!b) {
+                        log_warning("Ignoring backend with invalid address %s:%u.", address, port);
+                        continue;
+                }
+                if (backend_set_find(set, b->name)) {
+                        backend_unref(b);
+                        continue;
+                }
+                atomic_store(&b->draining, streq(state, "draining"));
+                set->backends[n++] = b;
+                set->n_backends = n;
+        }
+        r = sd_bus_message_exit_container(reply);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(set);
+        return 0;
+}
+
+static int source_on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Manager *m = userdata;
+        BackendSet *set = NULL;
+        const sd_bus_error *e;
+        int r;
+
+        m->source_call_slot = sd_bus_slot_unref(m->source_call_slot);
+        e = sd_bus_message_get_error(reply);
+        if (e) {
+                /* Not there yet, or gone: keep what we have, wait for the name to appear. */
+                log_warning("GetBackends() on %s failed, keeping the current backends: %s",
+                            source_service(m), e->message ?: e->name);
+                goto again;
+        }
+        r = source_parse_backends(m, reply, &set);
+        if (r < 0) {
+                log_error_errno(r, "Failed to read the backends from %s, keeping the current ones: %m",
+                                source_service(m));
+                goto again;
+        }
+        log_info("Backend set generation %llu from %s: %u backend(s).",
+                 (unsigned long long) set->generation, source_service(m), set->n_backends);
+        manager_set_backends(m, set);
+again:
+        if (source_refetch)
+                (void) source_fetch(m);
+        return 0;
+}
+
+static int source_fetch(Manager *m) {
+        int r;
+
+        if (m->source_call_slot) {
+                source_refetch = true;
+                return 0;
+        }
+        source_refetch = false;
+        r = sd_bus_call_method_async(m->bus, &m->source_call_slot, source_service(m), source_path(m),
+                                     source_service(m), "GetBackends", source_on_reply, m, "");
+        if (r < 0)
+                return log_error_errno(r, "Failed to call GetBackends(): %m");
+        return 0;
+}
+
+static int source_on_changed(sd_bus_message *message, void *userdata, sd_bus_error *ret_error) {
+        Manager *m = userdata;
+        uint64_t generation = 0;
+
+        (void) sd_bus_message_read(message, "t", &generation);
+        log_debug("BackendsChanged(%llu) from %s.", (unsigned long long) generation, source_service(m));
+        (void) source_fetch(m);
+        return 0;
+}
+
+static int source_on_owner_changed(sd_bus_message *message, void *userdata, sd_bus_error *ret_error) {
+        Manager *m = userdata;
+        const char *name, *old_owner, *new_owner;
+
+        if (sd_bus_message_read(message, "sss", &name, &old_owner, &new_owner) < 0)
+                return 0;
+        if (!new_owner || !*new_owner) {
+                log_warning("%s left the bus; keeping the last backend set.", name);
+                return 0;
+        }
+        log_info("%s is on the bus, fetching its backends.", name);
+        (void) source_fetch(m);
+        return 0;
+}
+
+int manager_source_bus_start(Manager *m) {
+        int r;
+
+        /* The bus daemon matches a well-known sender against its current owner. */
+        r = sd_bus_match_signal_async(m->bus, &m->source_signal_slot, source_service(m), source_path(m),
+                                      source_service(m), "BackendsChanged", source_on_changed, NULL, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to subscribe to BackendsChanged: %m");
+        r = sd_bus_match_signal_async(m->bus, &m->source_owner_slot, "org.freedesktop.DBus",
+                                      "/org/freedesktop/DBus", "org.freedesktop.DBus", "NameOwnerChanged",
+                                      source_on_owner_changed, NULL, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch the controller's name: %m");
+        return source_fetch(m);
+}
