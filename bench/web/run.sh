@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# bench/web/run.sh [BUILD_DIR]
+#
+# Requests per second of acs-web with cost_ms=0 on one core, against nginx on the same core
+# serving a small static response of about the same size, in the same run, measured by wrk
+# pinned to another core. Prints a Markdown table with the ratio (goal: acs-web >= 0.8x nginx).
+#
+# Environment: DURATION (s, default 10), CONNECTIONS (default 50), SERVER_CPU (0), CLIENT_CPU (1).
+set -euo pipefail
+
+build=${1:-build}
+duration=${DURATION:-10}
+connections=${CONNECTIONS:-50}
+server_cpu=${SERVER_CPU:-0}
+client_cpu=${CLIENT_CPU:-1}
+web=$build/src/web/acs-web
+
+for tool in wrk nginx taskset; do
+        if ! command -v "$tool" >/dev/null && ! [ -x "/usr/sbin/$tool" ]; then
+                echo "bench/web: $tool is missing (apt-get install wrk nginx-light util-linux)" >&2
+                exit 1
+        fi
+done
+[ -x "$web" ] || { echo "bench/web: $web is not built" >&2; exit 1; }
+
+free_port() {
+        local p
+        for p in $(seq "$1" "$2"); do
+                if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+                        echo "$p"
+                        return
+                fi
+        done
+        return 1
+}
+
+tmp=$(mktemp -d /tmp/acs-bench-web.XXXXXX)
+pids=()
+cleanup() {
+        for pid in "${pids[@]}"; do
+                kill "$pid" 2>/dev/null || true
+        done
+        wait 2>/dev/null || true
+        rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+wait_http() {
+        for _ in $(seq 1 50); do
+                curl -sf -o /dev/null "$1" && return 0
+                sleep 0.1
+        done
+        echo "bench/web: $1 does not answer" >&2
+        return 1
+}
+
+web_port=$(free_port 17180 17189)
+ACS_PORT=$web_port ACS_WEB_LISTEN=127.0.0.1 ACS_WEB_COST_MS=0 ACS_WEB_WORKERS=1 ACS_VM=vm1 \
+        taskset -c "$server_cpu" "$web" 2>"$tmp/acs-web.log" &
+pids+=($!)
+
+nginx_port=$(free_port 17190 17199)
+# The same body acs-web sends, as a fixed string: nginx answers it without touching a file.
+body=$(printf '{"vm":"vm1","container":"%s","service":"web","request":1,"cpu_ms":0.000}' "$(hostname)")
+cat >"$tmp/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+master_process off;
+pid $tmp/nginx.pid;
+error_log $tmp/nginx-error.log;
+events { worker_connections 4096; }
+http {
+        access_log off;
+        client_body_temp_path $tmp;
+        proxy_temp_path $tmp;
+        fastcgi_temp_path $tmp;
+        uwsgi_temp_path $tmp;
+        scgi_temp_path $tmp;
+        keepalive_requests 1000000;
+        server {
+                listen 127.0.0.1:$nginx_port;
+                location / {
+                        default_type application/json;
+                        return 200 '$body\n';
+                }
+        }
+}
+CONF
+taskset -c "$server_cpu" nginx -c "$tmp/nginx.conf" -p "$tmp" 2>"$tmp/nginx.log" &
+pids+=($!)
+
+wait_http "http://127.0.0.1:$web_port/healthz"
+wait_http "http://127.0.0.1:$nginx_port/"
+
+# wrk's --latency report: "Requests/sec:  12345.67" and "50%  1.23ms" / "99%  4.56ms".
+run_wrk() {
+        taskset -c "$client_cpu" wrk -t1 -c"$connections" -d"${duration}s" --latency "$1" >"$tmp/wrk.out"
+        awk '/Requests\/sec/ { rps = $2 } / 50%/ { p50 = $2 } / 99%/ { p99 = $2 }
+             / Non-2xx/ { bad = $NF } END { print rps, p50, p99, bad + 0 }' "$tmp/wrk.out"
+}
+
+# A short warm-up each, then the measured runs, alternating so both see the same machine.
+run_wrk "http://127.0.0.1:$web_port/?cost_ms=0" >/dev/null
+run_wrk "http://127.0.0.1:$nginx_port/" >/dev/null
+read -r web_rps web_p50 web_p99 web_bad < <(run_wrk "http://127.0.0.1:$web_port/?cost_ms=0")
+read -r ngx_rps ngx_p50 ngx_p99 ngx_bad < <(run_wrk "http://127.0.0.1:$nginx_port/")
+
+if [ "$web_bad" != 0 ] || [ "$ngx_bad" != 0 ]; then
+        echo "bench/web: non-2xx answers (acs-web $web_bad, nginx $ngx_bad)" >&2
+        exit 1
+fi
+
+ratio=$(awk -v a="$web_rps" -v b="$ngx_rps" 'BEGIN { printf "%.2f", a / b }')
+echo "wrk -t1 -c$connections -d${duration}s, server on CPU $server_cpu, wrk on CPU $client_cpu, $(nproc) CPUs, $(date -u +%Y-%m-%d)"
+echo
+echo "| server | requests/s | p50 | p99 | vs nginx |"
+echo "|---|---:|---:|---:|---:|"
+printf '| acs-web %s (cost_ms=0, 1 worker) | %.0f | %s | %s | %sx |\n' \
+        "$("$web" --version | awk '{print $2}')" "$web_rps" "$web_p50" "$web_p99" "$ratio"
+printf '| nginx %s (return 200, 1 worker) | %.0f | %s | %s | 1.00x |\n' \
+        "$(nginx -v 2>&1 | sed 's|.*/||')" "$ngx_rps" "$ngx_p50" "$ngx_p99"
