@@ -107,15 +107,35 @@ static int on_url_complete(llhttp_t *l) {
         return text_terminate(parser_of(l));
 }
 
+/* RFC 9110 "token": the only characters a field name may have. llhttp 8 lets blanks through
+ * ("Bad Header: x"), which a proxy in front of us may read differently: refuse them here. */
+static bool header_name_is_token(const char *name, size_t len) {
+        if (len == 0)
+                return false;
+        for (size_t i = 0; i < len; i++) {
+                unsigned char c = (unsigned char) name[i];
+
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      (c != 0 && strchr("!#$%&'*+-.^_`|~", c))))
+                        return false;
+        }
+        return true;
+}
+
 /* Ends the open header line: NUL after the name, an empty value when none came, and the value
  * stripped of trailing blanks. */
 static int header_close(AcsHttpRequestParser *p) {
         HeaderOffsets *o;
+        size_t name_len;
         int r;
 
         if (p->header_state == HEADER_NONE)
                 return 0;
         o = &p->offsets[p->n_headers];
+        /* The name ends where the text does, or at the NUL before the value. */
+        name_len = (p->header_state == HEADER_NAME ? p->text.end : o->value - 1) - o->name;
+        if (!header_name_is_token((const char *) p->text.data + o->name, name_len))
+                return parser_refuse(p, -EBADMSG, 400, "Invalid header field name");
         if (p->header_state == HEADER_NAME) {
                 r = text_terminate(p);
                 if (r != 0)
