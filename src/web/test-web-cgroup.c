@@ -43,10 +43,23 @@ static void remove_root(char *root) {
         free(root);
 }
 
+/* Checks what the code finds under root, then removes root. cpus 0 = no limit; id NULL = none. */
+static void assert_cgroup(char *root, double cpus, WebCgroupVersion version, const char *id) {
+        WebCgroupVersion v = WEB_CGROUP_NONE;
+        double found = 0;
+        char found_id[65];
+
+        ASSERT_EQ(web_cgroup_cpu_limit(root, &found, &v), cpus > 0);
+        ASSERT_NEAR(found, cpus, 1e-9);
+        ASSERT_EQ(v, version);
+        ASSERT_EQ(web_cgroup_container_id(root, found_id, sizeof(found_id)), !!id);
+        if (id)
+                ASSERT_STREQ(found_id, id);
+        remove_root(root);
+}
+
 TEST(v1_host_view) {
-        char *root = make_root(), id[65];
-        WebCgroupVersion v;
-        double cpus = 0;
+        char *root = make_root();
 
         write_file(root, "proc/self/cgroup",
                    "12:pids:/docker/" ID "\n"
@@ -56,33 +69,21 @@ TEST(v1_host_view) {
         write_file(root, "sys/fs/cgroup/cpu,cpuacct/docker/" ID "/cpu.cfs_period_us", "100000\n");
         write_file(root, "sys/fs/cgroup/cpu,cpuacct/docker/cpu.cfs_quota_us", "-1\n");
         write_file(root, "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us", "-1\n");
-
-        ASSERT_EQ(web_cgroup_cpu_limit(root, &cpus, &v), 1);
-        ASSERT_NEAR(cpus, 0.5, 1e-9);
-        ASSERT_EQ(v, WEB_CGROUP_V1);
-        ASSERT_EQ(web_cgroup_container_id(root, id, sizeof(id)), 1);
-        ASSERT_STREQ(id, ID);
-        remove_root(root);
+        assert_cgroup(root, 0.5, WEB_CGROUP_V1, ID);
 }
 
 TEST(v1_container_view_mount_root_is_own_cgroup) {
         char *root = make_root();
-        WebCgroupVersion v;
-        double cpus = 0;
 
         /* Inside the container /sys/fs/cgroup/cpu,cpuacct is our cgroup; /docker/<id> is not below it. */
         write_file(root, "proc/self/cgroup", "4:cpu,cpuacct:/docker/" ID "\n");
         write_file(root, "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us", "150000\n");
         write_file(root, "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us", "100000\n");
-
-        ASSERT_EQ(web_cgroup_cpu_limit(root, &cpus, &v), 1);
-        ASSERT_NEAR(cpus, 1.5, 1e-9);
-        remove_root(root);
+        assert_cgroup(root, 1.5, WEB_CGROUP_V1, ID);
 }
 
 TEST(v1_separate_cpu_mount_and_parent_limit) {
         char *root = make_root();
-        double cpus = 0;
 
         /* cpu mounted alone (as on this build host); the limit sits on a parent cgroup. */
         write_file(root, "proc/self/cgroup", "1:cpu:/slice/job\n2:cpuacct:/slice/job\n");
@@ -91,43 +92,27 @@ TEST(v1_separate_cpu_mount_and_parent_limit) {
         write_file(root, "sys/fs/cgroup/cpu/slice/cpu.cfs_quota_us", "200000\n");
         write_file(root, "sys/fs/cgroup/cpu/slice/cpu.cfs_period_us", "100000\n");
         write_file(root, "sys/fs/cgroup/cpu/cpu.cfs_quota_us", "-1\n");
-
-        ASSERT_EQ(web_cgroup_cpu_limit(root, &cpus, NULL), 1);
-        ASSERT_NEAR(cpus, 2.0, 1e-9);
-        remove_root(root);
+        assert_cgroup(root, 2.0, WEB_CGROUP_V1, NULL);
 }
 
 TEST(v2_cpu_max) {
-        char *root = make_root(), id[65];
-        WebCgroupVersion v;
-        double cpus = 0;
+        char *root = make_root();
 
         write_file(root, "proc/self/cgroup", "0::/system.slice/docker-" ID ".scope\n");
         write_file(root, "sys/fs/cgroup/system.slice/docker-" ID ".scope/cpu.max", "25000 100000\n");
         write_file(root, "sys/fs/cgroup/system.slice/cpu.max", "max 100000\n");
-
-        ASSERT_EQ(web_cgroup_cpu_limit(root, &cpus, &v), 1);
-        ASSERT_NEAR(cpus, 0.25, 1e-9);
-        ASSERT_EQ(v, WEB_CGROUP_V2);
-        ASSERT_EQ(web_cgroup_container_id(root, id, sizeof(id)), 1);
-        ASSERT_STREQ(id, ID);
-        remove_root(root);
+        assert_cgroup(root, 0.25, WEB_CGROUP_V2, ID);
 }
 
 TEST(v2_unlimited_and_private_namespace) {
-        char *root = make_root(), id[65];
-        double cpus = 0;
+        char *root = make_root();
 
         /* Private cgroup namespace: "0::/", no limit; the id is only in mountinfo. */
         write_file(root, "proc/self/cgroup", "0::/\n");
         write_file(root, "sys/fs/cgroup/cpu.max", "max 100000\n");
         write_file(root, "proc/self/mountinfo",
                    "612 590 254:1 /var/lib/docker/containers/" ID "/hostname /etc/hostname rw - ext4 /dev/vda1 rw\n");
-
-        ASSERT_EQ(web_cgroup_cpu_limit(root, &cpus, NULL), 0);
-        ASSERT_EQ(web_cgroup_container_id(root, id, sizeof(id)), 1);
-        ASSERT_STREQ(id, ID);
-        remove_root(root);
+        assert_cgroup(root, 0, WEB_CGROUP_NONE, ID);
 }
 
 TEST(cost_model) {
