@@ -249,6 +249,16 @@ static double fill(const AcsPlacementVm *vm) {
         return vm->capacity > 0 ? (double) vm->used / vm->capacity : 1.0;
 }
 
+static bool name_before(const AcsPlacementVm *a, const AcsPlacementVm *b) {
+        return a->name && b->name && strcmp(a->name, b->name) < 0;
+}
+
+/* Placement order: activated earlier, then by name, so that equal VMs are always taken in the
+ * same order whatever order they registered in. */
+static bool earlier(const AcsPlacementVm *a, const AcsPlacementVm *b) {
+        return a->rank < b->rank || (a->rank == b->rank && name_before(a, b));
+}
+
 int acs_placement_pick_add(AcsPlacement mode, const AcsPlacementVm *vms, size_t n) {
         int best = -ENOSPC;
 
@@ -264,10 +274,10 @@ int acs_placement_pick_add(AcsPlacement mode, const AcsPlacementVm *vms, size_t 
                 b = vms + best;
                 if (mode == ACS_PLACEMENT_BINPACK) {
                         /* Fill the VM activated first before touching the next. */
-                        if (v->rank < b->rank)
+                        if (v->rank < b->rank || (v->rank == b->rank && name_before(v, b)))
                                 best = (int) i;
                 } else if (fill(v) < fill(b) ||
-                           (fill(v) == fill(b) && (v->cpu < b->cpu || (v->cpu == b->cpu && v->rank < b->rank))))
+                           (fill(v) == fill(b) && (v->cpu < b->cpu || (v->cpu == b->cpu && earlier(v, b)))))
                         best = (int) i;
         }
         return best;
@@ -293,9 +303,9 @@ int acs_placement_pick_remove(AcsPlacement mode, const AcsPlacementVm *vms, size
                         continue;
                 }
                 if (mode == ACS_PLACEMENT_BINPACK) {
-                        if (v->rank > b->rank)
+                        if (earlier(b, v))
                                 best = (int) i;
-                } else if (fill(v) > fill(b) || (fill(v) == fill(b) && v->rank > b->rank))
+                } else if (fill(v) > fill(b) || (fill(v) == fill(b) && earlier(b, v)))
                         best = (int) i;
         }
         return best;
@@ -345,7 +355,7 @@ int acs_placement_pick_activate(const AcsPolicy *p, const AcsPlacementVm *vms, s
         for (size_t i = 0; i < n; i++) {
                 if (vms[i].active || vms[i].capacity == 0)
                         continue;
-                if (best < 0 || vms[i].rank < vms[best].rank)
+                if (best < 0 || earlier(vms + i, vms + best))
                         best = (int) i;
         }
 

@@ -33,7 +33,7 @@ static void agent_on_connect(AcsLink *link, const char *name, void *userdata) {
         vm->n_orders = 0;
         vm->pending_adds = vm->acked_adds = 0;
         acs_link_set_userdata(link, vm);
-        log_info("VM %s connected from %s.", name, acs_link_get_peer(link));
+        log_debug("VM %s connected from %s.", name, acs_link_get_peer(link));
 }
 
 static void agent_on_register(VimManager *m, VimVm *vm, const AcsRegister *reg) {
@@ -108,7 +108,7 @@ static void agent_on_disconnect(AcsLink *link, int reason, void *userdata) {
                 return;
         /* Not unreachable yet: the grace period decides that; a VMM that reconnects at once
          * never leaves the model. */
-        log_info("VM %s disconnected.", vm->name);
+        log_debug("VM %s disconnected.", vm->name);
         vm->link = NULL;
         vm->n_orders = 0;
         vm->pending_adds = vm->acked_adds = 0;

@@ -220,8 +220,9 @@ void vim_vm_set_state(VimVm *vm, VimVmState state, const char *event, const char
                 log_event(state == VIM_VM_UNREACHABLE ? LOG_WARNING : LOG_NOTICE, event, vm->name, NULL,
                           "VM %s: %s -> %s: %s", vm->name, vim_vm_state_to_string(vm->state),
                           vim_vm_state_to_string(state), reason);
-        /* Activated later, emptied first: placement reads the rank. */
-        if (state == VIM_VM_ACTIVE && (vm->state == VIM_VM_STANDBY || vm->rank == 0))
+        /* Activated later, emptied first: placement reads the rank. VMs that registered as
+         * active share rank 0 and are ordered by name. */
+        if (state == VIM_VM_ACTIVE && vm->state == VIM_VM_STANDBY)
                 vm->rank = ++vm->manager->next_rank;
         vm->state = state;
         vm->empty_since = 0;

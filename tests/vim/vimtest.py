@@ -1,0 +1,95 @@
+"""A VIM under test: a real private dbus-daemon, a real acs-vim, and simulated VMMs
+(bench/vim-agents/vim-agents-load) that speak the real link protocol and carry out orders."""
+import json
+import os
+import re
+import subprocess
+import time
+
+from acstest import DaemonTestCase, binary, free_port, http_json, wait_port, wait_until
+
+VIM_PORTS = (17800, 18199)
+
+
+class VimTestCase(DaemonTestCase):
+    def setUp(self):
+        super().setUp()
+        self.bus = self.start_bus()
+        self.keys = os.path.join(self.tmpdir, "agents.d")
+        os.makedirs(self.keys, mode=0o700)
+        self.cpu_file = os.path.join(self.tmpdir, "cpu")
+        self.set_cpu(0.6)
+        self.agent_port = free_port(*VIM_PORTS)
+        self.api_port = free_port(self.agent_port + 1, VIM_PORTS[1])
+        self.token = "t0ken-" + os.urandom(8).hex()
+        self.agents = {}
+        self.vim = None
+
+    def set_cpu(self, utilization):
+        with open(self.cpu_file + ".new", "w") as f:
+            f.write(f"{utilization}\n")
+        os.replace(self.cpu_file + ".new", self.cpu_file)
+
+    def start_vim(self, **scaling):
+        conf = {
+            "Placement": "binpack", "ScaleDownWindow": "3s", "VmStandbyDelay": "2s", "DrainTimeout": "3s",
+            "MinReplicas": "1", "MaxReplicas": "12", "TargetInflight": "0",
+        }
+        conf.update({k: str(v) for k, v in scaling.items()})
+        path = os.path.join(self.tmpdir, "vim.conf")
+        with open(path, "w") as f:
+            f.write(f"[Agents]\nListen=127.0.0.1:{self.agent_port}\nKeyDirectory={self.keys}\n"
+                    "GracePeriod=2s\nHandshakeTimeout=1s\n[Scaling]\n")
+            f.writelines(f"{k}={v}\n" for k, v in conf.items())
+            f.write(f"[Api]\nListen=127.0.0.1:{self.api_port}\nToken={self.token}\n"
+                    f"[Dashboard]\nDirectory={self.tmpdir}/dashboard\n")
+        os.makedirs(f"{self.tmpdir}/dashboard/assets", exist_ok=True)
+        with open(f"{self.tmpdir}/dashboard/index.html", "w") as f:
+            f.write("<!doctype html><title>ACS</title>\n")
+        self.vim = self.start([binary("src/vim/acs-vim"), "--config", path,
+                               f"--bus-address={self.bus.address}"], name=f"acs-vim-{len(self._owned)}")
+        wait_port(self.api_port)
+        return self.vim
+
+    def start_agent(self, name, containers=1, capacity=2, standby=False, key_dir=None, generate=True):
+        argv = [binary("bench/vim-agents/vim-agents-load"), "--port", self.agent_port, "--name", name,
+                "--containers", containers, "--capacity", capacity, "--key-dir", key_dir or self.keys,
+                "--cpu-file", self.cpu_file, "--obey",
+                "--base-port", 30000 + 100 * (sum(map(ord, name)) % 300)]
+        if generate and not os.path.exists(os.path.join(key_dir or self.keys, f"{name}.key")):
+            argv.append("--generate-keys")
+        if standby:
+            argv.append("--standby")
+        p = self.start(argv, name=f"agent-{name}-{len(self._owned)}")
+        self.agents[name] = p
+        return p
+
+    # --- looking at the VIM
+
+    def state(self):
+        status, body = http_json(f"http://127.0.0.1:{self.api_port}/api/v1/state")
+        self.assertEqual(status, 200)
+        return body
+
+    def vm(self, name, state=None):
+        for v in (state or self.state())["vms"]:
+            if v["name"] == name:
+                return v
+        return None
+
+    def wait_state(self, predicate, timeout, what):
+        return wait_until(lambda: predicate(self.state()), timeout, interval=0.2, what=what)
+
+    def backends(self):
+        generation, backends = self.bus.call_json("org.acs.VIM1", "/org/acs/VIM1", "org.acs.VIM1",
+                                                  "GetBackends")["data"]
+        return generation, sorted(tuple(b) for b in backends)
+
+    def vim_events(self, event):
+        """Lines the VIM logged with ACS_EVENT=event, in order."""
+        return [l for l in self.vim.output().splitlines() if f"[{event}]" in l]
+
+    def wait_event(self, event, pattern=".*", timeout=10):
+        rx = re.compile(pattern)
+        return wait_until(lambda: [l for l in self.vim_events(event) if rx.search(l)], timeout,
+                          interval=0.1, what=f"ACS_EVENT={event} /{pattern}/")
