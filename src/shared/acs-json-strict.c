@@ -237,12 +237,13 @@ size_t json_strict_count_members(struct json_object *o) {
         size_t n = 0;
 
         switch (json_object_get_type(o)) {
-        case json_type_object:
+        case json_type_object: {
                 json_object_object_foreach(o, key, value) {
                         (void) key;
                         n += 1 + json_strict_count_members(value);
                 }
                 break;
+        }
         case json_type_array:
                 for (size_t i = 0; i < json_object_array_length(o); i++)
                         n += json_strict_count_members(json_object_array_get_idx(o, i));

@@ -321,7 +321,7 @@ int link_queue_raw(AcsLink *link, const void *data, size_t size) {
 int acs_link_send_ack(AcsLink *link, uint64_t seq, int result, const char *message) {
         AcsMessage m = {
                 .type = ACS_MESSAGE_ACK,
-                .ack = { .ack = seq, .result = result, .message = strempty(message) },
+                .ack = { .ack = seq, .result = result > 0 ? -result : result, .message = strempty(message) },
         };
 
         return acs_link_send(link, &m, NULL);

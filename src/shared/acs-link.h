@@ -19,6 +19,7 @@
  * proven) to on_disconnect; after on_disconnect returns, the link is freed. Every reason a link
  * closes (bad frame, bad message, wrong key, unknown VM, deadline, peer gone) is logged once by
  * the link layer, with ACS_VM= when the VM is known; the handlers only get the reason code.
+ * Handlers may send on and close links, but must not free the server or client they belong to.
  *
  * Protocol rules the link enforces itself, closing the connection when they are broken:
  *   - the server accepts register, metrics, event and ack; the client accepts order and ack;

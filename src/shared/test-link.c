@@ -376,6 +376,42 @@ TEST(client_retries_until_a_server_appears) {
         fixture_teardown(&f);
 }
 
+TEST(peer_that_does_not_read_is_cut_off) {
+        static const AcsLinkOptions small_queue = {
+                .handshake_timeout = 1 * USEC_PER_SEC,
+                .frame_max = 4096,
+                .output_max = 64 * 1024,
+        };
+        _cleanup_(acs_link_client_freep) AcsLinkClient *c = NULL;
+        AcsMessage order = { .type = ACS_MESSAGE_ORDER, .order = { .order = ACS_ORDER_ADD, .container = "" } };
+        Recorder crec = {};
+        Fixture f;
+        unsigned sent = 0;
+        int r = 0;
+
+        fixture_setup(&f);
+        f.server = acs_link_server_free(f.server);
+        ASSERT_OK(acs_link_server_new(f.event, &small_queue, acs_link_key_lookup_directory, f.dir, &handlers, &f.srec,
+                                      &f.server));
+        ASSERT_OK(acs_link_server_listen(f.server, "127.0.0.1", 0));
+        ASSERT_OK(acs_link_server_get_port(f.server, &f.port));
+
+        ASSERT_OK(acs_link_client_new(f.event, &client_options, "127.0.0.1", f.port, "vm1", f.key1, &handlers, &crec, &c));
+        ASSERT_OK(acs_link_client_start(c));
+        ASSERT_TRUE(RUN_UNTIL(f.event, f.srec.last_type == ACS_MESSAGE_ACK, 3 * USEC_PER_SEC));
+
+        /* The VMM stops reading; the VIM keeps sending until its queue is full. */
+        ASSERT_OK(sd_event_source_set_enabled(crec.link->io, SD_EVENT_OFF));
+        while (sent < 1000000 && (r = acs_link_send(f.srec.link, &order, NULL)) >= 0)
+                sent++;
+        ASSERT_EQ(r, -ENOBUFS);
+        ASSERT_TRUE(sent > 100);
+        ASSERT_EQ(acs_link_send(f.srec.link, &order, NULL), -ENOTCONN);
+        ASSERT_TRUE(RUN_UNTIL(f.event, f.srec.disconnects == 1, 2 * USEC_PER_SEC));
+        ASSERT_EQ(f.srec.last_reason, -ENOBUFS);
+        fixture_teardown(&f);
+}
+
 static void write_text(const char *path, const char *text, mode_t mode) {
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 
