@@ -11,6 +11,7 @@ import threading
 import time
 import unittest
 
+# Ports 17150-17179: the web range is split so that the web tests and bench/web never collide.
 from acstest import binary, docker, free_port, http_get, main, wait_until
 
 RUN_LABEL = f"org.acs.test.run=web-{os.getpid()}"
@@ -74,7 +75,7 @@ class WebDockerTest(unittest.TestCase):
         remove_test_containers()
 
     def run_web(self, cpus="0.5", **env):
-        port = free_port(17100, 17199)
+        port = free_port(17150, 17179)
         args = ["run", "-d", "--network", "host", "--cpus", cpus, "--label", "org.acs.test=web",
                 "--label", RUN_LABEL, "-e", f"ACS_PORT={port}", "-e", "ACS_VM=vm-test"]
         for k, v in env.items():

@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 
+# Ports 17100-17149: the web range is split so that the web tests and bench/web never collide.
 from acstest import DaemonTestCase, binary, free_port, http_get, main, wait_port, wait_until
 
 CONTAINER = "c0ffee" * 4
@@ -42,7 +43,7 @@ def read_response(sock_file):
 
 class WebServerTest(DaemonTestCase):
     def start_web(self, **env):
-        self.port = free_port(17100, 17199)
+        self.port = free_port(17100, 17149)
         full_env = {"ACS_PORT": str(self.port), "ACS_VM": "vm7", "ACS_SERVICE": "shop",
                     "ACS_CONTAINER": CONTAINER, "ACS_WEB_LISTEN": "127.0.0.1"}
         full_env.update({k: str(v) for k, v in env.items()})
@@ -192,7 +193,7 @@ class WebServerTest(DaemonTestCase):
         self.assertEqual(self.web.proc.returncode, 0)
 
     def test_bad_environment_is_a_config_error(self):
-        port = free_port(17100, 17199)
+        port = free_port(17100, 17149)
         for env in ({"ACS_PORT": "70000"}, {"ACS_PORT": str(port), "ACS_WEB_CPU": "lots"},
                     {"ACS_PORT": str(port), "ACS_WEB_WORKERS": "0"}):
             p = self.start([binary("src/web/acs-web")], env=env)
