@@ -116,8 +116,7 @@ void backend_conn_release(BackendConn *bc, bool reusable) {
                 backend_conn_close(bc);
                 return;
         }
-        llhttp_reset(&bc->parser.llhttp);
-        bc->parser.status = 0;
+        http_parser_reset(&bc->parser);
         http_parser_shrink(&bc->parser);
         acs_buf_done(&bc->out);
         bc->n_requests++;
@@ -221,19 +220,26 @@ static void backend_conn_read(BackendConn *bc) {
         bc->got_bytes = true;
         bc->deadline = worker_now(w) + w->manager->settings.response_timeout;
 
-        e = http_parser_feed(&bc->parser, (const char *) w->scratch, (size_t) n, &consumed);
-        if (e != HPE_OK && e != HPE_PAUSED) {
-                log_warning("Backend %s sent a malformed response: %s", bc->backend->name,
-                            strna(bc->parser.reason));
-                forward_backend_failed(bc, -EBADMSG, false, "malformed response");
-                return;
-        }
-        if (bc->response_complete) {
-                /* Bytes after the response would be read as the next one's: never reuse. */
-                if (consumed < (size_t) n)
-                        bc->unusable = true;
-                forward_finish(c);
-                return;
+        /* Each message pauses the parser when it completes, so that the head scan of the
+         * next one (after a 1xx) starts at its first byte. */
+        for (size_t done = 0; done < (size_t) n;) {
+                e = http_parser_feed(&bc->parser, (const char *) w->scratch + done, (size_t) n - done, &consumed);
+                done += consumed;
+                if (e != HPE_OK && e != HPE_PAUSED) {
+                        log_warning("Backend %s sent a malformed response: %s", bc->backend->name,
+                                    strna(bc->parser.reason));
+                        forward_backend_failed(bc, -EBADMSG, false, "malformed response");
+                        return;
+                }
+                if (bc->response_complete) {
+                        /* Bytes after the response would be read as the next one's: never reuse. */
+                        if (done < (size_t) n)
+                                bc->unusable = true;
+                        forward_finish(c);
+                        return;
+                }
+                if (e == HPE_PAUSED)
+                        http_parser_resume(&bc->parser);
         }
         (void) client_flush(c);
         if (!bc->dead)

@@ -422,7 +422,7 @@ static int response_message_complete(HttpParser *hp) {
 
         if (bc->interim) {
                 bc->interim = false;
-                return 0;       /* the final response follows */
+                return HPE_PAUSED;      /* the final response follows */
         }
         if (c->framing == FRAMING_CHUNKED) {
                 r = acs_buf_append(&c->out, "0\r\n", 3);

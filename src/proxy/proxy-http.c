@@ -47,6 +47,14 @@ static int head_append(HttpParser *hp, const char *at, size_t n) {
 }
 
 
+static void scan_arm(HttpParser *hp) {
+        hp->scan_armed = true;
+        hp->scan_started = false;
+        hp->scan_line_start = true;
+        hp->scan_line_empty = false;
+        hp->scan_prev = 0;
+}
+
 static int on_message_begin(llhttp_t *p) {
         HttpParser *hp = parser_of(p);
 
@@ -351,6 +359,7 @@ static int on_message_complete(llhttp_t *p) {
                         return r;
         }
         hp->in_message = false;
+        scan_arm(hp);
         return hp->ops->message_complete(hp);
 }
 
@@ -381,6 +390,7 @@ void http_parser_init(HttpParser *hp, llhttp_type_t type, const HttpParserOps *o
                 .host_field = -1,
         };
         llhttp_init(&hp->llhttp, type, &http_settings);
+        scan_arm(hp);
         /* All of these are off by default; say so, since they are what smuggling relies on. */
         llhttp_set_lenient_headers(&hp->llhttp, 0);
         llhttp_set_lenient_chunked_length(&hp->llhttp, 0);
@@ -400,8 +410,44 @@ void http_parser_shrink(HttpParser *hp) {
                 http_parser_done(hp);
 }
 
+/* Checks the line structure of the head bytes in p (the head ends at the first empty line):
+ * every LF preceded by CR, no line starting with whitespace (obs-fold). */
+static int scan_head(HttpParser *hp, const char *p, size_t n) {
+        for (size_t i = 0; i < n && hp->scan_armed; i++) {
+                unsigned char ch = (unsigned char) p[i];
+
+                if (hp->scan_prev == '\r' && ch != '\n')
+                        return refuse(hp, 400, "bare CR in the head");
+                if (ch == '\n') {
+                        if (hp->scan_prev != '\r')
+                                return refuse(hp, 400, "bare LF in the head");
+                        if (hp->scan_line_empty && hp->scan_started)
+                                hp->scan_armed = false;         /* the end of the head */
+                        hp->scan_line_start = true;
+                        hp->scan_line_empty = false;
+                } else if (ch == '\r') {
+                        if (hp->scan_line_start)
+                                hp->scan_line_empty = true;
+                } else {
+                        if (hp->scan_line_start && hp->scan_started && (ch == ' ' || ch == '\t'))
+                                return refuse(hp, 400, "obs-fold in the head");
+                        hp->scan_started = true;
+                        hp->scan_line_start = false;
+                        hp->scan_line_empty = false;
+                }
+                hp->scan_prev = ch;
+        }
+        return 0;
+}
+
 llhttp_errno_t http_parser_feed(HttpParser *hp, const char *p, size_t n, size_t *ret_consumed) {
-        llhttp_errno_t e = llhttp_execute(&hp->llhttp, p, n);
+        llhttp_errno_t e;
+
+        if (hp->scan_armed && scan_head(hp, p, n) != 0) {
+                *ret_consumed = 0;
+                return HPE_USER;
+        }
+        e = llhttp_execute(&hp->llhttp, p, n);
 
         if (e == HPE_OK) {
                 *ret_consumed = n;
@@ -425,6 +471,14 @@ llhttp_errno_t http_parser_feed(HttpParser *hp, const char *p, size_t n, size_t 
 
 void http_parser_resume(HttpParser *hp) {
         llhttp_resume(&hp->llhttp);
+}
+
+void http_parser_reset(HttpParser *hp) {
+        llhttp_reset(&hp->llhttp);
+        hp->status = 0;
+        hp->reason = NULL;
+        hp->in_message = false;
+        scan_arm(hp);
 }
 
 bool http_field_is(const HttpHead *h, unsigned i, const char *name) {

@@ -63,6 +63,14 @@ struct HttpParser {
         const char *reason;
 
         uint8_t part;           /* which piece the last data callback was filling */
+
+        /* The line scan of the head, ahead of llhttp: it accepts a bare LF after the start
+         * line and joins obs-folded lines silently, both of which we refuse. */
+        bool scan_armed;        /* a head starts with the next byte */
+        bool scan_started;      /* saw the first byte of the start line */
+        bool scan_line_start;
+        bool scan_line_empty;
+        uint8_t scan_prev;
         bool in_trailers;
         bool in_message;
 
@@ -85,6 +93,8 @@ void http_parser_shrink(HttpParser *hp);
 llhttp_errno_t http_parser_feed(HttpParser *hp, const char *p, size_t n, size_t *ret_consumed);
 /* Resumes after a pause. */
 void http_parser_resume(HttpParser *hp);
+/* Back to the start state for the next message on a reused connection. */
+void http_parser_reset(HttpParser *hp);
 
 static inline const char *http_field_name(const HttpHead *h, unsigned i) {
         return h->buf + h->fields[i].name;
