@@ -212,6 +212,8 @@ void vmm_manager_docker_failed(VmmManager *m, int error) {
         }
         if (was_up || !m->docker_retry || sd_event_source_get_enabled(m->docker_retry, NULL) == 0)
                 manager_schedule_docker_retry(m);
+        if (was_up)
+                vmm_manager_bus_emit_changed(m, "DockerConnected", NULL);
         manager_notify_status(m);
 }
 
@@ -561,13 +563,26 @@ static void manager_containers_listed(VmmDocker *d, int error, long status, json
                 m->desired_known = true;
                 vmm_manager_bus_emit_changed(m, "DesiredContainers", NULL);
         }
+        /* Only a full answer says the Engine is back: one that is shutting down still answers
+         * /version for a moment. */
+        if (m->docker_down_logged) {
+                log_struct_errno(LOG_NOTICE, 0, "docker-up", m->settings.name, NULL,
+                                 "Docker Engine at %s is back (API %s).", vmm_docker_socket(d),
+                                 vmm_docker_api_version(d));
+                vmm_manager_send_event(m, "docker-up", "", "Docker Engine is back");
+                m->docker_down_logged = false;
+        }
+        m->docker_backoff = 0;
         m->synced = true;
+        vmm_manager_bus_emit_changed(m, "DockerConnected", NULL);
         vmm_manager_containers_changed(m, true);
         vmm_manager_reconcile_soon(m);
 }
 
 static void manager_image_ready(VmmManager *m, int error, const char *message) {
         m->image_pending = false;
+        if (error < 0 && !m->docker_up)
+                return;         /* the outage is logged already; the image is looked at again when it ends */
         if (error < 0) {
                 log_struct_errno(LOG_ERR, error, "image-missing", m->settings.name, NULL,
                                  "Image %s is not available: %s. Retrying later.", m->settings.image, message);
@@ -588,18 +603,11 @@ static void manager_docker_negotiated(VmmDocker *d, int error, long status, json
         if (error < 0)
                 return vmm_manager_docker_failed(m, error);
 
-        if (m->docker_down_logged) {
-                log_struct_errno(LOG_NOTICE, 0, "docker-up", m->settings.name, NULL,
-                                 "Docker Engine %s is back (API %s).", version ? json_object_get_string(version) : "?",
-                                 vmm_docker_api_version(d));
-                vmm_manager_send_event(m, "docker-up", "", "Docker Engine is back");
-        } else
+        if (!m->docker_down_logged)
                 log_info("Connected to Docker Engine %s at %s (API %s).",
                          version ? json_object_get_string(version) : "?", vmm_docker_socket(d),
                          vmm_docker_api_version(d));
         m->docker_up = true;
-        m->docker_down_logged = false;
-        m->docker_backoff = 0;
 
         r = vmm_docker_watch_events(d, m->settings.name, manager_docker_event, manager_docker_events_end, m);
         if (r < 0)

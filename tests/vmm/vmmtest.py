@@ -2,7 +2,9 @@
 removal of every container a test's VM created, also when the test failed."""
 import json
 import os
+import shutil
 import signal
+import subprocess
 
 from acstest import (BUILD_DIR, DaemonTestCase, binary, docker, free_port, wait_until)
 
@@ -88,3 +90,53 @@ class VmmTestCase(DaemonTestCase):
             super().tearDown()
         finally:
             self.remove_containers()
+
+
+class Dockerd:
+    """A second dockerd of the test's own (own data root, exec root, pid file and socket), so
+    that a test may stop and restart it without touching the machine's Engine."""
+
+    def __init__(self, root):
+        self.root = root
+        self.socket = os.path.join(root, "docker.sock")
+        self.log = os.path.join(root, "dockerd.log")
+        self.proc = None
+
+    def start(self, timeout=60):
+        argv = ["dockerd", f"--data-root={self.root}/data", f"--exec-root={self.root}/exec",
+                f"--pidfile={self.root}/dockerd.pid", f"-H=unix://{self.socket}",
+                "--bridge=none", "--iptables=false", "--ip-masq=false"]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         start_new_session=True)
+        wait_until(lambda: self.docker("version", check=False).returncode == 0, timeout,
+                   interval=0.2, what="the test's dockerd to answer")
+
+    def docker(self, *args, check=True):
+        return docker("-H", f"unix://{self.socket}", *args, check=check)
+
+    def stop(self, timeout=60):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def output(self):
+        with open(self.log, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def destroy(self):
+        """Stops it with every container in it and removes its directories (and their mounts)."""
+        if self.proc and self.proc.poll() is None:
+            ids = self.docker("ps", "-aq", check=False).stdout.split()
+            if ids:
+                self.docker("rm", "-f", *ids, check=False)
+        self.stop()
+        with open("/proc/self/mounts") as f:
+            mounts = [line.split()[1] for line in f if line.split()[1].startswith(self.root + "/")]
+        for m in sorted(mounts, reverse=True):
+            subprocess.run(["umount", "-l", m], check=False)
+        shutil.rmtree(self.root, ignore_errors=True)
