@@ -26,6 +26,8 @@ static const AcsHttpLimits web_request_limits = {
 #define OUT_MAX (1024 * 1024)
 /* Past this much unwritten output, stop parsing pipelined requests until the client reads. */
 #define OUT_HIGH_WATER (64 * 1024)
+/* How long a closing connection reads and drops what the client still sends. */
+#define LINGER_USEC (2 * USEC_PER_SEC)
 
 int web_connection_new(WebServer *s, int fd, WebConnection **ret) {
         WebConnection *c;
@@ -189,6 +191,37 @@ static void connection_handle_request(WebConnection *c, const AcsHttpRequest *re
         connection_respond_json(c, 404, head, req->keep_alive, "{\"error\":\"not found\"}\n");
 }
 
+/* Reads and drops what the client sends until it closes; frees the connection then. */
+static int connection_linger(WebConnection *c) {
+        char buf[4096];
+
+        for (;;) {
+                ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+
+                if (n > 0)
+                        continue;
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return 0;
+                web_connection_free(c);
+                return -ECONNRESET;
+        }
+}
+
+/* Closing while the client may still be sending (a refused body, pipelined requests) would
+ * make the kernel answer with a reset, which can destroy our last answer before the client
+ * reads it. So shut down our side, and close once the client did, or after LINGER_USEC. */
+static int connection_close_gracefully(WebConnection *c) {
+        if (shutdown(c->fd, SHUT_WR) < 0) {
+                web_connection_free(c);
+                return -ECONNRESET;
+        }
+        c->lingering = true;
+        c->linger_deadline = now_usec(CLOCK_MONOTONIC) + LINGER_USEC;
+        return connection_linger(c);
+}
+
 /* Writes what is queued. Returns -ECONNRESET when the connection was closed (and freed). */
 static int connection_flush(WebConnection *c) {
         while (acs_buf_len(&c->out) > 0) {
@@ -207,10 +240,8 @@ static int connection_flush(WebConnection *c) {
                 acs_buf_consume(&c->out, (size_t) n);
                 c->last_activity = now_usec(CLOCK_MONOTONIC);
         }
-        if (c->want_close && !c->busy) {
-                web_connection_free(c);
-                return -ECONNRESET;
-        }
+        if (c->want_close && !c->busy && !c->lingering)
+                return connection_close_gracefully(c);
         return 0;
 }
 
@@ -277,6 +308,10 @@ static void connection_process(WebConnection *c) {
 }
 
 void web_connection_dispatch(WebConnection *c, uint32_t events) {
+        if (c->lingering) {
+                (void) connection_linger(c);
+                return;
+        }
         if (events & EPOLLERR) {
                 if (c->busy)
                         c->want_close = true;  /* freed when its job comes back */
@@ -318,6 +353,11 @@ void web_connection_check_timeout(WebConnection *c, usec_t now) {
         bool in_request;
         usec_t limit;
 
+        if (c->lingering) {
+                if (now >= c->linger_deadline)
+                        web_connection_free(c);
+                return;
+        }
         if (c->busy)
                 return;
         in_request = acs_http_request_parser_in_request(c->parser);

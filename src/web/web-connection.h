@@ -31,6 +31,8 @@ struct WebConnection {
         uint64_t request_number;
 
         bool want_close;                /* close once out is written (and no job is running) */
+        bool lingering;                 /* our side is shut down; reading what the client still sends */
+        usec_t linger_deadline;
         usec_t last_activity;
 
         WebConnection *prev, *next;     /* in server->connections */

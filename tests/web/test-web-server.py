@@ -105,6 +105,20 @@ class WebServerTest(DaemonTestCase):
             head = answer.split(b"\r\n\r\n", 1)[0].decode()
             self.assertTrue(head.startswith(f"HTTP/1.1 {status} "), f"{request[:40]!r}: {head!r}")
             self.assertIn("Connection: close", head)
+        # A refused body that is sent anyway: the answer still arrives whole, not reset.
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(b"POST / HTTP/1.1\r\nContent-Length: 300000\r\n\r\n")
+            s.sendall(b"x" * 300000)
+            f = s.makefile("rb")
+            status, headers, body = read_response(f)
+            self.assertEqual((status, headers["connection"]), (413, "close"))
+            self.assertIn("too large", json.loads(body)["error"])
+            f.close()
+        # Requests pipelined behind "Connection: close" are dropped without harming its answer.
+        answer = raw_exchange(self.port, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"
+                                         + b"GET /healthz HTTP/1.1\r\n\r\n" * 2000)
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200 OK"))
+        self.assertEqual(answer.count(b"HTTP/1.1"), 1)
         # The server is still there and fine.
         self.assertEqual(http_get(self.url("/healthz"))[0], 200)
         self.assertTrue(self.web.alive())
