@@ -20,7 +20,10 @@
  * key or a scanner costs us a few cheap refusals rather than a handshake each time. The key
  * is the peer address plus the identity it offered ("" before an identity is known), so that on
  * a shared address (all VMs of a demo on 127.0.0.1) one broken VMM does not lock out the others.
+ * Failures before any identity (a stalled handshake, a stray HTTP request) are refused only from
+ * the third on: such a refusal hits every VMM behind that address, so one stray probe must not.
  */
+#define PENALTY_ANONYMOUS_GRACE 2
 typedef struct Penalty {
         char address[INET6_ADDRSTRLEN];
         char vm[ACS_PROTO_VM_NAME_MAX + 1];
@@ -70,6 +73,7 @@ static usec_t penalty_remaining(AcsLinkServer *s, const char *address, const cha
 static void penalty_record_failure(AcsLinkServer *s, const char *address, const char *vm) {
         usec_t now = now_usec(CLOCK_MONOTONIC), delay;
         Penalty *p = penalty_find(s, address, vm);
+        unsigned forgiven;
 
         if (!p) {
                 /* A free slot, else the one whose refusal ends first. */
@@ -88,8 +92,13 @@ static void penalty_record_failure(AcsLinkServer *s, const char *address, const 
 
         p->failures++;
         p->last_failure = now;
+        forgiven = vm[0] == '\0' ? PENALTY_ANONYMOUS_GRACE : 0;
+        if (p->failures <= forgiven)
+                return;
+
+        /* The first refusal lasts backoff_initial, each further one twice the one before. */
         delay = s->options.backoff_initial;
-        for (unsigned i = 1; i < p->failures && delay < s->options.backoff_max; i++)
+        for (unsigned i = forgiven + 1; i < p->failures && delay < s->options.backoff_max; i++)
                 delay *= 2;
         delay = MIN(delay, s->options.backoff_max);
         p->until = now + delay;
