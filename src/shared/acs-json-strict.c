@@ -9,8 +9,7 @@
 
 #include "acs-json-strict.h"
 
-_printf_(2, 3)
-static int scan_refuse(char reason[static ACS_PROTO_REASON_MAX], const char *format, ...) {
+int proto_refuse(char reason[static ACS_PROTO_REASON_MAX], const char *format, ...) {
         va_list ap;
 
         va_start(ap, format);
@@ -78,15 +77,15 @@ static int scan_unicode_escape(const char *t, size_t size, size_t i, size_t *ret
         unsigned u, low;
 
         if (!hex4(t, size, i + 2, &u))
-                return scan_refuse(reason, "malformed \\u escape at offset %zu", i);
+                return proto_refuse(reason, "malformed \\u escape at offset %zu", i);
         if (u == 0)
-                return scan_refuse(reason, "string contains a NUL character (offset %zu)", i);
+                return proto_refuse(reason, "string contains a NUL character (offset %zu)", i);
         if (u >= 0xdc00 && u <= 0xdfff)
-                return scan_refuse(reason, "unpaired surrogate escape at offset %zu", i);
+                return proto_refuse(reason, "unpaired surrogate escape at offset %zu", i);
         if (u >= 0xd800 && u <= 0xdbff) {
                 if (size - i < 12 || t[i + 6] != '\\' || t[i + 7] != 'u' || !hex4(t, size, i + 8, &low) ||
                     low < 0xdc00 || low > 0xdfff)
-                        return scan_refuse(reason, "unpaired surrogate escape at offset %zu", i);
+                        return proto_refuse(reason, "unpaired surrogate escape at offset %zu", i);
                 *ret_end = i + 12;
                 return 0;
         }
@@ -108,7 +107,7 @@ static int scan_string(const char *t, size_t size, size_t i, size_t *ret_end, ch
                         return 0;
                 }
                 if (c < 0x20)
-                        return scan_refuse(reason, "control character in a string at offset %zu", i);
+                        return proto_refuse(reason, "control character in a string at offset %zu", i);
                 if (c == '\\') {
                         if (i + 1 < size && t[i + 1] == 'u') {
                                 r = scan_unicode_escape(t, size, i, &i, reason);
@@ -120,10 +119,10 @@ static int scan_string(const char *t, size_t size, size_t i, size_t *ret_end, ch
                 }
                 n = utf8_sequence_length((const unsigned char *) t, size, i);
                 if (n == 0)
-                        return scan_refuse(reason, "invalid UTF-8 in a string at offset %zu", i);
+                        return proto_refuse(reason, "invalid UTF-8 in a string at offset %zu", i);
                 i += n;
         }
-        return scan_refuse(reason, "unterminated string");
+        return proto_refuse(reason, "unterminated string");
 }
 
 /* Checks one number against the JSON grammar and its range; returns the index after it. */
@@ -135,7 +134,7 @@ static int scan_number(const char *t, size_t size, size_t start, size_t *ret_end
         if (i < size && t[i] == '-')
                 i++;
         if (i >= size || !is_digit(t[i]))
-                return scan_refuse(reason, "malformed number at offset %zu", start);
+                return proto_refuse(reason, "malformed number at offset %zu", start);
         if (t[i] == '0')
                 i++;
         else
@@ -145,7 +144,7 @@ static int scan_number(const char *t, size_t size, size_t start, size_t *ret_end
                 integer = false;
                 i++;
                 if (i >= size || !is_digit(t[i]))
-                        return scan_refuse(reason, "malformed number at offset %zu", start);
+                        return proto_refuse(reason, "malformed number at offset %zu", start);
                 while (i < size && is_digit(t[i]))
                         i++;
         }
@@ -155,14 +154,14 @@ static int scan_number(const char *t, size_t size, size_t start, size_t *ret_end
                 if (i < size && (t[i] == '+' || t[i] == '-'))
                         i++;
                 if (i >= size || !is_digit(t[i]))
-                        return scan_refuse(reason, "malformed number at offset %zu", start);
+                        return proto_refuse(reason, "malformed number at offset %zu", start);
                 while (i < size && is_digit(t[i]))
                         i++;
         }
 
         /* Any number that does not fit in 63 characters is out of range for us either way. */
         if (i - start >= sizeof(buf))
-                return scan_refuse(reason, "number too long at offset %zu", start);
+                return proto_refuse(reason, "number too long at offset %zu", start);
         memcpy(buf, t + start, i - start);
         buf[i - start] = '\0';
 
@@ -170,11 +169,11 @@ static int scan_number(const char *t, size_t size, size_t start, size_t *ret_end
         if (integer) {
                 (void) strtoll(buf, NULL, 10);
                 if (errno == ERANGE)
-                        return scan_refuse(reason, "integer %s out of range at offset %zu", buf, start);
+                        return proto_refuse(reason, "integer %s out of range at offset %zu", buf, start);
         } else {
                 double d = strtod(buf, NULL);
                 if (!isfinite(d))
-                        return scan_refuse(reason, "number %s out of range at offset %zu", buf, start);
+                        return proto_refuse(reason, "number %s out of range at offset %zu", buf, start);
         }
 
         *ret_end = i;
@@ -192,7 +191,7 @@ static int scan_word(const char *t, size_t size, size_t start, size_t *ret_end, 
                         return 0;
                 }
         }
-        return scan_refuse(reason, "invalid literal at offset %zu (NaN and Infinity are not JSON)", start);
+        return proto_refuse(reason, "invalid literal at offset %zu (NaN and Infinity are not JSON)", start);
 }
 
 int json_strict_scan(const char *t, size_t size, size_t *ret_members, char reason[static ACS_PROTO_REASON_MAX]) {
@@ -223,7 +222,7 @@ int json_strict_scan(const char *t, size_t size, size_t *ret_members, char reaso
                         r = scan_word(t, size, i, &i, reason);
                         break;
                 default:
-                        r = scan_refuse(reason, "unexpected character 0x%02x at offset %zu", (unsigned char) c, i);
+                        r = proto_refuse(reason, "unexpected character 0x%02x at offset %zu", (unsigned char) c, i);
                 }
                 if (r < 0)
                         return r;

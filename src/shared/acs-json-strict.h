@@ -17,6 +17,10 @@
 
 #include "acs-proto.h"
 
+/* Formats a refusal reason into reason[] and returns -EBADMSG (shared with acs-proto.c). */
+_printf_(2, 3)
+int proto_refuse(char reason[static ACS_PROTO_REASON_MAX], const char *format, ...);
+
 /* Returns 0 and the member count, or -EBADMSG with a reason. */
 int json_strict_scan(const char *text, size_t size, size_t *ret_members, char reason[static ACS_PROTO_REASON_MAX]);
 

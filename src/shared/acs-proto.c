@@ -3,7 +3,6 @@
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -93,57 +92,47 @@ static bool address_is_valid(const char *s) {
         return n > 0 && n <= ACS_PROTO_ADDRESS_MAX;
 }
 
-_printf_(2, 3)
-static int refuse(char reason[static ACS_PROTO_REASON_MAX], const char *format, ...) {
-        va_list ap;
-
-        va_start(ap, format);
-        (void) vsnprintf(reason, ACS_PROTO_REASON_MAX, format, ap);
-        va_end(ap);
-        return -EBADMSG;
-}
-
 /* --- validation: one place for every range, used before encoding and after decoding */
 
 static int validate_containers(const AcsContainerInfo *c, size_t n, char reason[static ACS_PROTO_REASON_MAX]) {
         if (n > ACS_PROTO_CONTAINERS_MAX)
-                return refuse(reason, "%zu containers, at most %d allowed", n, ACS_PROTO_CONTAINERS_MAX);
+                return proto_refuse(reason, "%zu containers, at most %d allowed", n, ACS_PROTO_CONTAINERS_MAX);
         if (n > 0 && !c)
-                return refuse(reason, "containers missing");
+                return proto_refuse(reason, "containers missing");
 
         for (size_t i = 0; i < n; i++) {
                 if (!acs_proto_container_id_is_valid(c[i].id))
-                        return refuse(reason, "containers[%zu].id: expected 64 lowercase hex digits", i);
+                        return proto_refuse(reason, "containers[%zu].id: expected 64 lowercase hex digits", i);
                 if (!c[i].address || !address_is_valid(c[i].address))
-                        return refuse(reason, "containers[%zu].address: expected a host or address", i);
+                        return proto_refuse(reason, "containers[%zu].address: expected a host or address", i);
                 if (c[i].port == 0)
-                        return refuse(reason, "containers[%zu].port: expected 1..65535", i);
+                        return proto_refuse(reason, "containers[%zu].port: expected 1..65535", i);
                 if (!acs_container_state_to_string(c[i].state))
-                        return refuse(reason, "containers[%zu].state: expected starting, ready or draining", i);
+                        return proto_refuse(reason, "containers[%zu].state: expected starting, ready or draining", i);
                 if (!isfinite(c[i].cpu) || c[i].cpu < 0)
-                        return refuse(reason, "containers[%zu].cpu: expected a finite number >= 0", i);
+                        return proto_refuse(reason, "containers[%zu].cpu: expected a finite number >= 0", i);
                 if (!isfinite(c[i].cpu_limit) || c[i].cpu_limit < 0)
-                        return refuse(reason, "containers[%zu].cpu_limit: expected a finite number >= 0", i);
+                        return proto_refuse(reason, "containers[%zu].cpu_limit: expected a finite number >= 0", i);
                 if (c[i].mem > (uint64_t) INT64_MAX)
-                        return refuse(reason, "containers[%zu].mem: out of range", i);
+                        return proto_refuse(reason, "containers[%zu].mem: out of range", i);
         }
         return 0;
 }
 
 static int validate_text(const char *field, const char *s, char reason[static ACS_PROTO_REASON_MAX]) {
         if (!s)
-                return refuse(reason, "%s: missing", field);
+                return proto_refuse(reason, "%s: missing", field);
         if (strlen(s) > ACS_PROTO_TEXT_MAX)
-                return refuse(reason, "%s: longer than %d bytes", field, ACS_PROTO_TEXT_MAX);
+                return proto_refuse(reason, "%s: longer than %d bytes", field, ACS_PROTO_TEXT_MAX);
         return 0;
 }
 
 static int validate_container_ref(const char *field, const char *s, bool required,
                                   char reason[static ACS_PROTO_REASON_MAX]) {
         if (!s)
-                return refuse(reason, "%s: missing", field);
+                return proto_refuse(reason, "%s: missing", field);
         if (required ? !acs_proto_container_id_is_valid(s) : (s[0] != '\0' && !acs_proto_container_id_is_valid(s)))
-                return refuse(reason, "%s: expected %s64 lowercase hex digits", field, required ? "" : "\"\" or ");
+                return proto_refuse(reason, "%s: expected %s64 lowercase hex digits", field, required ? "" : "\"\" or ");
         return 0;
 }
 
@@ -151,35 +140,35 @@ static int message_check(const AcsMessage *m, char reason[static ACS_PROTO_REASO
         int r;
 
         if (m->seq > ACS_PROTO_SEQ_MAX)
-                return refuse(reason, "seq out of range");
+                return proto_refuse(reason, "seq out of range");
 
         switch (m->type) {
 
         case ACS_MESSAGE_REGISTER:
                 if (!acs_proto_vm_name_is_valid(m->reg.vm))
-                        return refuse(reason, "register: vm: expected a VM name ([A-Za-z0-9._-], 1..%d)", ACS_PROTO_VM_NAME_MAX);
+                        return proto_refuse(reason, "register: vm: expected a VM name ([A-Za-z0-9._-], 1..%d)", ACS_PROTO_VM_NAME_MAX);
                 if (!m->reg.address || !address_is_valid(m->reg.address))
-                        return refuse(reason, "register: address: expected a host or address");
+                        return proto_refuse(reason, "register: address: expected a host or address");
                 if (m->reg.capacity > ACS_PROTO_CONTAINERS_MAX)
-                        return refuse(reason, "register: capacity %u: expected 0..%d", m->reg.capacity, ACS_PROTO_CONTAINERS_MAX);
+                        return proto_refuse(reason, "register: capacity %u: expected 0..%d", m->reg.capacity, ACS_PROTO_CONTAINERS_MAX);
                 if (m->reg.min > m->reg.capacity)
-                        return refuse(reason, "register: min %u exceeds capacity %u", m->reg.min, m->reg.capacity);
+                        return proto_refuse(reason, "register: min %u exceeds capacity %u", m->reg.min, m->reg.capacity);
                 if (!acs_vm_state_to_string(m->reg.state))
-                        return refuse(reason, "register: state: expected active or standby");
+                        return proto_refuse(reason, "register: state: expected active or standby");
                 r = validate_containers(m->reg.containers, m->reg.n_containers, reason);
                 break;
 
         case ACS_MESSAGE_METRICS:
                 if (!acs_proto_vm_name_is_valid(m->metrics.vm))
-                        return refuse(reason, "metrics: vm: expected a VM name ([A-Za-z0-9._-], 1..%d)", ACS_PROTO_VM_NAME_MAX);
+                        return proto_refuse(reason, "metrics: vm: expected a VM name ([A-Za-z0-9._-], 1..%d)", ACS_PROTO_VM_NAME_MAX);
                 if (!isfinite(m->metrics.cpu) || m->metrics.cpu < 0)
-                        return refuse(reason, "metrics: cpu: expected a finite number >= 0");
+                        return proto_refuse(reason, "metrics: cpu: expected a finite number >= 0");
                 r = validate_containers(m->metrics.containers, m->metrics.n_containers, reason);
                 break;
 
         case ACS_MESSAGE_EVENT:
                 if (!m->event.event || !event_name_is_valid(m->event.event))
-                        return refuse(reason, "event: event: expected a name ([a-z0-9-], 1..%d)", ACS_PROTO_EVENT_NAME_MAX);
+                        return proto_refuse(reason, "event: event: expected a name ([a-z0-9-], 1..%d)", ACS_PROTO_EVENT_NAME_MAX);
                 r = validate_container_ref("event: container", m->event.container, false, reason);
                 if (r >= 0)
                         r = validate_text("event: message", m->event.message, reason);
@@ -189,16 +178,16 @@ static int message_check(const AcsMessage *m, char reason[static ACS_PROTO_REASO
                 bool needs_container = m->order.order == ACS_ORDER_REMOVE || m->order.order == ACS_ORDER_DRAIN;
 
                 if (!acs_order_kind_to_string(m->order.order))
-                        return refuse(reason, "order: order: expected scale, add, remove, drain, activate or standby");
+                        return proto_refuse(reason, "order: order: expected scale, add, remove, drain, activate or standby");
                 if (m->order.order == ACS_ORDER_SCALE ? m->order.count > ACS_PROTO_CONTAINERS_MAX : m->order.count != 0)
-                        return refuse(reason, "order: count %u: expected %s", m->order.count,
+                        return proto_refuse(reason, "order: count %u: expected %s", m->order.count,
                                       m->order.order == ACS_ORDER_SCALE ? "0..1024" : "0 unless the order is scale");
                 if (!m->order.container)
-                        return refuse(reason, "order: container: missing");
+                        return proto_refuse(reason, "order: container: missing");
                 if (needs_container)
                         r = validate_container_ref("order: container", m->order.container, true, reason);
                 else if (m->order.container[0] != '\0')
-                        return refuse(reason, "order: container: expected \"\" for %s", acs_order_kind_to_string(m->order.order));
+                        return proto_refuse(reason, "order: container: expected \"\" for %s", acs_order_kind_to_string(m->order.order));
                 else
                         r = 0;
                 break;
@@ -206,14 +195,14 @@ static int message_check(const AcsMessage *m, char reason[static ACS_PROTO_REASO
 
         case ACS_MESSAGE_ACK:
                 if (m->ack.ack > ACS_PROTO_SEQ_MAX)
-                        return refuse(reason, "ack: ack out of range");
+                        return proto_refuse(reason, "ack: ack out of range");
                 if (m->ack.result > 0 || m->ack.result < -4095)
-                        return refuse(reason, "ack: result %d: expected 0 or -errno", m->ack.result);
+                        return proto_refuse(reason, "ack: result %d: expected 0 or -errno", m->ack.result);
                 r = validate_text("ack: message", m->ack.message, reason);
                 break;
 
         default:
-                return refuse(reason, "unknown message type %d", (int) m->type);
+                return proto_refuse(reason, "unknown message type %d", (int) m->type);
         }
 
         return r;
@@ -230,7 +219,7 @@ static int expect_keys(struct json_object *o, const char *what, const char *cons
                        char reason[static ACS_PROTO_REASON_MAX]) {
         for (size_t i = 0; i < n; i++)
                 if (!json_object_object_get_ex(o, keys[i], NULL))
-                        return refuse(reason, "%s: missing key \"%s\"", what, keys[i]);
+                        return proto_refuse(reason, "%s: missing key \"%s\"", what, keys[i]);
 
         if ((size_t) json_object_object_length(o) == n)
                 return 0;
@@ -242,9 +231,9 @@ static int expect_keys(struct json_object *o, const char *what, const char *cons
                 for (size_t i = 0; i < n && !known; i++)
                         known = streq(key, keys[i]);
                 if (!known)
-                        return refuse(reason, "%s: unexpected key \"%.64s\"", what, key);
+                        return proto_refuse(reason, "%s: unexpected key \"%.64s\"", what, key);
         }
-        return refuse(reason, "%s: unexpected keys", what);
+        return proto_refuse(reason, "%s: unexpected keys", what);
 }
 
 static int get_string(struct json_object *o, const char *what, const char *key, const char **ret,
@@ -253,10 +242,10 @@ static int get_string(struct json_object *o, const char *what, const char *key, 
         const char *s;
 
         if (!json_object_is_type(v, json_type_string))
-                return refuse(reason, "%s: \"%s\": expected a string", what, key);
+                return proto_refuse(reason, "%s: \"%s\": expected a string", what, key);
         s = json_object_get_string(v);
         if ((size_t) json_object_get_string_len(v) != strlen(s))
-                return refuse(reason, "%s: \"%s\": string contains a NUL character", what, key);
+                return proto_refuse(reason, "%s: \"%s\": string contains a NUL character", what, key);
         *ret = s;
         return 0;
 }
@@ -268,11 +257,11 @@ static int get_integer(struct json_object *o, const char *what, const char *key,
         int64_t i;
 
         if (!json_object_is_type(v, json_type_int))
-                return refuse(reason, "%s: \"%s\": expected an integer", what, key);
+                return proto_refuse(reason, "%s: \"%s\": expected an integer", what, key);
         /* Values beyond int64 were refused by the raw scan, so this does not saturate. */
         i = json_object_get_int64(v);
         if (i < min || i > max)
-                return refuse(reason, "%s: \"%s\": %" PRIi64 " out of range %" PRIi64 "..%" PRIi64,
+                return proto_refuse(reason, "%s: \"%s\": %" PRIi64 " out of range %" PRIi64 "..%" PRIi64,
                               what, key, i, min, max);
         *ret = i;
         return 0;
@@ -284,10 +273,10 @@ static int get_number(struct json_object *o, const char *what, const char *key, 
         double d;
 
         if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int))
-                return refuse(reason, "%s: \"%s\": expected a number", what, key);
+                return proto_refuse(reason, "%s: \"%s\": expected a number", what, key);
         d = json_object_get_double(v);
         if (!isfinite(d))
-                return refuse(reason, "%s: \"%s\": expected a finite number", what, key);
+                return proto_refuse(reason, "%s: \"%s\": expected a finite number", what, key);
         *ret = d;
         return 0;
 }
@@ -302,7 +291,7 @@ static int get_enum(struct json_object *o, const char *what, const char *key, in
                 return r;
         r = from_string(s);
         if (r < 0)
-                return refuse(reason, "%s: \"%s\": unknown value \"%.64s\"", what, key, s);
+                return proto_refuse(reason, "%s: \"%s\": unknown value \"%.64s\"", what, key, s);
         *ret = r;
         return 0;
 }
@@ -326,7 +315,7 @@ static int decode_container(struct json_object *o, size_t index, AcsContainerInf
 
         (void) snprintf(what, sizeof(what), "containers[%zu]", index);
         if (!json_object_is_type(o, json_type_object))
-                return refuse(reason, "%s: expected an object", what);
+                return proto_refuse(reason, "%s: expected an object", what);
         r = expect_keys(o, what, keys, ELEMENTSOF(keys), reason);
         if (r < 0)
                 return r;
@@ -359,10 +348,10 @@ static int decode_containers(struct json_object *o, AcsMessage *m, const AcsCont
         int r;
 
         if (!json_object_is_type(a, json_type_array))
-                return refuse(reason, "\"containers\": expected an array");
+                return proto_refuse(reason, "\"containers\": expected an array");
         n = json_object_array_length(a);
         if (n > ACS_PROTO_CONTAINERS_MAX)
-                return refuse(reason, "\"containers\": %zu entries, at most %d allowed", n, ACS_PROTO_CONTAINERS_MAX);
+                return proto_refuse(reason, "\"containers\": %zu entries, at most %d allowed", n, ACS_PROTO_CONTAINERS_MAX);
 
         if (n > 0) {
                 m->_containers = calloc(n, sizeof(AcsContainerInfo));
@@ -447,7 +436,7 @@ static int decode_body(struct json_object *o, AcsMessage *m, char reason[static 
                 return get_string(o, what, "message", &m->ack.message, reason);
 
         default:
-                return refuse(reason, "unknown message type");
+                return proto_refuse(reason, "unknown message type");
         }
 }
 
@@ -460,7 +449,7 @@ static int parse_strict(const char *text, size_t size, struct json_object **ret,
         int r;
 
         if (size == 0 || size > INT32_MAX)
-                return refuse(reason, "empty or oversized payload");
+                return proto_refuse(reason, "empty or oversized payload");
 
         tok = json_tokener_new();
         if (!tok)
@@ -473,16 +462,16 @@ static int parse_strict(const char *text, size_t size, struct json_object **ret,
 
         if (!o) {
                 if (e == json_tokener_continue)
-                        return refuse(reason, "invalid JSON: truncated");
-                return refuse(reason, "invalid JSON at offset %zu: %s", end, json_tokener_error_desc(e));
+                        return proto_refuse(reason, "invalid JSON: truncated");
+                return proto_refuse(reason, "invalid JSON at offset %zu: %s", end, json_tokener_error_desc(e));
         }
         if (end != size) {
                 json_object_put(o);
-                return refuse(reason, "trailing data after the JSON object at offset %zu", end);
+                return proto_refuse(reason, "trailing data after the JSON object at offset %zu", end);
         }
         if (!json_object_is_type(o, json_type_object)) {
                 json_object_put(o);
-                return refuse(reason, "expected a JSON object");
+                return proto_refuse(reason, "expected a JSON object");
         }
 
         r = json_strict_scan(text, size, &members, reason);
@@ -492,7 +481,7 @@ static int parse_strict(const char *text, size_t size, struct json_object **ret,
         }
         if (members != json_strict_count_members(o)) {
                 json_object_put(o);
-                return refuse(reason, "duplicate key");
+                return proto_refuse(reason, "duplicate key");
         }
 
         *ret = o;
@@ -518,9 +507,9 @@ int acs_message_decode(const void *data, size_t size, AcsMessage **ret, char rea
 
         /* The version first: a peer of another version gets told so, not "unexpected key". */
         if (!json_object_object_get_ex(o, "v", &v))
-                return refuse(reason, "missing key \"v\"");
+                return proto_refuse(reason, "missing key \"v\"");
         if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) != ACS_PROTO_VERSION)
-                return refuse(reason, "unsupported protocol version %.32s, expected %d",
+                return proto_refuse(reason, "unsupported protocol version %.32s, expected %d",
                               json_object_to_json_string(v), ACS_PROTO_VERSION);
 
         r = get_string(o, "message", "type", &type, reason);
@@ -528,7 +517,7 @@ int acs_message_decode(const void *data, size_t size, AcsMessage **ret, char rea
                 return r;
         m->type = acs_message_type_from_string(type);
         if (m->type < 0)
-                return refuse(reason, "unknown message type \"%.64s\"", type);
+                return proto_refuse(reason, "unknown message type \"%.64s\"", type);
 
         r = get_integer(o, type, "seq", 0, (int64_t) ACS_PROTO_SEQ_MAX, &i, reason);
         if (r < 0)
