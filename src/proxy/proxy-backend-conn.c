@@ -172,8 +172,11 @@ int backend_conn_flush(BackendConn *bc) {
                 acs_buf_consume(&bc->out, (size_t) n);
                 wrote = true;
         }
-        if (wrote && bc->client)
+        if (wrote && bc->client) {
                 bc->deadline = worker_now(bc->worker) + m->settings.response_timeout;
+                /* Room again: the client may read again. */
+                client_update_events(bc->client);
+        }
         backend_conn_update_events(bc);
         return bc->dead ? -ECONNRESET : 0;
 }

@@ -259,16 +259,22 @@ static size_t client_parse(Client *c, const uint8_t *p, size_t n) {
 }
 
 void client_process(Client *c) {
-        size_t n;
+        /* Parse, send to the backend, parse again what was held back by a full backend buffer;
+         * bounded, so that one client cannot hold the worker. */
+        for (unsigned round = 0; round < 16; round++) {
+                size_t n;
 
-        if (c->state == CLIENT_DEAD)
-                return;
-        n = client_parse(c, acs_buf_peek(&c->in), acs_buf_len(&c->in));
-        if (c->state == CLIENT_DEAD)
-                return;
-        acs_buf_consume(&c->in, n);
-        if (c->bconn)
-                (void) backend_conn_flush(c->bconn);
+                if (c->state == CLIENT_DEAD)
+                        return;
+                n = client_parse(c, acs_buf_peek(&c->in), acs_buf_len(&c->in));
+                if (c->state == CLIENT_DEAD)
+                        return;
+                acs_buf_consume(&c->in, n);
+                if (c->bconn && backend_conn_flush(c->bconn) < 0)
+                        continue;       /* failed over or answered: the state changed */
+                if (n == 0 || acs_buf_len(&c->in) == 0)
+                        break;
+        }
         (void) client_flush(c);
 }
 
@@ -293,7 +299,7 @@ static void client_read(Client *c) {
         } else {
                 space = CLIENT_IN_MAX - acs_buf_len(&c->in);
                 if (space == 0) {
-                        client_update_events(c);
+                        client_process(c);
                         return;
                 }
                 p = acs_buf_reserve(&c->in, space, &r);
@@ -339,9 +345,13 @@ static void client_read(Client *c) {
                         client_close(c);
                         return;
                 }
-                if (c->bconn)
-                        (void) backend_conn_flush(c->bconn);
-                (void) client_flush(c);
+                if (acs_buf_len(&c->in) > 0)
+                        client_process(c);
+                else {
+                        if (c->bconn)
+                                (void) backend_conn_flush(c->bconn);
+                        (void) client_flush(c);
+                }
                 return;
         }
         acs_buf_commit(&c->in, (size_t) n);
