@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Least connections: the available backend with the fewest requests in flight relative to its
- * weight. The scan starts one further on each pick, so ties rotate instead of piling onto the
+ * weight. The scan starts after the last one chosen, so ties rotate instead of piling onto the
  * first backend of the set.
  */
 #include <stdlib.h>
@@ -28,13 +28,13 @@ static Backend *lc_pick(void *state, BackendSet *set, const LbContext *ctx) {
         LeastConn *lc = state;
         Backend *best = NULL;
         uint64_t best_load = 0, best_weight = 1;
-        unsigned n = set->n_backends;
+        unsigned n = set->n_backends, best_index = 0;
 
         if (n == 0)
                 return NULL;
-        lc->next = (lc->next + 1) % n;
         for (unsigned k = 0; k < n; k++) {
-                Backend *b = set->backends[(lc->next + k) % n];
+                unsigned i = (lc->next + k) % n;
+                Backend *b = set->backends[i];
                 uint64_t load, weight;
 
                 if (!lb_candidate(b, ctx))
@@ -43,11 +43,15 @@ static Backend *lc_pick(void *state, BackendSet *set, const LbContext *ctx) {
                 weight = backend_effective_weight(b, ctx->now, ctx->slow_start);
                 if (!best || load * best_weight < best_load * weight) {
                         best = b;
+                        best_index = i;
                         best_load = load;
                         best_weight = weight;
                 }
         }
-        return best ? best : lb_fallback(set, ctx);
+        if (!best)
+                return lb_fallback(set, ctx);
+        lc->next = (best_index + 1) % n;
+        return best;
 }
 
 const LbOps lb_leastconn_ops = {

@@ -154,6 +154,7 @@ class RecordingBackend:
 
     def __init__(self, name="b1", port=None):
         self.name = name
+        self.delay = 0.0        # seconds before each answer
         self.port = port or take_port()
         self.conns = []
         self.requests = []
@@ -267,6 +268,8 @@ class RecordingBackend:
             body = (json.dumps({"backend": self.name, "path": req.target, "n": n,
                                 "method": req.method, "body_len": len(req.body),
                                 "body_sha256": hashlib.sha256(req.body).hexdigest()}) + "\n").encode()
+        if self.delay:
+            time.sleep(self.delay)
         close = path == "/close"
         head = (f"HTTP/1.1 200 OK\r\n{extra}Content-Type: application/json\r\n"
                 f"Content-Length: {len(body)}\r\n" + ("Connection: close\r\n" if close else "") + "\r\n")
