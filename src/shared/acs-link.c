@@ -43,10 +43,13 @@ static const char *link_ssl_error(char *buf, size_t size, const char *fallback) 
         return buf;
 }
 
-/* "VM vm1 (127.0.0.1:4242)" once the VM is known, else "connection from/to 127.0.0.1:4242". */
+/* "VM vm1 (127.0.0.1:4242)" on the VIM and "VIM at 127.0.0.1:7070 (as VM vm1)" on a VMM once
+ * connected, else "Connection from/to 127.0.0.1:4242". */
 static const char *link_describe(AcsLink *link, char *buf, size_t size) {
-        if (link->vm && link->state == LINK_CONNECTED)
+        if (link->vm && link->state == LINK_CONNECTED && link->role == LINK_ROLE_SERVER)
                 (void) snprintf(buf, size, "VM %s (%s)", link->vm, link->peer);
+        else if (link->vm && link->state == LINK_CONNECTED)
+                (void) snprintf(buf, size, "VIM at %s (as VM %s)", link->peer, link->vm);
         else
                 (void) snprintf(buf, size, "Connection %s %s%s%s", link->role == LINK_ROLE_SERVER ? "from" : "to",
                                 link->peer, link->vm ? " as VM " : "", strempty(link->vm));

@@ -32,6 +32,7 @@ typedef struct Recorder {
         uint64_t last_seq;
         char last_text[64];
         bool server;
+        bool skip_register;     /* client: play a VMM that does not register */
 } Recorder;
 
 static void on_connect(AcsLink *link, const char *vm, void *userdata) {
@@ -39,7 +40,7 @@ static void on_connect(AcsLink *link, const char *vm, void *userdata) {
 
         rec->connects++;
         rec->link = link;
-        if (!rec->server) {
+        if (!rec->server && !rec->skip_register) {
                 /* A VMM registers first thing. */
                 AcsMessage m = {
                         .type = ACS_MESSAGE_REGISTER,
@@ -321,7 +322,7 @@ TEST(plaintext_http_then_back_off) {
 /* A good client sends bytes after its handshake; the server must close with reason. */
 static void assert_raw_bytes_refused(Fixture *f, const void *data, size_t size, bool register_first, int reason) {
         _cleanup_(acs_link_client_freep) AcsLinkClient *c = NULL;
-        Recorder crec = {};
+        Recorder crec = { .skip_register = !register_first };
         unsigned disconnects = f->srec.disconnects;
 
         ASSERT_OK(acs_link_client_new(f->event, &client_options, "127.0.0.1", f->port, "vm1", f->key1, &handlers,
@@ -346,6 +347,7 @@ TEST(bad_frames_after_a_good_handshake) {
         static const char wrong_version[] = "{\"v\":2,\"type\":\"ack\",\"seq\":5,\"ack\":1,\"result\":0,\"message\":\"\"}";
         static const char garbage[] = "\x01\x02garbage that is not JSON";
         static const char metrics_other_vm[] = "{\"v\":1,\"type\":\"metrics\",\"seq\":5,\"vm\":\"vm2\",\"cpu\":0,\"containers\":[]}";
+        static const char metrics_vm1[] = "{\"v\":1,\"type\":\"metrics\",\"seq\":1,\"vm\":\"vm1\",\"cpu\":0,\"containers\":[]}";
         static const char order_to_vim[] = "{\"v\":1,\"type\":\"order\",\"seq\":5,\"order\":\"add\",\"count\":0,\"container\":\"\"}";
         static const char duplicate[] = "{\"v\":1,\"type\":\"event\",\"seq\":5,\"event\":\"docker-up\",\"container\":\"\",\"container\":\"" ID1 "\",\"message\":\"\"}";
         Fixture f;
@@ -374,10 +376,36 @@ TEST(bad_frames_after_a_good_handshake) {
 
         frame(&b, order_to_vim);
         assert_raw_bytes_refused(&f, acs_buf_peek(&b), acs_buf_len(&b), true, -EPROTO);
+        acs_buf_clear(&b);
+
+        frame(&b, metrics_vm1);
+        assert_raw_bytes_refused(&f, acs_buf_peek(&b), acs_buf_len(&b), false, -EPROTO);
         acs_buf_done(&b);
 
         /* None of it stops the server from serving a good VMM. */
         assert_good_client_round_trip(&f);
+        fixture_teardown(&f);
+}
+
+TEST(client_refuses_messages_a_vmm_is_not_sent) {
+        static const char metrics[] = "{\"v\":1,\"type\":\"metrics\",\"seq\":1,\"vm\":\"vm1\",\"cpu\":0,\"containers\":[]}";
+        _cleanup_(acs_link_client_freep) AcsLinkClient *c = NULL;
+        Recorder crec = {};
+        Fixture f;
+        AcsBuf b = {};
+
+        fixture_setup(&f);
+        ASSERT_OK(acs_link_client_new(f.event, &client_options, "127.0.0.1", f.port, "vm1", f.key1, &handlers, &crec, &c));
+        ASSERT_OK(acs_link_client_start(c));
+        ASSERT_TRUE(RUN_UNTIL(f.event, f.srec.last_type == ACS_MESSAGE_ACK, 3 * USEC_PER_SEC));
+
+        /* The VIM side misbehaves: the VMM closes, and says why. */
+        frame(&b, metrics);
+        ASSERT_OK(link_queue_raw(f.srec.link, acs_buf_peek(&b), acs_buf_len(&b)));
+        acs_buf_done(&b);
+        ASSERT_TRUE(RUN_UNTIL(f.event, crec.disconnects == 1 && f.srec.disconnects == 1, 2 * USEC_PER_SEC));
+        ASSERT_EQ(crec.last_reason, -EPROTO);
+        ASSERT_EQ(f.srec.last_reason, -ECONNRESET);
         fixture_teardown(&f);
 }
 
