@@ -495,7 +495,8 @@ int main(int argc, char *argv[]) {
                         return log_error_errno(r, "Failed to start agent %s: %m", a->name), 1;
         }
 
-        r = sd_event_add_time_relative(l.event, &l.tick, CLOCK_MONOTONIC, USEC_PER_SEC / 10, 0, on_tick, &l);
+        /* accuracy 1 µs: 0 would mean sd-event's default of 250 ms per tick */
+        r = sd_event_add_time_relative(l.event, &l.tick, CLOCK_MONOTONIC, USEC_PER_SEC / 10, 1, on_tick, &l);
         if (r < 0)
                 return 1;
         (void) sd_event_source_set_enabled(l.tick, SD_EVENT_ON);

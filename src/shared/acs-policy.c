@@ -168,7 +168,7 @@ AcsScaleAction acs_policy_decide(const AcsPolicy *p, AcsScaleHistory *h, usec_t 
         AcsScaleDecision d = {};
         unsigned bounded, window_max;
 
-        d.current = in->ready + in->starting;
+        d.current = in->replicas;
         d.by_cpu = recommend_by_cpu(p, in, d.current);
         d.by_inflight = recommend_by_inflight(p, in, d.current);
         d.recommended = MAX(d.by_cpu, d.by_inflight);

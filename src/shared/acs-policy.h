@@ -58,6 +58,8 @@ int acs_placement_from_string(const char *s); /* AcsPlacement or -EINVAL */
 
 /* What the service looks like right now. */
 typedef struct AcsScaleInput {
+        unsigned replicas;        /* the count the service converges to now (the last desired): what
+                                   * holds inside the band, also while some are lost or starting */
         unsigned ready;           /* ready containers: the capacity that serves */
         unsigned starting;        /* created, not yet ready: neither capacity nor judged by CPU */
         double cpu;               /* mean utilization of the ready containers against their limit */
@@ -74,7 +76,7 @@ typedef enum AcsScaleAction {
 
 typedef struct AcsScaleDecision {
         AcsScaleAction action;
-        unsigned current;         /* ready + starting */
+        unsigned current;         /* the replicas of the input */
         unsigned desired;         /* what to converge to now */
         unsigned recommended;     /* the raw recommendation before rate, window and bounds */
         unsigned by_cpu, by_inflight;

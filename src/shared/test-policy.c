@@ -18,7 +18,7 @@ static AcsScaleDecision decide_once(const AcsPolicy *p, unsigned ready, unsigned
                                     double inflight) {
         static AcsScaleHistory h;
         AcsScaleDecision d;
-        AcsScaleInput in = { .ready = ready, .starting = starting, .cpu = cpu, .inflight = inflight,
+        AcsScaleInput in = { .replicas = ready + starting, .ready = ready, .starting = starting, .cpu = cpu, .inflight = inflight,
                              .capacity = 100 };
 
         acs_scale_history_reset(&h);
@@ -91,7 +91,7 @@ TEST(step_to_12x_reaches_size_in_few_decisions) {
         p.target_inflight = 1.0;
         /* 12 users against one container: every decision the new ones come up ready. */
         while (replicas < 12 && steps < 10) {
-                AcsScaleInput in = { .ready = replicas, .cpu = 1.0, .inflight = 12, .capacity = 100 };
+                AcsScaleInput in = { .replicas = replicas, .ready = replicas, .cpu = 1.0, .inflight = 12, .capacity = 100 };
                 AcsScaleDecision d;
 
                 (void) acs_policy_decide(&p, &h, (steps + 1) * USEC_PER_SEC, &in, &d);
@@ -107,8 +107,8 @@ TEST(scale_in_waits_for_the_window) {
         AcsPolicy p = policy();
         AcsScaleHistory h = {};
         AcsScaleDecision d;
-        AcsScaleInput busy = { .ready = 5, .cpu = 0.6, .capacity = 100 };
-        AcsScaleInput idle = { .ready = 5, .cpu = 0.1, .capacity = 100 };
+        AcsScaleInput busy = { .replicas = 5, .ready = 5, .cpu = 0.6, .capacity = 100 };
+        AcsScaleInput idle = { .replicas = 5, .ready = 5, .cpu = 0.1, .capacity = 100 };
 
         p.scale_down_window = 60 * USEC_PER_SEC;
         ASSERT_EQ(acs_policy_decide(&p, &h, 100 * USEC_PER_SEC, &busy, &d), ACS_SCALE_NONE);
@@ -129,26 +129,38 @@ TEST(scale_in_bounded_by_min) {
         AcsPolicy p = policy();
         AcsScaleHistory h = {};
         AcsScaleDecision d;
-        AcsScaleInput idle = { .ready = 4, .cpu = 0.0, .capacity = 100 };
+        AcsScaleInput idle = { .replicas = 4, .ready = 4, .cpu = 0.0, .capacity = 100 };
 
         p.min_replicas = 2;
         p.scale_down_window = 0;
         ASSERT_EQ(acs_policy_decide(&p, &h, USEC_PER_SEC, &idle, &d), ACS_SCALE_IN);
         ASSERT_EQ(d.desired, 2);
-        idle.ready = 2;
+        idle.replicas = idle.ready = 2;
         ASSERT_EQ(acs_policy_decide(&p, &h, 2 * USEC_PER_SEC, &idle, &d), ACS_SCALE_HOLD);
         ASSERT_TRUE(strstr(d.reason, "held by min replicas 2") != NULL);
+}
+
+TEST(lost_containers_are_replaced_not_rescaled) {
+        AcsPolicy p = policy();
+        AcsScaleDecision d;
+        static AcsScaleHistory h;
+        /* 5 wanted, 2 lost with their VM: the 3 left are inside the band, so the count to hold
+         * stays 5 (the caller replaces the 2), rather than shrinking to what is left */
+        AcsScaleInput in = { .replicas = 5, .ready = 3, .cpu = 0.62, .capacity = 10 };
+
+        ASSERT_EQ(acs_policy_decide(&p, &h, USEC_PER_SEC, &in, &d), ACS_SCALE_NONE);
+        ASSERT_EQ(d.desired, 5);
 }
 
 TEST(capacity_holds_scale_out) {
         AcsPolicy p = policy();
         AcsScaleHistory h = {};
         AcsScaleDecision d;
-        AcsScaleInput in = { .ready = 4, .cpu = 1.0, .capacity = 5 };
+        AcsScaleInput in = { .replicas = 4, .ready = 4, .cpu = 1.0, .capacity = 5 };
 
         ASSERT_EQ(acs_policy_decide(&p, &h, USEC_PER_SEC, &in, &d), ACS_SCALE_OUT);
         ASSERT_EQ(d.desired, 5);
-        in.ready = 5;
+        in.replicas = in.ready = 5;
         ASSERT_EQ(acs_policy_decide(&p, &h, 2 * USEC_PER_SEC, &in, &d), ACS_SCALE_HOLD);
         ASSERT_EQ(d.desired, 5);
         ASSERT_TRUE(strstr(d.reason, "held by capacity (5 slots)") != NULL);
@@ -163,7 +175,7 @@ TEST(oscillating_load_does_not_flap) {
 
         for (unsigned t = 1; t <= 600; t++) {
                 double demand = 3 * 0.6 * ((t / 5) % 2 ? 1.12 : 0.88); /* CPUs */
-                AcsScaleInput in = { .ready = replicas, .cpu = fmin(1.0, demand / replicas), .capacity = 100 };
+                AcsScaleInput in = { .replicas = replicas, .ready = replicas, .cpu = fmin(1.0, demand / replicas), .capacity = 100 };
                 AcsScaleDecision d;
 
                 (void) acs_policy_decide(&p, &h, t * USEC_PER_SEC, &in, &d);
@@ -183,7 +195,7 @@ TEST(oscillating_load_does_not_flap) {
         changes = 0;
         for (unsigned t = 1; t <= 600; t++) {
                 double demand = 3 * 0.6 * ((t / 10) % 2 ? 1.3 : 0.7);
-                AcsScaleInput in = { .ready = replicas, .cpu = fmin(1.0, demand / replicas), .capacity = 100 };
+                AcsScaleInput in = { .replicas = replicas, .ready = replicas, .cpu = fmin(1.0, demand / replicas), .capacity = 100 };
                 AcsScaleDecision d;
 
                 (void) acs_policy_decide(&p, &h, t * USEC_PER_SEC, &in, &d);

@@ -10,29 +10,30 @@
 #include "acs-macro.h"
 #include "vim-manager.h"
 
-static void agent_on_connect(AcsLink *link, const char *name, void *userdata) {
-        VimManager *m = userdata;
-        VimVm *vm = vim_manager_find_vm(m, name);
+/* The userdata of a connection that a newer one of the same VM replaced. */
+static char link_replaced;
 
-        if (!vm) {
-                vm = vim_vm_new(m, name);
-                if (!vm) {
-                        log_oom();
-                        acs_link_close(link, -ENOMEM);
-                        return;
-                }
-        }
-        if (vm->link) {
+static void agent_attach(VimVm *vm, AcsLink *link) {
+        if (vm->link && vm->link != link) {
                 /* The VMM reconnected before we noticed the old connection died. */
-                log_info("VM %s connected again from %s, closing its previous connection.", name,
+                log_info("VM %s connected again from %s, closing its previous connection.", vm->name,
                          acs_link_get_peer(link));
-                acs_link_set_userdata(vm->link, NULL);
+                acs_link_set_userdata(vm->link, &link_replaced);
                 acs_link_close(vm->link, ACS_LINK_CLOSED_LOCALLY);
         }
         vm->link = link;
         vm->n_orders = 0;
         vm->pending_adds = vm->acked_adds = 0;
         acs_link_set_userdata(link, vm);
+}
+
+static void agent_on_connect(AcsLink *link, const char *name, void *userdata) {
+        VimManager *m = userdata;
+        VimVm *vm = vim_manager_find_vm(m, name);
+
+        /* A VM we do not know yet enters the model with its registration, not before. */
+        if (vm)
+                agent_attach(vm, link);
         log_debug("VM %s connected from %s.", name, acs_link_get_peer(link));
 }
 
@@ -75,8 +76,20 @@ static void agent_on_message(AcsLink *link, const AcsMessage *msg, void *userdat
         VimManager *m = userdata;
         VimVm *vm = acs_link_get_userdata(link);
 
-        if (!vm)
-                return; /* replaced by a newer connection of the same VM */
+        if (vm == (VimVm *) &link_replaced)
+                return;
+        if (!vm) {
+                /* The link lets nothing but a register come first. */
+                if (msg->type != ACS_MESSAGE_REGISTER)
+                        return;
+                vm = vim_manager_find_vm(m, acs_link_get_vm(link)) ?: vim_vm_new(m, acs_link_get_vm(link));
+                if (!vm) {
+                        log_oom();
+                        acs_link_close(link, -ENOMEM);
+                        return;
+                }
+                agent_attach(vm, link);
+        }
 
         switch (msg->type) {
         case ACS_MESSAGE_REGISTER:
@@ -104,7 +117,7 @@ static void agent_on_message(AcsLink *link, const AcsMessage *msg, void *userdat
 static void agent_on_disconnect(AcsLink *link, int reason, void *userdata) {
         VimVm *vm = acs_link_get_userdata(link);
 
-        if (!vm)
+        if (!vm || vm == (VimVm *) &link_replaced)
                 return;
         /* Not unreachable yet: the grace period decides that; a VMM that reconnects at once
          * never leaves the model. */

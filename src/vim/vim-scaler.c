@@ -172,28 +172,32 @@ static void scaler_decide(VimManager *m, usec_t now) {
         AcsScaleInput in;
         AcsScaleDecision d;
         char summary[ACS_POLICY_REASON_MAX], key[64];
+        unsigned running, n, done = 0;
 
         scaler_input(m, now, &in);
+        running = in.ready + in.starting;
+        in.replicas = m->desired;
         (void) acs_policy_decide(&m->policy, &m->history, now, &in, &d);
         m->desired = d.desired;
         m->n_decisions[d.action]++;
 
+        /* Converge what runs to the decision: this also replaces containers lost with their VM
+         * when the count itself does not change. A standby VM comes up first when the active
+         * ones lack room. */
+        n = d.desired > running ? d.desired - running : running - d.desired;
+        if (d.desired > running && !m->policy.dry_run)
+                vim_placement_check_headroom(m, n);
+        if (n > 0)
+                done = scaler_apply(m, running, d.desired, summary, sizeof(summary));
+
         switch (d.action) {
         case ACS_SCALE_OUT:
-        case ACS_SCALE_IN: {
-                unsigned n = d.action == ACS_SCALE_OUT ? d.desired - d.current : d.current - d.desired;
-                unsigned done;
-
-                /* A standby VM comes up first when the active ones lack room. */
-                if (d.action == ACS_SCALE_OUT && !m->policy.dry_run)
-                        vim_placement_check_headroom(m, n);
-                done = scaler_apply(m, d.current, d.desired, summary, sizeof(summary));
+        case ACS_SCALE_IN:
                 log_event(LOG_NOTICE, acs_scale_action_to_string(d.action), NULL, NULL, "%s (%s)%s", d.reason,
-                          summary[0] ? summary : "nothing placed",
+                          n > 0 && summary[0] ? summary : "nothing placed",
                           !m->policy.dry_run && done < n ? ", the rest held by capacity" : "");
                 m->last_hold[0] = 0;
-                break;
-        }
+                return;
         case ACS_SCALE_HOLD:
                 /* Once per episode: the inputs change every second, the cause and count do not. */
                 (void) snprintf(key, sizeof(key), "%s/%u", d.held_by, d.current);
@@ -207,6 +211,8 @@ static void scaler_decide(VimManager *m, usec_t now) {
                 log_debug("%s", d.reason);
                 break;
         }
+        if (n > 0 && done > 0)
+                log_event(LOG_NOTICE, "replace", NULL, NULL, "%u desired, %u running: %s", d.desired, running, summary);
 }
 
 static int scaler_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -222,6 +228,11 @@ static int scaler_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         if (now < m->started + m->settings.grace_period)
                 return 0;
         if (!m->decided_once) {
+                unsigned running;
+
+                /* Adopt what runs as the count to hold: a restart recreates nothing. */
+                vim_scaler_count(m, &running, NULL);
+                m->desired = running;
                 m->decided_once = true;
                 vim_backends_release(m);
                 log_info("Cluster model rebuilt from %zu VMs; deciding from now on.", m->n_vms);

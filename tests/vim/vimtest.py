@@ -93,3 +93,14 @@ class VimTestCase(DaemonTestCase):
         rx = re.compile(pattern)
         return wait_until(lambda: [l for l in self.vim_events(event) if rx.search(l)], timeout,
                           interval=0.1, what=f"ACS_EVENT={event} /{pattern}/")
+
+    def tearDown(self):
+        # On Python 3.11 unittest's outcome has no "success" yet when tearDown runs: find this
+        # test among the recorded failures to print what the daemons said.
+        result = getattr(self._outcome, "result", None)
+        failed = result is not None and any(t is self for t, _ in result.errors + result.failures)
+        if failed:
+            for p in self._owned:
+                if hasattr(p, "output"):
+                    print(f"----- {p.name} -----\n{p.output()[-6000:]}")
+        super().tearDown()
