@@ -271,11 +271,10 @@ if ((two_tier)); then
                 start "${vms[i]}-proxy" "$build_dir/src/proxy/acs-proxy" --config "$demo_dir/${vms[i]}/proxy.conf" \
                         --bus-address="${vm_buses[i]}"
         done
-        start acs-proxy "$build_dir/src/proxy/acs-proxy" --config "$demo_dir/front/proxy.conf"
-else
-        start acs-proxy "$build_dir/src/proxy/acs-proxy" --config "$demo_dir/front/proxy.conf" \
-                --bus-address="$front_bus"
 fi
+# The front proxy owns org.acs.Proxy1 on the front bus, where the VIM reads its counts.
+start acs-proxy "$build_dir/src/proxy/acs-proxy" --config "$demo_dir/front/proxy.conf" --bus-address="$front_bus"
+
 
 # --- where to look --------------------------------------------------------------------------------
 {
