@@ -129,8 +129,8 @@ static void fixture_setup(Fixture *f) {
 /* A server whose refusals last long enough to be told apart from scheduling delays. */
 static const AcsLinkOptions slow_backoff_options = {
         .handshake_timeout = 3 * USEC_PER_SEC,
-        .backoff_initial = 600 * USEC_PER_MSEC,
-        .backoff_max = 600 * USEC_PER_MSEC,
+        .backoff_initial = 1 * USEC_PER_SEC,
+        .backoff_max = 1 * USEC_PER_SEC,
 };
 
 static void fixture_teardown(Fixture *f) {
@@ -213,18 +213,18 @@ TEST(wrong_key) {
         /* One attempt with a wrong key: refused, and vm1 from this address is held off. */
         memcpy(wrong, f.key1, sizeof(wrong));
         wrong[31] ^= 1;
+        start = now_usec(CLOCK_MONOTONIC);
         ASSERT_OK(acs_link_client_new(f.event, &client_options, "127.0.0.1", f.port, "vm1", wrong, &handlers, &bad_rec, &bad));
         ASSERT_OK(acs_link_client_start(bad));
-        (void) RUN_UNTIL(f.event, false, 100 * USEC_PER_MSEC);
+        (void) RUN_UNTIL(f.event, false, 300 * USEC_PER_MSEC);
         bad = acs_link_client_free(bad);
-        start = now_usec(CLOCK_MONOTONIC);
         ASSERT_EQ(bad_rec.connects, 0);
         ASSERT_EQ(f.srec.connects, 0);
 
         /* Another VM from the same address is not held off... */
         ASSERT_OK(acs_link_client_new(f.event, &client_options, "127.0.0.1", f.port, "vm2", key2, &handlers, &other_rec, &other));
         ASSERT_OK(acs_link_client_start(other));
-        ASSERT_TRUE(RUN_UNTIL(f.event, other_rec.connects == 1 && f.srec.connects == 1, 400 * USEC_PER_MSEC));
+        ASSERT_TRUE(RUN_UNTIL(f.event, other_rec.connects == 1 && f.srec.connects == 1, 500 * USEC_PER_MSEC));
         ASSERT_STREQ(acs_link_get_vm(f.srec.link), "vm2");
         other = acs_link_client_free(other);
         ASSERT_TRUE(RUN_UNTIL(f.event, f.srec.disconnects == 1, 1 * USEC_PER_SEC));
@@ -233,7 +233,8 @@ TEST(wrong_key) {
         ASSERT_OK(acs_link_client_new(f.event, &client_options, "127.0.0.1", f.port, "vm1", f.key1, &handlers, &good_rec, &good));
         ASSERT_OK(acs_link_client_start(good));
         ASSERT_TRUE(RUN_UNTIL(f.event, good_rec.connects == 1, 3 * USEC_PER_SEC));
-        ASSERT_TRUE(now_usec(CLOCK_MONOTONIC) - start >= 400 * USEC_PER_MSEC);
+        /* The first failure came after start, and its refusal lasts 1 s. */
+        ASSERT_TRUE(now_usec(CLOCK_MONOTONIC) - start >= 1 * USEC_PER_SEC);
         good = acs_link_client_free(good);
         ASSERT_TRUE(RUN_UNTIL(f.event, f.srec.disconnects == 2, 1 * USEC_PER_SEC));
 
@@ -309,8 +310,8 @@ TEST(plaintext_http_then_back_off) {
         ASSERT_TRUE(RUN_UNTIL(f.event, raw_closed(again), 2 * USEC_PER_SEC));
         ASSERT_TRUE(now_usec(CLOCK_MONOTONIC) - start < 500 * USEC_PER_MSEC);
 
-        /* ...and once the refusal ran out (600 ms), a connection gets its handshake time again. */
-        (void) RUN_UNTIL(f.event, false, start + 700 * USEC_PER_MSEC - now_usec(CLOCK_MONOTONIC));
+        /* ...and once the refusal ran out (1 s), a connection gets its handshake time again. */
+        (void) RUN_UNTIL(f.event, now_usec(CLOCK_MONOTONIC) >= start + 1100 * USEC_PER_MSEC, 2 * USEC_PER_SEC);
         later = raw_connect(f.port);
         ASSERT_FALSE(RUN_UNTIL(f.event, raw_closed(later), 300 * USEC_PER_MSEC));
         later = safe_close(later);
