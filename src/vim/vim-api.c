@@ -242,17 +242,17 @@ static bool static_path_is_safe(const char *rel) {
         return true;
 }
 
-static void serve_static(VimApiConnection *c, const AcsHttpRequest *req) {
+static void serve_static(VimApiConnection *c, const AcsHttpRequest *req, const char *path) {
         const char *dir = c->api->manager->settings.dashboard_directory;
-        const char *rel = streq(req->path, "/") ? "index.html" : req->path + 1;
-        _cleanup_free_ char *path = NULL, *data = NULL;
+        const char *rel = streq(path, "/") ? "index.html" : path + 1;
+        _cleanup_free_ char *file = NULL, *data = NULL;
         _cleanup_close_ int fd = -1;
         struct stat st;
         size_t done = 0;
 
-        if (!static_path_is_safe(rel) || asprintf(&path, "%s/%s", dir, rel) < 0)
+        if (!static_path_is_safe(rel) || asprintf(&file, "%s/%s", dir, rel) < 0)
                 return vim_api_connection_reply_error(c, 404, "No such page.");
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
         if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
                 return vim_api_connection_reply_error(c, 404, "No such page.");
         if ((size_t) st.st_size > API_STATIC_FILE_MAX)
@@ -422,10 +422,16 @@ static void handle_post_load(VimApiConnection *c, const AcsHttpRequest *req) {
 
 static void handle_request(VimApiConnection *c, const AcsHttpRequest *req) {
         VimManager *m = c->api->manager;
-        const char *method = req->method, *path = req->path, *rest;
+        const char *method = req->method, *rest;
+        _cleanup_free_ char *path = NULL;
         char who[160];
 
         c->keep_alive = req->keep_alive;
+        /* The path from the target ourselves: the reader's req->path can point at memory it
+         * reallocated while reading the headers (seen with long targets). */
+        path = strndup(req->target, strcspn(req->target, "?"));
+        if (!path)
+                return vim_api_connection_reply_error(c, 500, "Out of memory.");
 
         if (streq(path, "/api/v1/state")) {
                 _cleanup_(vim_json_putp) json_object *o = NULL;
@@ -494,7 +500,7 @@ static void handle_request(VimApiConnection *c, const AcsHttpRequest *req) {
                 return vim_api_connection_reply_error(c, 404, "No such resource.");
         if (!streq(method, "GET") && !streq(method, "HEAD"))
                 return vim_api_connection_reply_error(c, 405, "Use GET.");
-        serve_static(c, req);
+        serve_static(c, req, path);
 }
 
 /* --- connection I/O */
