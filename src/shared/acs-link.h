@@ -7,7 +7,10 @@
  *
  * Key exchange is psk_dhe_ke (PSK plus ephemeral ECDHE, OpenSSL's default for external PSKs),
  * so a key that leaks later does not open recorded traffic; the cipher is
- * TLS_AES_128_GCM_SHA256. No certificates are involved.
+ * TLS_AES_128_GCM_SHA256. No certificates are involved. Being plain TLS 1.3, the server can be
+ * reached by hand for debugging:
+ *   openssl s_client -tls1_3 -psk_identity vm1 -psk "$(cat vm1.key)" -connect 127.0.0.1:7070
+ * and a key made with:  (umask 077; openssl rand -hex 32 > vm1.key)
  *
  * Everything runs non-blocking on the caller's sd-event loop. The server (the VIM) accepts
  * connections, runs the handshake under a deadline, looks the key up by the identity the client
