@@ -40,6 +40,7 @@ typedef struct Args {
         unsigned max_users;
         usec_t max_duration;
         bool count_backends;
+        bool json_latencies;
 } Args;
 
 static void help(void) {
@@ -56,6 +57,7 @@ static void help(void) {
                "  --max-duration TIME    Refuse longer runs (default 10min, ceiling %us)\n"
                "  --count-backends       Count answers per VM and container (acs-web's JSON)\n"
                "  --json FILE            Write the per-second rows and the summary as JSON\n"
+               "  --json-latencies       With --json: list every latency in its second's row\n"
                "  --log-level LEVEL      debug, info, notice, warning, err\n"
                "  -h --help              Show this help\n"
                "     --version           Show the version\n\n"
@@ -87,7 +89,7 @@ static int parse_duration_arg(const char *name, const char *s, usec_t *ret) {
 static int parse_argv(int argc, char *argv[], Args *a) {
         enum {
                 ARG_URL = 0x100, ARG_USERS, ARG_DURATION, ARG_RAMP, ARG_PROFILE, ARG_TIMEOUT,
-                ARG_MAX_USERS, ARG_MAX_DURATION, ARG_COUNT_BACKENDS, ARG_JSON, ARG_LOG_LEVEL, ARG_VERSION,
+                ARG_MAX_USERS, ARG_MAX_DURATION, ARG_COUNT_BACKENDS, ARG_JSON, ARG_JSON_LATENCIES, ARG_LOG_LEVEL, ARG_VERSION,
         };
         static const struct option options[] = {
                 { "url", required_argument, NULL, ARG_URL },
@@ -100,6 +102,7 @@ static int parse_argv(int argc, char *argv[], Args *a) {
                 { "max-duration", required_argument, NULL, ARG_MAX_DURATION },
                 { "count-backends", no_argument, NULL, ARG_COUNT_BACKENDS },
                 { "json", required_argument, NULL, ARG_JSON },
+                { "json-latencies", no_argument, NULL, ARG_JSON_LATENCIES },
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -154,6 +157,9 @@ static int parse_argv(int argc, char *argv[], Args *a) {
                         break;
                 case ARG_JSON:
                         a->json_path = optarg;
+                        break;
+                case ARG_JSON_LATENCIES:
+                        a->json_latencies = true;
                         break;
                 case ARG_LOG_LEVEL:
                         r = log_level_from_string(optarg);
@@ -258,7 +264,7 @@ int main(int argc, char *argv[]) {
                 return EXIT_FAILURE;
         }
 
-        r = load_report_init(&report, stdout, a.json_path != NULL);
+        r = load_report_init(&report, stdout, a.json_path != NULL, a.json_latencies);
         if (r >= 0)
                 r = load_run(&o, &report);
         if (r >= 0 && a.json_path) {

@@ -8,8 +8,8 @@
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct json_object *, json_object_put);
 
-int load_report_init(LoadReport *r, FILE *out, bool json) {
-        *r = (LoadReport) { .out = out };
+int load_report_init(LoadReport *r, FILE *out, bool json, bool latencies) {
+        *r = (LoadReport) { .out = out, .latencies = json && latencies };
         if (json) {
                 r->seconds = json_object_new_array();
                 if (!r->seconds)
@@ -55,6 +55,17 @@ static int tally_to_json(struct json_object *o, LoadTally *t) {
         return r;
 }
 
+/* Every latency of the second, in the order they were sorted: lets a test take exact
+ * percentiles over any span of seconds. */
+static struct json_object *latencies_to_json(const LoadSamples *l) {
+        struct json_object *a = json_object_new_array_ext((int) l->n);
+
+        for (size_t i = 0; a && i < l->n; i++)
+                if (json_object_array_add(a, json_object_new_double(usec_to_ms(l->usec[i]))) < 0)
+                        a = (json_object_put(a), NULL);
+        return a;
+}
+
 static void print_counts(FILE *f, const LoadCounts *c) {
         for (size_t i = 0; i < c->n; i++)
                 fprintf(f, " %s=%" PRIu64, c->items[i].name, c->items[i].count);
@@ -78,6 +89,8 @@ int load_report_second(LoadReport *r, unsigned t, unsigned users, LoadTally *sec
                 k = json_add(row, "t", json_object_new_int((int) t));
                 k = k ?: json_add(row, "users", json_object_new_int((int) users));
                 k = k ?: tally_to_json(row, second);
+                if (k >= 0 && r->latencies)
+                        k = json_add(row, "latency_ms", latencies_to_json(&second->latency));
                 if (k < 0)
                         return k;
                 if (json_object_array_add(r->seconds, row) < 0)

@@ -15,10 +15,11 @@ typedef struct LoadReport {
         FILE *out;
         struct json_object *seconds;    /* the rows, when JSON is wanted */
         struct json_object *summary;
+        bool latencies;                 /* each second's row lists every latency (ms) */
         uint64_t failed;                /* over the whole run */
 } LoadReport;
 
-int load_report_init(LoadReport *r, FILE *out, bool json);
+int load_report_init(LoadReport *r, FILE *out, bool json, bool latencies);
 void load_report_done(LoadReport *r);
 
 /* Second number t (1 = the first second of the run) has ended with users running. */

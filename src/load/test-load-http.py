@@ -94,8 +94,13 @@ class LoadHttpTest(acstest.DaemonTestCase):
     def test_waiting_for_a_slow_answer_counts_as_latency(self):
         # Each answer takes 1.5 s: the user's second request, due at 1 s, can only go at 1.5 s
         # and is answered at 3 s. Its latency is 2 s (from when it was due), not 1.5 s.
-        p, rep = self.run_load("--profile", "0:1,2:0", path="/?sleep_ms=1500")
+        p, rep = self.run_load("--profile", "0:1,2:0", "--json-latencies", path="/?sleep_ms=1500")
         self.assertEqual(p.returncode, 0, p.stderr)
+        # The first answer comes in the second second, the other after the end.
+        latencies = [x for r in rep["seconds"] for x in r["latency_ms"]]
+        self.assertEqual(len(latencies), 2)
+        self.assertLess(latencies[0], 1700)
+        self.assertGreaterEqual(latencies[1], 1950)
         s = rep["summary"]
         self.assertEqual(s["ok"], 2)
         self.assertGreaterEqual(s["p50_ms"], 1450)
