@@ -173,11 +173,16 @@ TEST(request_cost_bounds) {
 TEST(burn_uses_thread_cpu_time) {
         usec_t before = now_usec(CLOCK_THREAD_CPUTIME_ID), used;
 
-        used = web_burn_cpu(30 * USEC_PER_MSEC);
+        used = web_burn_cpu(30 * USEC_PER_MSEC, NULL);
         ASSERT_TRUE(used >= 30 * USEC_PER_MSEC);
         ASSERT_TRUE(used < 60 * USEC_PER_MSEC);
         ASSERT_TRUE(now_usec(CLOCK_THREAD_CPUTIME_ID) - before >= 30 * USEC_PER_MSEC);
-        ASSERT_EQ(web_burn_cpu(0), 0);
+        ASSERT_EQ(web_burn_cpu(0, NULL), 0);
+        /* A cancelled burn stops at its next check. */
+        {
+                atomic_bool cancel = true;
+                ASSERT_TRUE(web_burn_cpu(10 * USEC_PER_SEC, &cancel) < 5 * USEC_PER_MSEC);
+        }
 }
 
 ACS_TEST_MAIN()

@@ -63,11 +63,11 @@ int web_cost_resolve(const char *root, const char *env_cpu, const char *env_cost
         return 0;
 }
 
-usec_t web_burn_cpu(usec_t cost) {
+usec_t web_burn_cpu(usec_t cost, const atomic_bool *cancel) {
         usec_t start = now_usec(CLOCK_THREAD_CPUTIME_ID), used = 0;
         uint64_t x = (uint64_t) start | 1;
 
-        while (used < cost) {
+        while (used < cost && !(cancel && atomic_load_explicit(cancel, memory_order_relaxed))) {
                 /* About 20 µs of mixing between clock reads: fine-grained, cheap to check. */
                 for (unsigned i = 0; i < 8192; i++) {
                         x = x * 6364136223846793005ULL + 1442695040888963407ULL;

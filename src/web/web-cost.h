@@ -7,6 +7,7 @@
  * So one user keeps a container at 50 % of its limit, and two users saturate it.
  */
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "acs-time.h"
@@ -38,6 +39,6 @@ int web_cost_resolve(const char *root, const char *env_cpu, const char *env_cost
 int web_cost_parse_ms(const char *s, size_t len, double max_ms, double *ret_ms);
 
 /* Burns CPU doing real arithmetic until this thread has used cost of CPU time (measured with
- * CLOCK_THREAD_CPUTIME_ID, so time spent waiting for the CPU does not count). Returns the CPU
- * time actually used. */
-usec_t web_burn_cpu(usec_t cost);
+ * CLOCK_THREAD_CPUTIME_ID, so time spent waiting for the CPU does not count), or until *cancel
+ * (may be NULL) becomes true. Returns the CPU time actually used. */
+usec_t web_burn_cpu(usec_t cost, const atomic_bool *cancel);

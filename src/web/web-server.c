@@ -164,7 +164,7 @@ int web_server_new(const WebSettings *settings, WebServer **ret) {
 WebServer *web_server_free(WebServer *s) {
         if (!s)
                 return NULL;
-        /* Workers first: they finish their jobs, which point at connections. */
+        /* Workers first: jobs live in connections. Burns in progress end early. */
         s->workers = web_workers_free(s->workers);
         while (s->connections)
                 web_connection_free(s->connections);

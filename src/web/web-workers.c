@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,7 +20,7 @@ struct WebWorkers {
         pthread_mutex_t lock;
         pthread_cond_t wakeup;
         JobList queued, done;
-        bool stopping;
+        atomic_bool stopping;   /* also read without the lock, by burns in progress */
         int event_fd;
         pthread_t *threads;
         unsigned n_threads;
@@ -54,14 +55,14 @@ static void *worker_main(void *userdata) {
                 WebJob *j;
                 bool was_empty;
 
-                while (!w->queued.head && !w->stopping)
+                while (!w->queued.head && !atomic_load(&w->stopping))
                         pthread_cond_wait(&w->wakeup, &w->lock);
+                if (atomic_load(&w->stopping))
+                        break;  /* queued jobs are dropped: their connections are closed anyway */
                 j = job_list_pop(&w->queued);
-                if (!j)
-                        break;  /* stopping and nothing left to do */
                 pthread_mutex_unlock(&w->lock);
 
-                j->used = web_burn_cpu(j->cost);
+                j->used = web_burn_cpu(j->cost, &w->stopping);
 
                 pthread_mutex_lock(&w->lock);
                 was_empty = !w->done.head;
@@ -105,7 +106,7 @@ WebWorkers *web_workers_free(WebWorkers *w) {
         if (!w)
                 return NULL;
         pthread_mutex_lock(&w->lock);
-        w->stopping = true;
+        atomic_store(&w->stopping, true);
         pthread_cond_broadcast(&w->wakeup);
         pthread_mutex_unlock(&w->lock);
         for (unsigned i = 0; i < w->n_threads; i++)

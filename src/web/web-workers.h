@@ -20,7 +20,7 @@ typedef struct WebWorkers WebWorkers;
 
 /* Starts n threads; the caller blocks the signals it handles before, so threads inherit that. */
 int web_workers_new(unsigned n, WebWorkers **ret);
-/* Lets running jobs finish, then stops and joins every thread. Accepts NULL. */
+/* Stops every thread: jobs in progress end early, queued ones are dropped. Accepts NULL. */
 WebWorkers *web_workers_free(WebWorkers *w);
 
 /* The eventfd that becomes readable when jobs are done. */

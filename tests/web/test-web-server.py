@@ -206,6 +206,30 @@ class WebServerTest(DaemonTestCase):
         wait_until(lambda: not self.web.alive(), 5, what="acs-web to exit")
         self.assertEqual(self.web.proc.returncode, 0)
 
+    def test_grace_time_bounds_the_exit(self):
+        self.start_web(ACS_WEB_COST_MS=0, ACS_WEB_GRACE_S=1, ACS_WEB_WORKERS=1)
+        answers = []
+        threads = [threading.Thread(target=lambda: answers.append(self.try_get("/?cost_ms=8000")))
+                   for _ in range(2)]
+        for t in threads:
+            t.start()
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        self.web.signal(signal.SIGTERM)
+        wait_until(lambda: not self.web.alive(), 4, what="acs-web to give up after its grace time")
+        self.assertLess(time.monotonic() - t0, 2.5)
+        self.assertEqual(self.web.proc.returncode, 1)
+        self.assertIn("Grace time over with 2 request(s) still in flight", self.web.output())
+        for t in threads:
+            t.join()
+        self.assertEqual(answers, [None, None])
+
+    def try_get(self, path):
+        try:
+            return http_get(self.url(path), timeout=10)[0]
+        except OSError:
+            return None
+
     def test_bad_environment_is_a_config_error(self):
         port = free_port(17100, 17149)
         for env in ({"ACS_PORT": "70000"}, {"ACS_PORT": str(port), "ACS_WEB_CPU": "lots"},
