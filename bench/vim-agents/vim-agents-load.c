@@ -62,6 +62,7 @@ typedef struct Load {
         size_t n_latencies, max_latencies;
         uint64_t frames;
         unsigned connected;
+        unsigned lost;          /* flips without a BackendsChanged within a second */
 } Load;
 
 static const char *arg_host = "127.0.0.1";
@@ -292,7 +293,13 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
                         if (a->containers[k].state == ACS_CONTAINER_STARTING && a->containers[k].ready_at <= now)
                                 a->containers[k].state = ACS_CONTAINER_READY;
 
-                if (l->bus && flips * 10 < arg_flips && a->n_containers > 0 && l->pending_n < l->pending_max &&
+                /* One flip at a time: each BackendsChanged then answers exactly one flip. A
+                 * flip unanswered for a second is dropped (and counted). */
+                if (l->pending_n > 0 && l->pending[l->pending_head] + USEC_PER_SEC < now) {
+                        l->pending_n = 0;
+                        l->lost++;
+                }
+                if (l->bus && flips * 10 < arg_flips && a->n_containers > 0 && l->pending_n == 0 &&
                     (i / 10 + l->tick_n) % 7 == 0) {
                         a->flipped = !a->flipped;
                         l->pending[(l->pending_head + l->pending_n++) % l->pending_max] = now_usec(CLOCK_MONOTONIC);
@@ -511,6 +518,8 @@ int main(int argc, char *argv[]) {
                                 break;
                 l.n_latencies = 0;
                 l.frames = 0;
+                l.pending_n = 0;
+                l.lost = 0;
                 t_start = now_usec(CLOCK_MONOTONIC);
                 if (arg_vim_pid > 0)
                         cpu_start = process_cpu_usec(arg_vim_pid);
@@ -532,7 +541,8 @@ int main(int argc, char *argv[]) {
                                (double) (process_cpu_usec(arg_vim_pid) - cpu_start) / (elapsed * USEC_PER_SEC) * 100);
                 if (l.n_latencies > 0) {
                         qsort(l.latencies, l.n_latencies, sizeof(double), compare_double);
-                        printf("decision_latency_ms samples=%zu p50=%.2f p99=%.2f max=%.2f\n", l.n_latencies,
+                        printf("decision_latency_ms samples=%zu unanswered=%u p50=%.2f p99=%.2f max=%.2f\n",
+                               l.n_latencies, l.lost,
                                l.latencies[l.n_latencies / 2], l.latencies[(size_t) ((l.n_latencies - 1) * 0.99)],
                                l.latencies[l.n_latencies - 1]);
                 }

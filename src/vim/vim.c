@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include "acs-log.h"
 #include "acs-macro.h"
@@ -76,6 +77,16 @@ static int parse_argv(int argc, char *argv[]) {
         return 1;
 }
 
+/* One connection per VM: a large fleet needs more than the default 1024 descriptors. */
+static void raise_fd_limit(void) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = MIN(rl.rlim_max, (rlim_t) 65536);
+                (void) setrlimit(RLIMIT_NOFILE, &rl);
+        }
+}
+
 int main(int argc, char *argv[]) {
         _cleanup_(vim_manager_freep) VimManager *m = NULL;
         sigset_t mask;
@@ -85,6 +96,8 @@ int main(int argc, char *argv[]) {
         r = parse_argv(argc, argv);
         if (r <= 0)
                 return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+
+        raise_fd_limit();
 
         /* Hooks and load runs are children watched by the event loop. */
         sigemptyset(&mask);
