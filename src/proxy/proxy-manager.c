@@ -105,6 +105,7 @@ void manager_set_backends(Manager *m, BackendSet *set) {
         old = m->set;
         m->set = set;
         atomic_store_explicit(&m->set_generation, set->generation, memory_order_release);
+        atomic_fetch_add_explicit(&m->set_epoch, 1, memory_order_release);
         pthread_mutex_unlock(&m->set_lock);
 
         for (unsigned i = 0; old && i < old->n_backends; i++)

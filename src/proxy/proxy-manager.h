@@ -44,7 +44,9 @@ typedef struct Manager {
 
         pthread_mutex_t set_lock;
         BackendSet *set;                /* under set_lock */
-        _Atomic uint64_t set_generation;
+        _Atomic uint64_t set_generation;        /* the controller's number for it */
+        _Atomic uint64_t set_epoch;             /* ours: bumped on every publish, even when a
+                                                 * restarted controller counts from 1 again */
 
         int http_fd;                    /* socket-activated "http", or -1 */
         int admin_fd;                   /* socket-activated "admin", or -1 */

@@ -6,6 +6,7 @@
  * controller vanishes, the last set stays in force.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -152,6 +153,7 @@ static int source_on_owner_changed(sd_bus_message *message, void *userdata, sd_b
 }
 
 int manager_source_bus_start(Manager *m) {
+        _cleanup_free_ char *rule = NULL;
         int r;
 
         /* The bus daemon matches a well-known sender against its current owner. */
@@ -159,9 +161,11 @@ int manager_source_bus_start(Manager *m) {
                                       source_service(m), "BackendsChanged", source_on_changed, NULL, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to subscribe to BackendsChanged: %m");
-        r = sd_bus_match_signal_async(m->bus, &m->source_owner_slot, "org.freedesktop.DBus",
-                                      "/org/freedesktop/DBus", "org.freedesktop.DBus", "NameOwnerChanged",
-                                      source_on_owner_changed, NULL, m);
+        if (asprintf(&rule, "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
+                     "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='%s'",
+                     source_service(m)) < 0)
+                return log_oom();
+        r = sd_bus_add_match_async(m->bus, &m->source_owner_slot, rule, source_on_owner_changed, NULL, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch the controller's name: %m");
         return source_fetch(m);

@@ -91,9 +91,10 @@ static int worker_on_cleanup(sd_event_source *s, void *userdata) {
 
 void worker_refresh_set(Worker *w) {
         Manager *m = w->manager;
+        uint64_t epoch = atomic_load_explicit(&m->set_epoch, memory_order_acquire);
         BackendSet *set;
 
-        if (atomic_load_explicit(&m->set_generation, memory_order_acquire) == w->set_generation && w->set)
+        if (epoch == w->set_epoch && w->set)
                 return;
         set = manager_get_backends(m);
         if (!set)
@@ -104,7 +105,7 @@ void worker_refresh_set(Worker *w) {
         }
         backend_set_unref(w->set);
         w->set = set;
-        w->set_generation = set->generation;
+        w->set_epoch = epoch;
         backend_conn_pool_prune(w, false);
 }
 

@@ -47,7 +47,7 @@ typedef struct Worker {
         sd_event_source *poll_source;
 
         BackendSet *set;                /* the set this worker balances over */
-        uint64_t set_generation;
+        uint64_t set_epoch;
         void *lb_state;
 
         /* Closed connections stay on their list, marked dead, until the cleanup source frees

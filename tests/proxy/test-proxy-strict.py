@@ -11,7 +11,7 @@ connection.
 import socket
 
 from proxytest import (BAD_RESPONSES, ProxyTestCase, connection_closed, read_response)
-from acstest import main
+from acstest import main, wait_until
 
 H = b"Host: example.test\r\n"
 
@@ -129,7 +129,7 @@ class Strictness(ProxyTestCase):
         # The connection that carried the cut body was closed by the proxy and the clean
         # request came alone on its own connection.
         carrier = [c for c in self.b.conns if c.requests and c.requests[0].path == "/warm"][0]
-        self.assertTrue(carrier.closed_by_peer)
+        wait_until(lambda: carrier.closed_by_peer, 5, what="the proxy to close the carrying connection")
         clean_conn = [c for c in self.b.conns if c.requests and c.requests[-1].path == "/clean"][0]
         self.assertEqual(bytes(clean_conn.raw), b"".join(r.raw for r in clean_conn.requests))
 
