@@ -39,6 +39,22 @@ static struct json_object *counts_to_json(const LoadCounts *c) {
         return o;
 }
 
+/* {"vm1/c1":[first_sent_s, first_answered_s], ...}: when each container answered first. */
+static struct json_object *first_answers_to_json(const LoadCounts *c) {
+        struct json_object *o = json_object_new_object();
+
+        for (size_t i = 0; o && i < c->n; i++) {
+                struct json_object *pair = json_object_new_array_ext(2);
+
+                /* Once added, the pair belongs to o, and goes with it on failure. */
+                if (json_add(o, c->items[i].name, pair) < 0 ||
+                    json_object_array_add(pair, json_object_new_double((double) c->items[i].first_sent / USEC_PER_SEC)) < 0 ||
+                    json_object_array_add(pair, json_object_new_double((double) c->items[i].first_answered / USEC_PER_SEC)) < 0)
+                        o = (json_object_put(o), NULL);
+        }
+        return o;
+}
+
 /* The fields a second and the summary share. */
 static int tally_to_json(struct json_object *o, LoadTally *t) {
         int r = 0;
@@ -140,6 +156,7 @@ int load_report_summary(LoadReport *r, const char *url, const LoadProfile *profi
                 k = k ?: json_add(s, "requests", json_object_new_int64((int64_t) requests));
                 k = k ?: json_add(s, "aborted", json_object_new_int64((int64_t) aborted));
                 k = k ?: tally_to_json(s, total);
+                k = k ?: json_add(s, "containers_first", first_answers_to_json(&total->containers));
                 if (k < 0)
                         return k;
         }

@@ -26,6 +26,7 @@ typedef struct LoadUser {
         bool busy;              /* its request is in flight */
         usec_t due;             /* when its next request is due */
         usec_t sent_due;        /* when the request in flight was due */
+        usec_t sent_at;         /* ... and when it went out */
 } LoadUser;
 
 struct LoadRun {
@@ -94,18 +95,21 @@ static void user_done(LoadUser *u) {
         acs_buf_done(&u->body);
 }
 
-static int user_send(LoadUser *u) {
+static int user_send(LoadUser *u, usec_t now) {
         acs_buf_clear(&u->body);
         if (curl_multi_add_handle(u->run->multi, u->easy) != CURLM_OK)
                 return -ENOMEM;
         u->sent_due = u->due;
+        u->sent_at = now;
         u->busy = true;
         u->run->n_busy++;
         return 0;
 }
 
-/* Counts which VM and container answered, from acs-web's {"vm":..,"container":..}. */
-static int tally_backend(LoadTally *t, const char *vm, const char *container) {
+/* Counts which VM and container answered, from acs-web's {"vm":..,"container":..}, and when
+ * each one answered first (sent and answered, since the start): when a new container began to
+ * serve. */
+static int tally_backend(LoadTally *t, const char *vm, const char *container, usec_t sent, usec_t answered) {
         _cleanup_free_ char *key = NULL;
         int r;
 
@@ -114,10 +118,11 @@ static int tally_backend(LoadTally *t, const char *vm, const char *container) {
                 return r;
         if (asprintf(&key, "%s/%s", vm, container) < 0)
                 return -ENOMEM;
-        return load_counts_add(&t->containers, key, 1);
+        return load_counts_add_answer(&t->containers, key, sent, answered);
 }
 
-static int user_count_backend(LoadUser *u) {
+static int user_count_backend(LoadUser *u, usec_t now) {
+        usec_t sent = u->sent_at - u->run->start, answered = now - u->run->start;
         struct json_object *doc, *v;
         const char *vm = "unknown", *container = "unknown";
         int r;
@@ -130,9 +135,9 @@ static int user_count_backend(LoadUser *u) {
                 vm = json_object_get_string(v);
         if (doc && json_object_object_get_ex(doc, "container", &v) && json_object_is_type(v, json_type_string))
                 container = json_object_get_string(v);
-        r = tally_backend(&u->run->second, vm, container);
+        r = tally_backend(&u->run->second, vm, container, sent, answered);
         if (r >= 0)
-                r = tally_backend(&u->run->total, vm, container);
+                r = tally_backend(&u->run->total, vm, container, sent, answered);
         json_object_put(doc);
         return r;
 }
@@ -161,7 +166,7 @@ static int user_finished(LoadUser *u, CURLcode result, usec_t now) {
                 if (r >= 0)
                         r = tally_answer(&run->total, status, latency);
                 if (r >= 0 && run->o->count_backends && status >= 200 && status < 300)
-                        r = user_count_backend(u);
+                        r = user_count_backend(u, now);
         } else {
                 log_debug("Request to %s failed: %s", run->o->url, curl_easy_strerror(result));
                 run->second.errors++;
@@ -256,7 +261,7 @@ static int run_loop(LoadRun *run, LoadReport *report, uint64_t *ret_aborted) {
                 for (unsigned i = 0; i < run->n_active; i++) {
                         LoadUser *u = &run->users[i];
                         if (!u->busy && u->due <= now) {
-                                r = user_send(u);
+                                r = user_send(u, now);
                                 if (r < 0)
                                         return log_error_errno(r, "Failed to start a request: %m");
                         }

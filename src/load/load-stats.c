@@ -49,25 +49,44 @@ usec_t load_samples_percentile(LoadSamples *s, double p) {
         return s->usec[rank > 0 ? rank - 1 : 0];
 }
 
-int load_counts_add(LoadCounts *c, const char *name, uint64_t n) {
+static LoadCount *counts_find_or_add(LoadCounts *c, const char *name) {
         LoadCount *a;
         char *copy;
 
         for (size_t i = 0; i < c->n; i++)
-                if (streq(c->items[i].name, name)) {
-                        c->items[i].count += n;
-                        return 0;
-                }
+                if (streq(c->items[i].name, name))
+                        return c->items + i;
         copy = strdup(name);
         if (!copy)
-                return -ENOMEM;
+                return NULL;
         a = reallocarray(c->items, c->n + 1, sizeof(LoadCount));
         if (!a) {
                 free(copy);
-                return -ENOMEM;
+                return NULL;
         }
         c->items = a;
-        c->items[c->n++] = (LoadCount) { .name = copy, .count = n };
+        c->items[c->n] = (LoadCount) { .name = copy };
+        return c->items + c->n++;
+}
+
+int load_counts_add(LoadCounts *c, const char *name, uint64_t n) {
+        LoadCount *item = counts_find_or_add(c, name);
+
+        if (!item)
+                return -ENOMEM;
+        item->count += n;
+        return 0;
+}
+
+int load_counts_add_answer(LoadCounts *c, const char *name, usec_t sent, usec_t answered) {
+        LoadCount *item = counts_find_or_add(c, name);
+
+        if (!item)
+                return -ENOMEM;
+        if (item->count++ == 0) {
+                item->first_sent = sent;
+                item->first_answered = answered;
+        }
         return 0;
 }
 

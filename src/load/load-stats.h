@@ -36,6 +36,8 @@ static inline double usec_to_ms(usec_t u) {
 typedef struct LoadCount {
         char *name;
         uint64_t count;
+        usec_t first_sent;      /* the first request this name answered: when it was sent ... */
+        usec_t first_answered;  /* ... and answered (both since the run started; 0 = not set) */
 } LoadCount;
 
 typedef struct LoadCounts {
@@ -44,5 +46,7 @@ typedef struct LoadCounts {
 } LoadCounts;
 
 int load_counts_add(LoadCounts *c, const char *name, uint64_t n);
+/* Adds one answer from name, sent and answered at the given times; the first one is kept. */
+int load_counts_add_answer(LoadCounts *c, const char *name, usec_t sent, usec_t answered);
 uint64_t load_counts_get(const LoadCounts *c, const char *name);
 void load_counts_clear(LoadCounts *c);

@@ -77,6 +77,10 @@ class LoadHttpTest(acstest.DaemonTestCase):
         self.assertEqual(self.server.requests, 14)
         self.assertEqual(s["vms"], {"vmA": 14})
         self.assertEqual(s["containers"], {"vmA/c-vmA": 14})
+        # The first answer from that container: sent within the first second, answered after it.
+        sent, answered = s["containers_first"]["vmA/c-vmA"]
+        self.assertLess(sent, 1.0)
+        self.assertGreaterEqual(answered, sent)
         self.assertGreater(s["p99_ms"], 0)
         self.assertLess(s["p99_ms"], 1000)
         # The text report a person reads: a line a second and the summary.

@@ -57,4 +57,16 @@ TEST(counts_per_name) {
         ASSERT_EQ(load_counts_get(&c, "vm3"), 0);
 }
 
+TEST(first_answer_is_kept) {
+        _cleanup_(load_counts_clear) LoadCounts c = {};
+
+        ASSERT_OK(load_counts_add_answer(&c, "vm1/a", 2000, 3000));
+        ASSERT_OK(load_counts_add_answer(&c, "vm1/a", 1000, 1500));
+        ASSERT_OK(load_counts_add_answer(&c, "vm2/b", 5000, 9000));
+        ASSERT_EQ(load_counts_get(&c, "vm1/a"), 2);
+        ASSERT_EQ(c.items[0].first_sent, 2000);
+        ASSERT_EQ(c.items[0].first_answered, 3000);
+        ASSERT_EQ(c.items[1].first_sent, 5000);
+}
+
 ACS_TEST_MAIN()

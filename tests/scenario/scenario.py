@@ -161,7 +161,7 @@ class Run:
         self.recorder = Recorder(self.cluster, self.t0)
         try:
             self.load = subprocess.run([loadbin, "--url", self.cluster.proxy_url, "--profile", self.profile_text,
-                                        "--count-backends", "--json", self.load_json],
+                                        "--count-backends", "--json", self.load_json, "--json-latencies"],
                                        capture_output=True, text=True, timeout=self.profile[-1][0] + 60)
             # After the load: wait for the cluster to come back to rest (or a time limit).
             deadline = time.monotonic() + settle_after_load
@@ -181,6 +181,18 @@ class Run:
             if s["t"] >= after and predicate(s["state"]):
                 return s["t"]
         return None
+
+    def first_serving(self, after):
+        """When a container that had not answered before `after` answered its first request: the
+        time that request was sent (since the load started), or None."""
+        firsts = self.report["summary"]["containers_first"].values()
+        new = [sent for sent, _ in firsts if sent >= after]
+        return min(new) if new else None
+
+    def p99_ms(self, t_from, t_to):
+        """Exact p99 (nearest rank) of the requests answered in seconds (t_from, t_to]."""
+        xs = sorted(x for r in self.report["seconds"] if t_from < r["t"] <= t_to for x in r["latency_ms"])
+        return xs[max(0, -(-99 * len(xs) // 100) - 1)] if xs else 0.0
 
     def container_ids(self, state, states=("ready",)):
         return {c["id"] for vm in state.get("vms", []) for c in vm["containers"] if c["state"] in states}
