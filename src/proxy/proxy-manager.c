@@ -10,6 +10,7 @@
 #include "acs-log.h"
 #include "acs-macro.h"
 #include "proxy-admin.h"
+#include "proxy-health.h"
 #include "proxy-manager.h"
 #include "proxy-worker.h"
 
@@ -39,6 +40,7 @@ Manager *manager_free(Manager *m) {
                 worker_free(m->workers[i]);
         free(m->workers);
         m->admin = admin_free(m->admin);
+        m->health = health_checker_free(m->health);
         sd_bus_slot_unref(m->source_signal_slot);
         sd_bus_slot_unref(m->source_call_slot);
         sd_bus_slot_unref(m->source_owner_slot);
@@ -299,6 +301,12 @@ int manager_start(Manager *m) {
 
         if (m->settings.admin_listen || m->admin_fd >= 0) {
                 r = admin_new(m, &m->admin);
+                if (r < 0)
+                        return r;
+        }
+
+        if (m->settings.health_interval > 0) {
+                r = health_checker_new(m, &m->health);
                 if (r < 0)
                         return r;
         }

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import socket
+import struct
 import sys
 import threading
 import time
@@ -146,7 +147,8 @@ BAD_RESPONSES = {
 class RecordingBackend:
     """A threaded HTTP/1.1 backend on 127.0.0.1 that records everything it receives.
 
-    Paths: / (JSON naming the backend), /echo (the body back), /big?n=N, /chunked (chunked
+    Paths: / (JSON naming the backend), /echo (the body back), /healthz (200, or 503 when
+    .healthy is false), /die (a reset without answer), /big?n=N, /chunked (chunked
     with a trailer), /eof (no framing, closes), /204, /304, /hop (hop-by-hop fields in the
     response), /slow?ms=N, /hang (never answers), /close (answers and closes),
     /bad?kind=K (a malformed response, see BAD_RESPONSES).
@@ -155,6 +157,8 @@ class RecordingBackend:
     def __init__(self, name="b1", port=None):
         self.name = name
         self.delay = 0.0        # seconds before each answer
+        self.healthy = True     # what /healthz says
+        self.dying = False      # reset every request without an answer, as a killed process
         self.port = port or take_port()
         self.conns = []
         self.requests = []
@@ -237,6 +241,14 @@ class RecordingBackend:
         q = dict(urllib.parse.parse_qsl(url.query))
         path = url.path
         extra = f"X-Backend: {self.name}\r\n"
+        if path == "/healthz":
+            code = "200 OK" if self.healthy else "503 Unavailable"
+            conn.sendall(f"HTTP/1.1 {code}\r\nContent-Length: 0\r\n\r\n".encode())
+            return True
+        if path == "/die" or self.dying:
+            # Gone mid-request, as a killed process: a reset, no response byte.
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return False
         if path == "/echo":
             body = req.body
         elif path == "/big":

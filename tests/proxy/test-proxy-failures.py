@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Failures and limits: a backend killed under GET load (0 errors, retried), a POST in flight on
+a killed backend (502), connect and response timeouts (504), no healthy backend (503 with
+Retry-After), passive ejection, active health checks with rise/fall, the whole-head deadline
+(slowloris), idle timeout, the per-client connection limit, and /metrics on the admin port."""
+import http.client
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+
+from proxytest import ProxyTestCase, connection_closed, header, read_response, take_port
+from acstest import main, wait_until
+
+H = b"Host: example.test\r\n"
+
+
+class Failures(ProxyTestCase):
+    def get(self, path="/", method="GET", body=None, timeout=10):
+        conn = http.client.HTTPConnection("127.0.0.1", self.proxy_port, timeout=timeout)
+        conn.request(method, path, body=body)
+        r = conn.getresponse()
+        data = r.read()
+        hdrs = dict(r.getheaders())
+        conn.close()
+        return r.status, hdrs, data
+
+    def test_backend_killed_during_get_load(self):
+        b0, b1 = self.bench_backend("k0"), self.bench_backend("k1")
+        self.proxy([b0, b1])
+        wrk = subprocess.Popen(["wrk", "-t1", "-c16", "-d4s", self.url("/")],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        time.sleep(1.5)
+        b1.kill9()
+        out, _ = wrk.communicate(timeout=30)
+        print(out)
+        self.assertGreater(int(re.search(r"(\d+) requests in", out).group(1)), 500)
+        self.assertNotIn("Non-2xx", out)
+        self.assertNotIn("Socket errors", out)
+
+    def test_get_retried_post_gets_502_when_backend_dies(self):
+        dying, good = self.backend("dying"), self.backend("good")
+        dying.dying = True
+        # roundrobin: the first request goes to the first backend.
+        self.proxy([dying, good], extra="Balance=roundrobin\n")
+        st, _, body = self.get("/")
+        self.assertEqual(st, 200, "an idempotent GET is retried on the other backend")
+        self.assertIn(b'"backend": "good"', body)
+        self.assertEqual([r.path for r in dying.requests], ["/"])
+        # Now every backend dies on its request: a POST gets 502 and is sent exactly once.
+        good.dying = True
+        st, _, _ = self.get("/", method="POST", body=b"x" * 10)
+        self.assertEqual(st, 502, "a POST is never retried")
+        self.assertEqual(len([r for r in good.requests if r.method == "POST"]) +
+                         len([r for r in dying.requests if r.method == "POST"]), 1)
+
+    def test_connect_timeout_504(self):
+        # A listener whose backlog is full and that never accepts: SYNs go unanswered.
+        port = take_port()
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", port))
+        lsock.listen(0)
+        fillers = []
+        for _ in range(4):
+            s = socket.socket()
+            s.setblocking(False)
+            try:
+                s.connect(("127.0.0.1", port))
+            except BlockingIOError:
+                pass
+            fillers.append(s)
+        self.addCleanup(lambda: [x.close() for x in fillers + [lsock]])
+        self.proxy([f"127.0.0.1:{port}"], extra="ConnectTimeout=300ms\n")
+        t0 = time.monotonic()
+        st, _, _ = self.get()
+        self.assertEqual(st, 504)
+        self.assertLess(time.monotonic() - t0, 3)
+
+    def test_response_timeout_504(self):
+        b = self.backend("hang")
+        self.proxy([b], extra="ResponseTimeout=500ms\n")
+        t0 = time.monotonic()
+        st, _, _ = self.get("/hang?s=3", method="POST", body=b"x")
+        self.assertEqual(st, 504)
+        self.assertLess(time.monotonic() - t0, 2.5)
+
+    def test_no_backend_503_retry_after_and_ejection(self):
+        dead = [f"127.0.0.1:{take_port()}", f"127.0.0.1:{take_port()}"]
+        self.proxy(dead, extra="EjectAfterFailures=2\nEjectTime=5s\n")
+        statuses = [self.get()[0] for _ in range(4)]
+        self.assertEqual(statuses[0], 502)
+        # Both ejected after two failures each: now refused at once.
+        st, hdrs, _ = self.get()
+        self.assertEqual(st, 503)
+        self.assertEqual(hdrs.get("Retry-After"), "1")
+
+    def test_active_health_check_rise_fall(self):
+        a, b = self.backend("a"), self.backend("b")
+        self.proxy([a, b], extra="HealthCheckInterval=100ms\nHealthCheckRise=2\nHealthCheckFall=2\n")
+        b.healthy = False
+        wait_until(lambda: "Backend 127.0.0.1:%d is down" % b.port in self.proxy_proc.output(), 5)
+        before = b.count()
+        for _ in range(30):
+            st, _, body = self.get()
+            self.assertEqual((st, b'"backend": "a"' in body), (200, True))
+        self.assertEqual(b.count(), before)
+        b.healthy = True
+        wait_until(lambda: "Backend 127.0.0.1:%d is up" % b.port in self.proxy_proc.output(), 5)
+        names = {self.get()[2].count(b'"backend": "b"') for _ in range(40)}
+        self.assertIn(1, names)
+
+    def test_slowloris_head_deadline(self):
+        b = self.backend()
+        self.proxy([b], extra="ClientHeadTimeout=1s\n")
+        s = self.connect()
+        s.sendall(b"GET / HTTP/1.1\r\n")
+        t0 = time.monotonic()
+        got = b""
+        s.settimeout(0.2)
+        # One byte every 200 ms: each byte would reset a per-read timeout, not this deadline.
+        while time.monotonic() - t0 < 4:
+            try:
+                s.sendall(b"X")
+            except OSError:
+                break
+            try:
+                data = s.recv(4096)
+                if not data:
+                    break
+                got += data
+            except socket.timeout:
+                pass
+        elapsed = time.monotonic() - t0
+        self.assertTrue(got.startswith(b"HTTP/1.1 408"), got)
+        self.assertLess(elapsed, 2.5)
+        self.assertEqual(b.count(), 0)
+        s.close()
+
+    def test_idle_keep_alive_timeout(self):
+        b = self.backend()
+        self.proxy([b], extra="IdleTimeout=500ms\n")
+        s = self.connect()
+        self.assertEqual(self.exchange(b"GET / HTTP/1.1\r\n" + H + b"\r\n", sock=s)[0], 200)
+        t0 = time.monotonic()
+        self.assertTrue(connection_closed(s, timeout=3))
+        self.assertLess(time.monotonic() - t0, 2)
+
+    def test_per_client_connection_limit(self):
+        b = self.backend()
+        self.proxy([b], extra="MaxConnectionsPerClient=5\n")
+        time.sleep(0.3)  # the readiness probe's connection is gone by then
+        socks = [self.connect() for _ in range(5)]
+        for s in socks:
+            self.assertEqual(self.exchange(b"GET / HTTP/1.1\r\n" + H + b"\r\n", sock=s)[0], 200)
+        extra = self.connect()
+        r = read_response(extra)
+        self.assertEqual(r[0], 429)
+        self.assertTrue(connection_closed(extra))
+        socks[0].close()
+        time.sleep(0.2)
+        wait_until(lambda: self.exchange(b"GET / HTTP/1.1\r\n" + H + b"\r\n")[0] == 200, 3)
+        for s in socks[1:]:
+            s.close()
+
+    def test_metrics_on_admin_port(self):
+        b = self.backend()
+        admin = take_port()
+        self.proxy([b], extra=f"AdminListen=127.0.0.1:{admin}\n")
+        for _ in range(7):
+            self.assertEqual(self.get()[0], 200)
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=5) as r:
+            text = r.read().decode()
+            self.assertTrue(r.headers["Content-Type"].startswith("text/plain"))
+        self.assertIn("acs_proxy_requests_total 7\n", text)
+        self.assertIn(f'acs_proxy_backend_requests_total{{backend="127.0.0.1:{b.port}"}} 7', text)
+        self.assertIn("# TYPE acs_proxy_in_flight gauge", text)
+
+
+if __name__ == "__main__":
+    main()
