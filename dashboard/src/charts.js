@@ -113,6 +113,7 @@ export class Charts {
         this.vmOrder.push(vm.name);
         this.containersByVm.set(vm.name, new Array(this.times.length - 1).fill(null));
         this.cpuByVm.set(vm.name, new Array(this.times.length - 1).fill(null));
+        this.vmOrder.sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
       }
     }
     for (const name of this.vmOrder) {

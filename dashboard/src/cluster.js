@@ -14,7 +14,8 @@ export class ClusterView {
     this.filled = false;      // new containers are highlighted, but not those of the first view
   }
 
-  update(vms) {
+  update(unsorted) {
+    const vms = [...unsorted].sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
     const seen = new Set();
     for (const vm of vms) {
       seen.add(vm.name);
@@ -31,7 +32,7 @@ export class ClusterView {
         this.cards.delete(name);
       }
     }
-    // Keep cards in the API's order (VMs are listed by name there).
+    // Cards in name order, whatever order the API lists the VMs in.
     vms.forEach((vm, i) => {
       const card = this.cards.get(vm.name).card;
       if (this.root.children[i] !== card)

@@ -77,7 +77,7 @@ function showSummary(state) {
   const svc = state.service || {};
   const px = state.proxy || {};
   const load = state.load || {};
-  setText($('generation'), num(state.generation));
+  setText($('generation'), state.generation ?? '–');
   setText($('updated'), typeof state.time === 'number' ? clock(state.time) : '–');
   setText($('svc-containers'), `${num(svc.ready)} / ${num(svc.running)} / ${num(svc.desired)}`);
   setText($('px-rps'), num(px.requests_per_s, 1));

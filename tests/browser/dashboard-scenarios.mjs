@@ -75,7 +75,8 @@ function pageCluster(page) {
 }
 
 function apiCluster(state) {
-  return state.vms.map((vm) => ({
+  const byName = [...state.vms].sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+  return byName.map((vm) => ({
     name: vm.name,
     state: vm.state,
     containers: vm.containers.map((c) => c.id).sort(),
@@ -274,9 +275,9 @@ const scenarios = {
       const samplesBefore = Number(await page.locator('.charts').getAttribute('data-samples'));
       const chartBefore = await page.locator('#chart-rps').screenshot();
 
-      step('start 12 users for 40 s from the page');
+      step('start 12 users for 30 s from the page');
       await page.getByLabel('Users', { exact: true }).fill('12');
-      await page.getByLabel('Seconds', { exact: true }).fill('40');
+      await page.getByLabel('Seconds', { exact: true }).fill('30');
       const started = Date.now();
       await page.getByRole('button', { name: 'Start load' }).click();
       await page.locator('#load-result[data-outcome="ok"]').waitFor({ timeout: 5000 });
@@ -302,7 +303,8 @@ const scenarios = {
 
       step('stop the load from the page');
       await page.getByRole('button', { name: 'Stop load' }).click();
-      await page.locator('#load-status[data-running="0"]').waitFor({ timeout: 5000 });
+      await page.locator('#load-result[data-outcome="ok"]', { hasText: 'Load stopped' }).waitFor({ timeout: 5000 });
+      await page.locator('#load-status[data-running="0"]').waitFor({ timeout: 10000 });
       assert.deepEqual(b.problems, []);
       return {
         containers_before: containerCount(before),

@@ -9,6 +9,7 @@ for (const [name, width, height] of [['laptop', 1440, 1000], ['phone', 390, 844]
   const b = await launchBrowser({ width, height });
   b.page.on('console', (m) => console.log(`console ${m.type()}: ${m.text()}`));
   b.page.on('pageerror', (e) => console.log(`pageerror: ${e.message}`));
+  b.page.on('response', (r) => { if (r.status() >= 400) console.log(`HTTP ${r.status()} ${r.request().method()} ${r.url()}`); });
   await b.page.goto(url);
   await b.page.waitForTimeout(Number(seconds) * 1000);
   await b.page.screenshot({ path: `${outdir}/${name}.png`, fullPage: name === 'laptop' });

@@ -16,6 +16,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -40,9 +41,9 @@ def render(template, out, **values):
         text = f.read()
     for key, value in values.items():
         text = text.replace(f"@{key}@", str(value))
-    left = re.search(r"@[A-Z_]+@", text)
+    left = re.search(r"^[^#\n]*(@[A-Z_]+@)", text, re.M)   # comments may name @KEY@ themselves
     if left:
-        raise RuntimeError(f"{template}: placeholder {left.group(0)} left unfilled")
+        raise RuntimeError(f"{template}: placeholder {left.group(1)} left unfilled")
     with open(out, "w") as f:
         f.write(text)
     return out
@@ -99,6 +100,10 @@ class Cluster:
                                PLACEMENT="spread", STANDBY_DELAY="10s", FRONT_BUS=self.front_bus.address,
                                API_PORT=self.api_port, TOKEN=self.token, BUILD_DIR=build,
                                PROXY_PORT=self.proxy_port)
+        # Three containers from the start, so that requests have more than one place to go.
+        os.makedirs(self.vim_conf + ".d")
+        with open(os.path.join(self.vim_conf + ".d", "50-dashboard-test.conf"), "w") as f:
+            f.write("[Scaling]\nMinReplicas=3\n")
         proxy_conf = render("proxy-front.conf.in", os.path.join(self.dir, "proxy.conf"),
                             PROXY_PORT=self.proxy_port, PROXY_ADMIN_PORT=self.proxy_admin_port,
                             FRONT_BUS=self.front_bus.address)
@@ -110,8 +115,7 @@ class Cluster:
         self.start_process([binary("src/proxy/acs-proxy"), "--config", proxy_conf,
                             f"--bus-address={self.front_bus.address}"], name="acs-proxy")
         wait_port(self.proxy_port, timeout=20)
-        # Two containers answer through the proxy (vm1's and vm2's minimum) before any test.
-        wait_until(lambda: self.ready_containers() >= 2, 90, interval=0.5, what="two ready containers")
+        wait_until(lambda: self.ready_containers() >= 3, 90, interval=0.5, what="three ready containers")
 
     def start_vim(self):
         self.vim = self.start_process([binary("src/vim/acs-vim"), "--config", self.vim_conf,
@@ -166,10 +170,6 @@ class DashboardTest(unittest.TestCase):
         if not cls.failed:
             shutil.rmtree(cls.cluster.dir, ignore_errors=True)
 
-    def tearDown(self):
-        if not getattr(self._outcome, "success", True):
-            DashboardTest.failed = True
-
     def scenario(self, name):
         """Runs one browser scenario; fails the test with its output when it fails."""
         env = dict(os.environ, ACS_DASHBOARD_URL=f"{self.cluster.api}/", ACS_API_TOKEN=self.cluster.token,
@@ -200,6 +200,8 @@ class DashboardTest(unittest.TestCase):
                 node.wait()
         text = "".join(output)
         print(text, end="")
+        if rc != 0:
+            DashboardTest.failed = True   # the daemons' logs are printed at the end
         self.assertEqual(rc, 0, f"scenario {name} failed:\n{text}")
         results = [json.loads(l[3:]) for l in output if l.startswith("@= ")]
         return results[-1] if results else {}
@@ -227,5 +229,23 @@ class DashboardTest(unittest.TestCase):
         self.assertGreater(r["containers_after"], r["containers_before"], r)
 
 
+def serve():
+    """--serve: starts the cluster and keeps it up until SIGINT/SIGTERM (to look at the page)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    cluster = Cluster()
+    try:
+        cluster.start()
+        print(f"dashboard {cluster.api}/  token {cluster.token}  logs {cluster.dir}", flush=True)
+        while True:
+            time.sleep(3600)
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        cluster.stop()
+
+
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    if sys.argv[1:] == ["--serve"]:
+        serve()
+    else:
+        unittest.main(verbosity=2)
