@@ -5,14 +5,21 @@
 import { el, clock } from './format.js';
 
 const MAX_ENTRIES = 300;
+// "scale-hold" comes every second while a decision is held; container lifecycle events come from
+// the VMMs. Both can be filtered out to leave the decisions and the changes people made.
 const QUIET_EVENTS = new Set(['scale-hold']);
+const FILTERS = {
+  all: [],
+  'no-hold': ['hide-quiet'],
+  decisions: ['hide-quiet', 'hide-lifecycle'],
+};
 
 export class EventsView {
-  constructor(list, hideQuietToggle) {
+  constructor(list, filterSelect) {
     this.list = list;
-    this.toggle = hideQuietToggle;
+    this.filter = filterSelect;
     this.seen = new Set();
-    this.toggle.addEventListener('change', () => this.applyFilter());
+    this.filter.addEventListener('change', () => this.applyFilter());
     this.applyFilter();
   }
 
@@ -35,6 +42,8 @@ export class EventsView {
       el('span', { class: 'message', text: entry.message }));
     if (QUIET_EVENTS.has(kind))
       li.classList.add('quiet');
+    if (kind.startsWith('container-'))
+      li.classList.add('lifecycle');
 
     // Insert by time: replayed events may be older than what is on the page.
     let before = this.list.firstElementChild;
@@ -52,6 +61,8 @@ export class EventsView {
   }
 
   applyFilter() {
-    this.list.classList.toggle('hide-quiet', this.toggle.checked);
+    const hide = FILTERS[this.filter.value] || [];
+    for (const cls of ['hide-quiet', 'hide-lifecycle'])
+      this.list.classList.toggle(cls, hide.includes(cls));
   }
 }

@@ -179,7 +179,7 @@ function main() {
   const charts = new Charts({
     rps: $('chart-rps'), containers: $('chart-containers'), cpu: $('chart-cpu'), latency: $('chart-latency'),
   });
-  const events = new EventsView($('events'), $('events-hide-hold'));
+  const events = new EventsView($('events'), $('events-filter'));
   const policy = setupPolicy();
   setupProbe(cluster);
   setupLoad();
