@@ -200,7 +200,10 @@ bool vim_vm_ack_order(VimVm *vm, const AcsAck *ack) {
                         else
                                 vm->acked_adds++;
                 }
-                if (ack->result < 0)
+                if (ack->result == -ENOENT && o.kind == ACS_ORDER_REMOVE)
+                        /* The VMM removes a drained container by itself; ours came second. */
+                        log_debug("VM %s had already removed %.12s.", vm->name, o.container);
+                else if (ack->result < 0)
                         log_event(LOG_WARNING, "order-failed", vm->name, o.container[0] ? o.container : NULL,
                                   "Order %s%s%.12s failed on %s: %s (%s)", acs_order_kind_to_string(o.kind),
                                   o.container[0] ? " " : "", o.container, vm->name, strerror(-ack->result),

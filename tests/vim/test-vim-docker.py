@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""acs-vim with the real parts: three real acs-vmm processes (each a "VM" with its own bus, port
+range and capacity 2; vm3 standby), real acs-web containers in the real dockerd, the real front
+acs-proxy reading its backends from org.acs.VIM1, and real load from acs-load.
+
+Load through the proxy scales out: vm1 fills first (binpack), then vm2, then the standby vm3 is
+activated; load removed: after the window, scale-in with draining and vm3 back to standby.
+kill -9 of a VMM: its VM is unreachable within grace + 1 s while its containers keep serving;
+restarted, it re-registers and nothing is recreated. acs-vim restarted: the same backend set,
+nothing recreated."""
+import os
+import subprocess
+import time
+
+from acstest import (Bus, binary, docker, free_port, http_get, main, wait_port, wait_until)
+from vimtest import VimTestCase
+
+
+class DockerClusterTest(VimTestCase):
+    def setUp(self):
+        super().setUp()
+        self.prefix = f"vt{os.getpid() % 10000}"
+        self.vms = [f"{self.prefix}vm{i}" for i in (1, 2, 3)]
+        self.addCleanup(self.remove_containers)
+        self.proxy_port = free_port(self.api_port + 1, 18199)
+        self.proxy_admin_port = free_port(self.proxy_port + 1, 18199)
+        self.vmm = {}
+
+    def remove_containers(self):
+        for vm in self.vms:
+            ids = docker("ps", "-aq", "--filter", f"label=org.acs.vmm={vm}", check=False).stdout.split()
+            if ids:
+                docker("rm", "-f", *ids, check=False)
+
+    def containers_of(self, vm):
+        return sorted(docker("ps", "-q", "--no-trunc", "--filter", f"label=org.acs.vmm={vm}").stdout.split())
+
+    def start_vmm(self, i, state="active", min_containers=0):
+        vm = self.vms[i]
+        d = os.path.join(self.tmpdir, vm)
+        os.makedirs(d, exist_ok=True)
+        key = os.path.join(self.keys, f"{vm}.key")
+        if not os.path.exists(key):
+            with open(os.open(key, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+                f.write(os.urandom(32).hex() + "\n")
+        conf = os.path.join(d, "vmm.conf")
+        ports = 18000 + 20 * i
+        with open(conf, "w") as f:
+            f.write(f"""[VM]
+Name={vm}
+Address=127.0.0.1
+Service=web
+Capacity=2
+MinContainers={min_containers}
+State={state}
+PortRangeStart={ports}
+PortRangeEnd={ports + 19}
+[Docker]
+Network=host
+CpuLimit=0.2
+MemoryLimit=64M
+WebBinary={binary("src/web/acs-web")}
+StopTimeout=3s
+DrainTime=1s
+[Vim]
+Address=127.0.0.1:{self.agent_port}
+KeyFile={key}
+[Monitor]
+Interval=1s
+""")
+        if vm not in self.vmm_buses:
+            self.vmm_buses[vm] = self.own(Bus())
+        p = self.start([binary("src/vmm/acs-vmm"), "--config", conf,
+                        f"--bus-address={self.vmm_buses[vm].address}"], name=f"acs-vmm-{vm}-{len(self._owned)}")
+        self.vmm[vm] = p
+        return p
+
+    def start_proxy(self):
+        conf = os.path.join(self.tmpdir, "proxy.conf")
+        with open(conf, "w") as f:
+            f.write(f"""[Proxy]
+Listen=127.0.0.1:{self.proxy_port}
+AdminListen=127.0.0.1:{self.proxy_admin_port}
+Source=vim
+BusAddress={self.bus.address}
+Workers=1
+HealthCheckInterval=1s
+""")
+        self.proxy = self.start([binary("src/proxy/acs-proxy"), "--config", conf,
+                                 f"--bus-address={self.bus.address}"], name="acs-proxy")
+        wait_port(self.proxy_port)
+
+    def served_by(self, n=20):
+        seen = set()
+        for _ in range(n):
+            status, _, body = http_get(f"http://127.0.0.1:{self.proxy_port}/", timeout=5)
+            if status == 200:
+                import json
+                seen.add(json.loads(body)["vm"])
+        return seen
+
+    def test_real_vmms_scale_fail_and_restart(self):
+        self.vmm_buses = {}
+        self.start_vim(Placement="binpack", TargetCpu="0.6", TargetInflight="1.0", ScaleDownWindow="5s",
+                       VmStandbyDelay="3s", DrainTimeout="5s", MaxReplicas="6")
+        self.start_vmm(0, min_containers=1)
+        self.start_vmm(1)
+        self.start_vmm(2, state="standby")
+        vm1, vm2, vm3 = self.vms
+        self.wait_state(lambda s: len(s["vms"]) == 3 and s["service"]["ready"] >= 1, 60, "VMs registered, one ready")
+        self.start_proxy()
+        wait_until(lambda: self.served_by(3) == {vm1}, 20, what="the proxy serves from vm1")
+
+        # --- load: 6 users, each holding a request in flight most of the time
+        load = self.start([binary("src/load/acs-load"), "--url", f"http://127.0.0.1:{self.proxy_port}/?cost_ms=40",
+                           "--users", "6", "--duration", "45"], name="acs-load")
+        self.wait_state(lambda s: len(self.vm(vm1, s)["containers"]) == 2, 30, "vm1 filled")
+        self.wait_state(lambda s: len(self.vm(vm2, s)["containers"]) >= 1, 30, "vm2 used")
+        self.wait_state(lambda s: self.vm(vm3, s)["state"] == "active" and self.vm(vm3, s)["containers"], 40,
+                        "standby vm3 activated and used")
+        log = self.vim.output()
+        self.assertLess(log.index(f"{vm1} +1"), log.index(f"{vm2} +"))
+        self.assertLess(log.index(f"{vm2} +"), log.index("[vm-activate]"))
+
+        # --- kill -9 vm2's VMM under load: unreachable within grace (2 s) + 1 s, its containers serve on
+        vm2_containers = self.containers_of(vm2)
+        self.assertTrue(vm2_containers)
+        self.vmm[vm2].kill9()
+        t = time.monotonic()
+        self.wait_state(lambda s: self.vm(vm2, s)["state"] == "unreachable", 5, "vm2 unreachable")
+        self.assertLess(time.monotonic() - t, 3.5)
+        self.assertEqual(self.containers_of(vm2), vm2_containers, "its containers keep running")
+        wait_until(lambda: vm2 in self.served_by(30), 15, what="vm2's containers still answer through the proxy")
+        self.start_vmm(1)
+        self.wait_state(lambda s: self.vm(vm2, s)["state"] == "active", 30, "vm2 re-registered")
+        self.assertEqual(self.containers_of(vm2), vm2_containers, "nothing recreated on vm2")
+
+        # --- acs-vim restarted under load: same backend set, nothing recreated
+        wait_until(lambda: self.state()["service"]["running"] == self.state()["service"]["ready"], 20,
+                   what="nothing starting")
+        _, before = self.backends()
+        all_before = sorted(sum((self.containers_of(v) for v in self.vms), []))
+        self.vim.stop()
+        self.start_vim(Placement="binpack", TargetCpu="0.6", TargetInflight="1.0", ScaleDownWindow="5s",
+                       VmStandbyDelay="3s", DrainTimeout="5s", MaxReplicas="6")
+        self.wait_state(lambda s: len([v for v in s["vms"] if v["state"] != "unreachable"]) == 3, 30,
+                        "all VMMs re-registered")
+        time.sleep(2)
+        _, after = self.backends()
+        self.assertEqual([b[5] for b in after], [b[5] for b in before])
+        self.assertEqual(sorted(sum((self.containers_of(v) for v in self.vms), [])), all_before)
+
+        # --- load gone: scale-in with draining after the window; vm3 back to standby
+        load.stop()
+        self.wait_event("scale-in", timeout=40)
+        self.wait_state(lambda s: self.vm(vm3, s)["state"] == "standby", 60, "vm3 back to standby")
+        self.assertTrue(self.vim_events("container-remove") or self.vim_events("container-gone"))
+
+
+if __name__ == "__main__":
+    main()
