@@ -170,6 +170,11 @@ static void container_probe(VmmContainer *c) {
         }
 }
 
+void vmm_container_probe_readiness(VmmContainer *c) {
+        if (c->state == VMM_CONTAINER_STARTING && !c->removing)
+                (void) container_arm_timer(c, 0);
+}
+
 void vmm_container_attach(VmmContainer *c, pid_t pid) {
         VmmManager *m = c->manager;
         int r;
@@ -181,9 +186,6 @@ void vmm_container_attach(VmmContainer *c, pid_t pid) {
                 log_struct_errno(LOG_WARNING, r, "monitor", m->settings.name, c->id,
                                  "Cannot find the cgroup of container %.12s (PID %d), its CPU is unknown: %m", c->id,
                                  (int) pid);
-
-        if (c->state == VMM_CONTAINER_STARTING)
-                (void) container_arm_timer(c, 0);
 }
 
 static int container_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {

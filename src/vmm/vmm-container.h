@@ -65,7 +65,9 @@ bool vmm_container_counts(const VmmContainer *c);
 bool vmm_container_is_backend(const VmmContainer *c);
 /* Docker gave us the id: starting. */
 int vmm_container_set_id(VmmContainer *c, const char *id);
-/* The container runs with this PID: open its cgroup and probe readiness. */
+/* It runs: ask GET /readyz until it answers 200 (or ReadyTimeout= passes). */
+void vmm_container_probe_readiness(VmmContainer *c);
+/* The container runs with this PID: open its cgroup for sampling. */
 void vmm_container_attach(VmmContainer *c, pid_t pid);
 /* Listed as draining now; stopped and removed when DrainTime has passed. */
 void vmm_container_drain(VmmContainer *c);

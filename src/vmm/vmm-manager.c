@@ -271,6 +271,7 @@ static void manager_container_inspected(VmmDocker *d, int error, long status, js
                 return;
         }
         vmm_container_attach(c, (pid_t) json_object_get_int(pid));
+        vmm_container_probe_readiness(c);      /* adopted ones: started ones probe already */
 }
 
 static void manager_container_started(VmmDocker *d, int error, long status, json_object *reply, const char *id,
@@ -295,6 +296,8 @@ static void manager_container_started(VmmDocker *d, int error, long status, json
         log_event(LOG_INFO, "container-started", m->settings.name, id, "Container %.12s started on %s:%u.", id,
                   m->settings.address, c->port);
         vmm_manager_send_event(m, "container-started", id, "started");
+        /* Probing and inspecting (for the PID and so the cgroup) go on side by side. */
+        vmm_container_probe_readiness(c);
         r = vmm_docker_inspect_container(m->docker, id, manager_container_inspected, m);
         if (r < 0)
                 log_error_errno(r, "Failed to inspect container %.12s: %m", id);
@@ -364,6 +367,9 @@ static int manager_pick_port(VmmManager *m, unsigned *ret) {
                 fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
                 if (fd < 0)
                         return -errno;
+                /* As the server will: connections of an earlier container in TIME_WAIT do not
+                 * make the port busy. */
+                (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int) { 1 }, sizeof(int));
                 if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
                         continue;
                 *ret = port;
@@ -379,9 +385,11 @@ static int manager_create_container(VmmManager *m) {
         int r;
 
         r = manager_pick_port(m, &port);
-        if (r < 0)
+        if (r < 0) {
+                m->create_failures++;
                 return log_error_errno(r, "No free port in %u..%u on %s for a new container: %m",
                                        m->settings.port_start, m->settings.port_end, m->settings.address);
+        }
         r = vmm_container_new(m, NULL, port, VMM_CONTAINER_CREATING, &c);
         if (r < 0)
                 return log_oom();

@@ -25,7 +25,7 @@ class VmmTestCase(DaemonTestCase):
 
     def write_config(self, *, capacity=3, minimum=1, extra="", ports=None, vim=None, key=None,
                      socket=None, image=None):
-        lo, hi = ports or self.port_range(capacity + 2)
+        lo, hi = ports or self.port_range(capacity + 4)
         text = (f"[VM]\nName={self.vm}\nAddress=127.0.0.1\nCapacity={capacity}\nMinContainers={minimum}\n"
                 f"PortRangeStart={lo}\nPortRangeEnd={hi}\n"
                 f"[Docker]\nSocket={socket or self.docker_socket}\nNetwork=host\n"
@@ -85,7 +85,14 @@ class VmmTestCase(DaemonTestCase):
             env_args = ["-H", f"unix://{socket}"] if socket else []
             docker(*env_args, "rm", "-f", *ids, check=False)
 
+    def failed(self):
+        """Whether this test has failed so far (unittest records errors before tearDown)."""
+        result = getattr(self._outcome, "result", None)
+        return bool(result) and any(test is self for test, _ in result.errors + result.failures)
+
     def tearDown(self):
+        if self.failed():
+            self._outcome.success = False     # DaemonTestCase then prints the logs and keeps them
         try:
             super().tearDown()
         finally:
