@@ -81,7 +81,10 @@ function showSummary(state) {
   setText($('updated'), typeof state.time === 'number' ? clock(state.time) : '–');
   setText($('svc-containers'), `${num(svc.ready)} / ${num(svc.running)} / ${num(svc.desired)}`);
   setText($('px-rps'), num(px.requests_per_s, 1));
-  setText($('px-latency'), `${ms(px.p50_ms)} / ${ms(px.p99_ms)}`);
+  // The VIM knows p99 per backend from the proxy; a median only when the proxy reports one.
+  setText($('px-latency'), typeof px.p50_ms === 'number'
+    ? `${ms(px.p99_ms)} (p50 ${ms(px.p50_ms)})`
+    : ms(px.p99_ms));
   setText($('px-inflight'), num(px.in_flight));
   setText($('px-totals'), `${num(px.requests_total)} / ${num(px.errors_total)}`);
   setText($('load-status'), load.running
