@@ -104,7 +104,9 @@ char *proxy_metrics_text(Manager *m) {
                                backend_available(be, now) ? 1 : 0,
                                be->name, (double) backend_latency_p99(be, now) / (double) USEC_PER_SEC);
         }
-        return acs_buf_steal_string(&b) ?: (acs_buf_done(&b), NULL);
+        char *text = acs_buf_steal_string(&b);
+        acs_buf_done(&b);
+        return text;
 }
 
 static int admin_conn_flush(AdminConn *ac) {

@@ -371,7 +371,17 @@ def connection_closed(sock, timeout=3):
 
 
 class ProxyTestCase(DaemonTestCase):
-    """Starts backends and an acs-proxy in front of them."""
+    """Starts backends and an acs-proxy in front of them. At the end the proxy must stop
+    cleanly on SIGTERM (exit 0: under the sanitizers, also no leak and no error report)."""
+
+    proxy_proc = None
+
+    def tearDown(self):
+        rc = self.proxy_proc.stop() if self.proxy_proc else 0
+        log = self.proxy_proc.output()[-4000:] if self.proxy_proc else ""
+        super().tearDown()
+        if rc != 0:
+            raise AssertionError(f"acs-proxy exited with {rc}:\n{log}")
 
     def backend(self, name="b1"):
         b = RecordingBackend(name)

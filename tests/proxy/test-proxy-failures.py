@@ -61,6 +61,7 @@ class Failures(ProxyTestCase):
         # A listener whose backlog is full and that never accepts: SYNs go unanswered.
         port = take_port()
         lsock = socket.socket()
+        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         lsock.bind(("127.0.0.1", port))
         lsock.listen(0)
         fillers = []
