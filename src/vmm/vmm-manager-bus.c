@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -172,6 +173,8 @@ static int method_set_state(sd_bus_message *msg, void *userdata, sd_bus_error *e
 static int method_get_backends(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         VmmManager *m = userdata;
+        /* As the VIM weighs them: 100 for one CPU, proportional to the limit. */
+        uint32_t weight = (uint32_t) CLAMP(lround(m->settings.cpu_limit * 100), 1L, 256L);
         int r;
 
         r = sd_bus_message_new_method_return(msg, &reply);
@@ -186,8 +189,7 @@ static int method_get_backends(sd_bus_message *msg, void *userdata, sd_bus_error
         for (VmmContainer *c = m->containers; c; c = c->next) {
                 if (!vmm_container_is_backend(c))
                         continue;
-                /* Equal weights: every container has the same CPU limit. */
-                r = sd_bus_message_append(reply, "(squsss)", m->settings.address, (uint16_t) c->port, (uint32_t) 1,
+                r = sd_bus_message_append(reply, "(squsss)", m->settings.address, (uint16_t) c->port, weight,
                                           c->state == VMM_CONTAINER_DRAINING ? "draining" : "ready",
                                           m->settings.name, c->id);
                 if (r < 0)
