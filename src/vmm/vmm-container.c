@@ -283,6 +283,16 @@ void vmm_container_remove(VmmContainer *c, bool graceful) {
                 log_error_errno(r, "Failed to stop container %.12s: %m", c->id);
 }
 
+void vmm_container_finish_removal(VmmContainer *c) {
+        int r;
+
+        if (!c->removing || !c->id)
+                return;
+        r = vmm_docker_remove_container(c->manager->docker, c->id, container_removed, c->manager);
+        if (r < 0)
+                log_error_errno(r, "Failed to remove container %.12s: %m", c->id);
+}
+
 void vmm_container_sample(VmmContainer *c, usec_t now, double cpu_limit) {
         VmmCgroupSample s;
         int r;

@@ -73,5 +73,7 @@ void vmm_container_attach(VmmContainer *c, pid_t pid);
 void vmm_container_drain(VmmContainer *c);
 /* Stops (gracefully when graceful, else SIGKILL) and removes it; the object goes when Docker answers. */
 void vmm_container_remove(VmmContainer *c, bool graceful);
+/* Sends the removal again, for one whose removal an Engine outage interrupted. */
+void vmm_container_finish_removal(VmmContainer *c);
 /* Reads its cgroup counters. */
 void vmm_container_sample(VmmContainer *c, usec_t now, double cpu_limit);

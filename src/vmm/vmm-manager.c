@@ -543,6 +543,8 @@ static void manager_containers_listed(VmmDocker *d, int error, long status, json
                 if (c) {
                         if (!c->removing)
                                 adopted++;
+                        else
+                                vmm_container_finish_removal(c);   /* cut short by an outage */
                         continue;
                 }
                 p = port ? (unsigned) strtoul(json_object_get_string(port), NULL, 10) : 0;

@@ -6,7 +6,7 @@ import shutil
 import signal
 import subprocess
 
-from acstest import (BUILD_DIR, DaemonTestCase, binary, docker, free_port, wait_until)
+from acstest import (BUILD_DIR, DaemonTestCase, binary, docker, port_is_free, wait_until)
 
 VMM_PORTS = (17500, 17799)
 
@@ -45,8 +45,9 @@ class VmmTestCase(DaemonTestCase):
         """n consecutive free ports in the VMM range, different for each test process."""
         base = VMM_PORTS[0] + (os.getpid() % 25) * 10
         for lo in list(range(base, VMM_PORTS[1] - n, 10)) + list(range(VMM_PORTS[0], base, 10)):
-            if all(free_port(p, p) == p for p in range(lo, lo + n)):
-                return lo, lo + n - 1
+            if all(port_is_free(p) for p in range(lo, lo + n)):
+                self.ports = (lo, lo + n - 1)
+                return self.ports
         raise RuntimeError("no free port range")
 
     def start_vmm(self, bus, config, name="acs-vmm"):
