@@ -98,12 +98,13 @@ static void connection_respond(WebConnection *c, int status, const char *extra_h
         r = acs_buf_printf(&c->out,
                            "HTTP/1.1 %d %s\r\n"
                            "Server: acs-web\r\n"
+                           "Date: %s\r\n"
                            "Content-Type: application/json\r\n"
                            "Content-Length: %zu\r\n"
                            "%s"
                            "Connection: %s\r\n"
                            "\r\n",
-                           status, acs_http_status_reason(status), body_size, strempty(extra_headers),
+                           status, acs_http_status_reason(status), c->server->date, body_size, strempty(extra_headers),
                            keep_alive ? "keep-alive" : "close");
         if (r >= 0 && !head)
                 r = acs_buf_append(&c->out, body, body_size);

@@ -247,6 +247,18 @@ static void server_handle_done_jobs(WebServer *s) {
         }
 }
 
+/* RFC 9110 asks origin servers with a clock for a Date header; format it once a second. */
+static void server_update_date(WebServer *s) {
+        time_t t = time(NULL);
+        struct tm tm;
+
+        if (t == s->date_time)
+                return;
+        s->date_time = t;
+        if (!gmtime_r(&t, &tm) || strftime(s->date, sizeof(s->date), "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+                s->date[0] = 0;
+}
+
 static void server_check_timeouts(WebServer *s, usec_t now) {
         WebConnection *c, *next;
 
@@ -290,6 +302,7 @@ int web_server_run(WebServer *s) {
                                 continue;
                         return log_error_errno(errno, "epoll_wait() failed: %m");
                 }
+                server_update_date(s);
 
                 /* Connections first: finished jobs, new connections and signals may free or
                  * create connections, which must not happen while events name them. */

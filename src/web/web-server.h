@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "acs-time.h"
 #include "web-cost.h"
@@ -49,6 +50,8 @@ typedef struct WebServer {
         uint64_t n_requests;            /* "/" requests started, the "request" of the answer */
         uint64_t n_in_flight;           /* requests whose cost is being burned */
         char *identity_json;            /* "\"vm\":…,\"container\":…,\"service\":…" escaped once */
+        char date[40];                  /* the Date header's value, formatted once a second */
+        time_t date_time;
 } WebServer;
 
 int web_server_new(const WebSettings *settings, WebServer **ret);

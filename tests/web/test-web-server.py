@@ -2,6 +2,7 @@
 """acs-web from outside, without Docker: endpoints, request limits with their 4xx answers,
 keep-alive and pipelining, health checks answered while costs burn, many clients at once,
 and SIGTERM finishing the request in flight."""
+import email.utils
 import json
 import signal
 import socket
@@ -59,6 +60,8 @@ class WebServerTest(DaemonTestCase):
         status, headers, body = http_get(self.url("/"))
         self.assertEqual(status, 200)
         self.assertEqual(headers["Content-Type"], "application/json")
+        sent = email.utils.parsedate_to_datetime(headers["Date"]).timestamp()
+        self.assertLess(abs(sent - time.time()), 5)
         doc = json.loads(body)
         self.assertEqual(doc["vm"], "vm7")
         self.assertEqual(doc["container"], CONTAINER)
