@@ -65,16 +65,17 @@ static void uplink_send(VmmUplink *u, const AcsMessage *msg, const char *what) {
                 log_warning_errno(r, "Failed to send %s to the VIM: %m", what);
 }
 
-void vmm_uplink_send_register(VmmUplink *u) {
+/* register and metrics: both carry the containers as they are now. */
+static void uplink_send_containers(VmmUplink *u, AcsMessageType type) {
         VmmManager *m = u->manager;
         _cleanup_free_ AcsContainerInfo *infos = NULL;
+        AcsMessage msg = { .type = type };
         size_t n;
 
         if (!u->link || uplink_containers(u, &infos, &n) < 0)
                 return;
-        uplink_send(u, &(AcsMessage) {
-                .type = ACS_MESSAGE_REGISTER,
-                .reg = {
+        if (type == ACS_MESSAGE_REGISTER)
+                msg.reg = (AcsRegister) {
                         .vm = m->settings.name,
                         .address = m->settings.address,
                         .capacity = m->settings.capacity,
@@ -82,26 +83,23 @@ void vmm_uplink_send_register(VmmUplink *u) {
                         .state = m->state == VMM_STATE_ACTIVE ? ACS_VM_ACTIVE : ACS_VM_STANDBY,
                         .containers = infos,
                         .n_containers = n,
-                },
-        }, "register");
-}
-
-void vmm_uplink_send_metrics(VmmUplink *u) {
-        VmmManager *m = u->manager;
-        _cleanup_free_ AcsContainerInfo *infos = NULL;
-        size_t n;
-
-        if (!u->link || uplink_containers(u, &infos, &n) < 0)
-                return;
-        uplink_send(u, &(AcsMessage) {
-                .type = ACS_MESSAGE_METRICS,
-                .metrics = {
+                };
+        else
+                msg.metrics = (AcsMetrics) {
                         .vm = m->settings.name,
                         .cpu = m->cpus,
                         .containers = infos,
                         .n_containers = n,
-                },
-        }, "metrics");
+                };
+        uplink_send(u, &msg, acs_message_type_to_string(type));
+}
+
+void vmm_uplink_send_register(VmmUplink *u) {
+        uplink_send_containers(u, ACS_MESSAGE_REGISTER);
+}
+
+void vmm_uplink_send_metrics(VmmUplink *u) {
+        uplink_send_containers(u, ACS_MESSAGE_METRICS);
 }
 
 void vmm_uplink_send_event(VmmUplink *u, const char *event, const char *container, const char *message) {
