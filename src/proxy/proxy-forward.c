@@ -28,71 +28,124 @@ static bool method_idempotent(uint8_t method) {
         }
 }
 
-/* Appends "Name: <values of every `name` field joined by ", ">, extra\r\n". */
-static int append_list_field(AcsBuf *out, const HttpHead *h, const char *field, const char *name,
-                             const char *extra) {
-        bool first = true;
-        int r;
+/* Heads are written with plain copies into space reserved once: this is the per-request hot
+ * path, where printf-style formatting cost more than parsing. */
+static inline uint8_t *put(uint8_t *w, const void *p, size_t n) {
+        memcpy(w, p, n);
+        return w + n;
+}
+#define PUT_LITERAL(w, s) put((w), (s), sizeof(s) - 1)
 
-        r = acs_buf_append_str(out, field);
-        if (r < 0)
-                return r;
-        r = acs_buf_append(out, ": ", 2);
-        for (unsigned i = 0; r >= 0 && i < h->n_header_fields; i++)
-                if (http_field_is(h, i, name) && h->fields[i].value_len > 0) {
-                        if (!first)
-                                (void) acs_buf_append(out, ", ", 2);
-                        r = acs_buf_append(out, http_field_value(h, i), h->fields[i].value_len);
-                        first = false;
-                }
-        if (r < 0)
-                return r;
-        if (!first)
-                (void) acs_buf_append(out, ", ", 2);
-        r = acs_buf_append_str(out, extra);
-        if (r < 0)
-                return r;
-        return acs_buf_append(out, "\r\n", 2);
+static uint8_t *put_u64(uint8_t *w, uint64_t v, unsigned base) {
+        char tmp[24];
+        size_t n = 0;
+
+        do {
+                tmp[n++] = "0123456789abcdef"[v % base];
+                v /= base;
+        } while (v > 0);
+        while (n > 0)
+                *w++ = (uint8_t) tmp[--n];
+        return w;
 }
 
-static bool field_is_rewritten_request(const HttpHead *h, unsigned i) {
-        return http_field_is(h, i, "x-forwarded-for") || http_field_is(h, i, "x-forwarded-proto") ||
-               http_field_is(h, i, "forwarded") || http_field_is(h, i, "via");
+static uint8_t *put_field(uint8_t *w, const HttpHead *h, unsigned i) {
+        const HttpField *f = &h->fields[i];
+
+        w = put(w, h->buf + f->name, f->name_len);
+        w = PUT_LITERAL(w, ": ");
+        w = put(w, h->buf + f->value, f->value_len);
+        return PUT_LITERAL(w, "\r\n");
+}
+
+/* "Name: <the values of every field of this kind, joined by ", ">, extra\r\n". */
+static uint8_t *put_list_field(uint8_t *w, const HttpHead *h, HttpFieldKind kind, const char *name,
+                               const char *extra, size_t extra_len) {
+        w = put(w, name, strlen(name));
+        w = PUT_LITERAL(w, ": ");
+        for (unsigned i = 0; i < h->n_header_fields; i++)
+                if (h->fields[i].kind == kind && h->fields[i].value_len > 0) {
+                        w = put(w, http_field_value(h, i), h->fields[i].value_len);
+                        w = PUT_LITERAL(w, ", ");
+                }
+        w = put(w, extra, extra_len);
+        return PUT_LITERAL(w, "\r\n");
+}
+
+/* Room for a head rebuilt from h: its fields plus our own lines. */
+static size_t head_bound(const HttpHead *h, size_t extra) {
+        return (size_t) h->len + 4 * (size_t) h->n_fields + 512 + extra;
 }
 
 static int build_request_head(Client *c, Backend *b, AcsBuf *out) {
         const HttpParser *hp = &c->parser;
         const HttpHead *h = &hp->head;
+        const char *method = llhttp_method_name(hp->llhttp.method);
         char forwarded[INET6_ADDRSTRLEN + 32];
-        int r;
+        size_t peer_len = strlen(c->peer), name_len = strlen(b->name), fl;
+        uint8_t *start, *w;
+        int r = 0;
 
-        r = acs_buf_printf(out, "%s %.*s HTTP/1.1\r\n", llhttp_method_name(hp->llhttp.method),
-                           (int) h->target_len, h->buf + h->target);
-        for (unsigned i = 0; r >= 0 && i < h->n_header_fields; i++) {
-                if (http_field_is_hop_by_hop(h, i) || field_is_rewritten_request(h, i))
-                        continue;
-                r = http_append_field(out, h, i);
+        /* for=ADDR;proto=http, an IPv6 address quoted in brackets (RFC 7239). */
+        w = PUT_LITERAL((uint8_t *) forwarded, "for=");
+        w = c->peer_v6 ? PUT_LITERAL(w, "\"[") : w;
+        w = put(w, c->peer, peer_len);
+        w = c->peer_v6 ? PUT_LITERAL(w, "]\"") : w;
+        w = PUT_LITERAL(w, ";proto=http");
+        fl = (size_t) (w - (uint8_t *) forwarded);
+        start = w = acs_buf_reserve(out, head_bound(h, 2 * peer_len + name_len + fl), &r);
+        if (!w)
+                return r;
+
+        w = put(w, method, strlen(method));
+        *w++ = ' ';
+        w = put(w, h->buf + h->target, h->target_len);
+        w = PUT_LITERAL(w, " HTTP/1.1\r\n");
+        for (unsigned i = 0; i < h->n_header_fields; i++) {
+                switch (h->fields[i].kind) {
+                case HTTP_FIELD_X_FORWARDED_FOR:
+                case HTTP_FIELD_X_FORWARDED_PROTO:
+                case HTTP_FIELD_FORWARDED:
+                case HTTP_FIELD_VIA:
+                        continue;       /* rewritten below */
+                default:
+                        if (!http_field_is_hop_by_hop(h, i))
+                                w = put_field(w, h, i);
+                }
         }
-        if (r >= 0 && hp->host_field < 0)
-                r = acs_buf_printf(out, "Host: %s\r\n", b->name);
-        if (r >= 0)
-                r = append_list_field(out, h, "X-Forwarded-For", "x-forwarded-for", c->peer);
-        if (r >= 0)
-                r = acs_buf_append_str(out, "X-Forwarded-Proto: http\r\n");
-        if (r >= 0) {
-                (void) snprintf(forwarded, sizeof(forwarded), c->peer_v6 ? "for=\"[%s]\";proto=http" : "for=%s;proto=http",
-                                c->peer);
-                r = append_list_field(out, h, "Forwarded", "forwarded", forwarded);
+        if (hp->host_field < 0) {
+                w = PUT_LITERAL(w, "Host: ");
+                w = put(w, b->name, name_len);
+                w = PUT_LITERAL(w, "\r\n");
         }
-        if (r >= 0)
-                r = append_list_field(out, h, "Via", "via", c->http10 ? "1.0 " VIA_TOKEN : "1.1 " VIA_TOKEN);
-        if (r >= 0 && hp->has_content_length)
-                r = acs_buf_printf(out, "Content-Length: %llu\r\n", (unsigned long long) hp->content_length);
-        if (r >= 0 && hp->chunked)
-                r = acs_buf_append_str(out, "Transfer-Encoding: chunked\r\n");
-        if (r >= 0)
-                r = acs_buf_append(out, "\r\n", 2);
-        return r;
+        w = put_list_field(w, h, HTTP_FIELD_X_FORWARDED_FOR, "X-Forwarded-For", c->peer, peer_len);
+        w = PUT_LITERAL(w, "X-Forwarded-Proto: http\r\n");
+        w = put_list_field(w, h, HTTP_FIELD_FORWARDED, "Forwarded", forwarded, fl);
+        w = c->http10 ? put_list_field(w, h, HTTP_FIELD_VIA, "Via", "1.0 " VIA_TOKEN, strlen("1.0 " VIA_TOKEN))
+                      : put_list_field(w, h, HTTP_FIELD_VIA, "Via", "1.1 " VIA_TOKEN, strlen("1.1 " VIA_TOKEN));
+        if (hp->has_content_length) {
+                w = PUT_LITERAL(w, "Content-Length: ");
+                w = put_u64(w, hp->content_length, 10);
+                w = PUT_LITERAL(w, "\r\n");
+        }
+        if (hp->chunked)
+                w = PUT_LITERAL(w, "Transfer-Encoding: chunked\r\n");
+        w = PUT_LITERAL(w, "\r\n");
+        acs_buf_commit(out, (size_t) (w - start));
+        return 0;
+}
+
+/* "SIZE\r\n" of a chunk, in hex. */
+static int append_chunk_size(AcsBuf *out, uint64_t size) {
+        int r = 0;
+        uint8_t *start = acs_buf_reserve(out, 24, &r), *w;
+
+        if (!start)
+                return r;
+        w = put_u64(start, size, 16);
+        w = PUT_LITERAL(w, "\r\n");
+        acs_buf_commit(out, (size_t) (w - start));
+        return 0;
 }
 
 static void exchange_count(Client *c, bool up) {
@@ -249,7 +302,7 @@ static int request_chunk_header(HttpParser *hp, uint64_t size) {
 
         if (!c->bconn)
                 return 0;
-        return acs_buf_printf(&c->bconn->out, "%llx\r\n", (unsigned long long) size) < 0 ? HPE_USER : 0;
+        return append_chunk_size(&c->bconn->out, size) < 0 ? HPE_USER : 0;
 }
 
 static int request_body(HttpParser *hp, const char *at, size_t n) {
@@ -294,43 +347,47 @@ const HttpParserOps forward_request_ops = {
 
 static int build_response_head(Client *c, const HttpParser *hp, AcsBuf *out, bool interim) {
         const HttpHead *h = &hp->head;
-        unsigned status = hp->llhttp.status_code;
-        int r;
+        uint8_t *start, *w;
+        int r = 0;
 
-        r = acs_buf_printf(out, "HTTP/1.1 %u %.*s\r\n", status, (int) h->target_len, h->buf + h->target);
-        for (unsigned i = 0; r >= 0 && i < h->n_header_fields; i++) {
-                if (http_field_is_hop_by_hop(h, i) || http_field_is(h, i, "via"))
-                        continue;
-                r = http_append_field(out, h, i);
-        }
-        if (r >= 0)
-                r = append_list_field(out, h, "Via", "via", "1.1 " VIA_TOKEN);
-        if (interim || r < 0)
-                return r < 0 ? r : acs_buf_append(out, "\r\n", 2);
-
-        switch (c->framing) {
-        case FRAMING_NONE:
-        case FRAMING_LENGTH:
-                /* HEAD and 304 carry the Content-Length of the body they stand for. */
-                if (hp->has_content_length)
-                        r = acs_buf_printf(out, "Content-Length: %llu\r\n", (unsigned long long) hp->content_length);
-                break;
-        case FRAMING_CHUNKED:
-        case FRAMING_EOF_CHUNKED:
-                r = acs_buf_append_str(out, "Transfer-Encoding: chunked\r\n");
-                break;
-        default:
-                break;
-        }
-        if (r >= 0) {
+        start = w = acs_buf_reserve(out, head_bound(h, 0), &r);
+        if (!w)
+                return r;
+        w = PUT_LITERAL(w, "HTTP/1.1 ");
+        w = put_u64(w, hp->llhttp.status_code, 10);
+        *w++ = ' ';
+        w = put(w, h->buf + h->target, h->target_len);
+        w = PUT_LITERAL(w, "\r\n");
+        for (unsigned i = 0; i < h->n_header_fields; i++)
+                if (!http_field_is_hop_by_hop(h, i) && h->fields[i].kind != HTTP_FIELD_VIA)
+                        w = put_field(w, h, i);
+        w = put_list_field(w, h, HTTP_FIELD_VIA, "Via", "1.1 " VIA_TOKEN, strlen("1.1 " VIA_TOKEN));
+        if (!interim) {
+                switch (c->framing) {
+                case FRAMING_NONE:
+                case FRAMING_LENGTH:
+                        /* HEAD and 304 carry the Content-Length of the body they stand for. */
+                        if (hp->has_content_length) {
+                                w = PUT_LITERAL(w, "Content-Length: ");
+                                w = put_u64(w, hp->content_length, 10);
+                                w = PUT_LITERAL(w, "\r\n");
+                        }
+                        break;
+                case FRAMING_CHUNKED:
+                case FRAMING_EOF_CHUNKED:
+                        w = PUT_LITERAL(w, "Transfer-Encoding: chunked\r\n");
+                        break;
+                default:
+                        break;
+                }
                 if (!c->keep_alive)
-                        r = acs_buf_append_str(out, "Connection: close\r\n");
+                        w = PUT_LITERAL(w, "Connection: close\r\n");
                 else if (c->http10)
-                        r = acs_buf_append_str(out, "Connection: keep-alive\r\n");
+                        w = PUT_LITERAL(w, "Connection: keep-alive\r\n");
         }
-        if (r >= 0)
-                r = acs_buf_append(out, "\r\n", 2);
-        return r;
+        w = PUT_LITERAL(w, "\r\n");
+        acs_buf_commit(out, (size_t) (w - start));
+        return 0;
 }
 
 static int response_refuse(HttpParser *hp, const char *reason) {
@@ -388,7 +445,7 @@ static int response_chunk_header(HttpParser *hp, uint64_t size) {
 
         if (bc->client->framing != FRAMING_CHUNKED)
                 return 0;
-        return acs_buf_printf(&bc->client->out, "%llx\r\n", (unsigned long long) size) < 0 ? HPE_USER : 0;
+        return append_chunk_size(&bc->client->out, size) < 0 ? HPE_USER : 0;
 }
 
 static int response_body(HttpParser *hp, const char *at, size_t n) {
@@ -397,7 +454,7 @@ static int response_body(HttpParser *hp, const char *at, size_t n) {
         int r;
 
         if (c->framing == FRAMING_EOF_CHUNKED) {
-                r = acs_buf_printf(&c->out, "%zx\r\n", n);
+                r = append_chunk_size(&c->out, n);
                 if (r >= 0)
                         r = acs_buf_append(&c->out, at, n);
                 if (r >= 0)

@@ -51,8 +51,7 @@ static void scan_arm(HttpParser *hp) {
         hp->scan_armed = true;
         hp->scan_started = false;
         hp->scan_line_start = true;
-        hp->scan_line_empty = false;
-        hp->scan_prev = 0;
+        hp->scan_prev = hp->scan_prev2 = 0;
 }
 
 static int on_message_begin(llhttp_t *p) {
@@ -66,7 +65,7 @@ static int on_message_begin(llhttp_t *p) {
         hp->in_message = true;
         hp->chunked = hp->has_content_length = false;
         hp->content_length = 0;
-        hp->conn_close = hp->conn_keep_alive = false;
+        hp->conn_close = hp->conn_keep_alive = hp->conn_other = false;
         hp->host_field = -1;
         return 0;
 }
@@ -141,13 +140,84 @@ static int on_value_complete(llhttp_t *p) {
         return part_end(hp);
 }
 
-static bool is_tchar(unsigned char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               (c && strchr("!#$%&'*+-.^_`|~", c));
+/* RFC 9110 5.6.2 token characters. */
+static const bool tchar[256] = {
+        ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
+        ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
+        ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+        ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1,
+        ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
+        ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+        ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1,
+        ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
+        ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+};
+
+/* Bytes a field value must not hold: controls other than HTAB, and DEL (RFC 9110 5.5). */
+static const bool value_ctl[256] = {
+        [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1, [0x07] = 1,
+        [0x08] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1, [0x0e] = 1, [0x0f] = 1,
+        [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1, [0x15] = 1, [0x16] = 1, [0x17] = 1,
+        [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1, [0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1,
+        [0x7f] = 1,
+};
+
+static bool name_is(const char *name, uint32_t n, const char *lower) {
+        return strlen(lower) == n && strncasecmp(name, lower, n) == 0;
 }
 
-static bool is_field_vchar(unsigned char c) {
-        return c == '\t' || (c >= 0x20 && c != 0x7f);
+/* One switch on the length, then at most two comparisons. */
+static uint8_t field_kind(const char *name, uint32_t n) {
+        switch (n) {
+        case 2:
+                return name_is(name, n, "te") ? HTTP_FIELD_TE : HTTP_FIELD_OTHER;
+        case 3:
+                return name_is(name, n, "via") ? HTTP_FIELD_VIA : HTTP_FIELD_OTHER;
+        case 4:
+                return name_is(name, n, "host") ? HTTP_FIELD_HOST : HTTP_FIELD_OTHER;
+        case 6:
+                return name_is(name, n, "cookie") ? HTTP_FIELD_COOKIE :
+                       name_is(name, n, "expect") ? HTTP_FIELD_EXPECT : HTTP_FIELD_OTHER;
+        case 7:
+                return name_is(name, n, "upgrade") ? HTTP_FIELD_UPGRADE : HTTP_FIELD_OTHER;
+        case 9:
+                return name_is(name, n, "forwarded") ? HTTP_FIELD_FORWARDED : HTTP_FIELD_OTHER;
+        case 10:
+                return name_is(name, n, "connection") ? HTTP_FIELD_CONNECTION :
+                       name_is(name, n, "keep-alive") ? HTTP_FIELD_KEEP_ALIVE : HTTP_FIELD_OTHER;
+        case 14:
+                return name_is(name, n, "content-length") ? HTTP_FIELD_CONTENT_LENGTH : HTTP_FIELD_OTHER;
+        case 15:
+                return name_is(name, n, "x-forwarded-for") ? HTTP_FIELD_X_FORWARDED_FOR : HTTP_FIELD_OTHER;
+        case 16:
+                return name_is(name, n, "proxy-connection") ? HTTP_FIELD_PROXY_CONNECTION : HTTP_FIELD_OTHER;
+        case 17:
+                return name_is(name, n, "transfer-encoding") ? HTTP_FIELD_TRANSFER_ENCODING :
+                       name_is(name, n, "x-forwarded-proto") ? HTTP_FIELD_X_FORWARDED_PROTO : HTTP_FIELD_OTHER;
+        case 18:
+                return name_is(name, n, "proxy-authenticate") ? HTTP_FIELD_PROXY_AUTHENTICATE : HTTP_FIELD_OTHER;
+        case 19:
+                return name_is(name, n, "proxy-authorization") ? HTTP_FIELD_PROXY_AUTHORIZATION : HTTP_FIELD_OTHER;
+        default:
+                return HTTP_FIELD_OTHER;
+        }
+}
+
+static bool field_kind_hop_by_hop(uint8_t kind) {
+        switch (kind) {
+        case HTTP_FIELD_CONNECTION:
+        case HTTP_FIELD_KEEP_ALIVE:
+        case HTTP_FIELD_PROXY_CONNECTION:
+        case HTTP_FIELD_TE:
+        case HTTP_FIELD_TRANSFER_ENCODING:
+        case HTTP_FIELD_UPGRADE:
+        case HTTP_FIELD_CONTENT_LENGTH:
+        case HTTP_FIELD_PROXY_AUTHENTICATE:
+        case HTTP_FIELD_PROXY_AUTHORIZATION:
+                return true;
+        default:
+                return false;
+        }
 }
 
 static bool token_eq(const char *s, size_t n, const char *token) {
@@ -209,7 +279,40 @@ static int connection_element(const char *s, size_t n, void *u) {
                 hp->conn_close = true;
         else if (token_eq(s, n, "keep-alive"))
                 hp->conn_keep_alive = true;
+        else if (!token_eq(s, n, "upgrade"))
+                hp->conn_other = true;
         return 0;
+}
+
+typedef struct ConnectionMatch {
+        const char *name;
+        size_t len;
+        bool found;
+} ConnectionMatch;
+
+static int connection_names(const char *s, size_t n, void *u) {
+        ConnectionMatch *m = u;
+
+        if (n == m->len && strncasecmp(s, m->name, n) == 0) {
+                m->found = true;
+                return 1;
+        }
+        return 0;
+}
+
+/* Fields named in a Connection header are hop-by-hop too (RFC 9110 7.6.1). */
+static void mark_connection_named(HttpHead *h) {
+        for (unsigned i = 0; i < h->n_fields; i++) {
+                ConnectionMatch m = { http_field_name(h, i), h->fields[i].name_len };
+
+                if (h->fields[i].hop_by_hop)
+                        continue;
+                for (unsigned c = 0; c < h->n_fields && !m.found; c++)
+                        if (h->fields[c].kind == HTTP_FIELD_CONNECTION)
+                                (void) for_each_element(http_field_value(h, c), h->fields[c].value_len,
+                                                        connection_names, &m);
+                h->fields[i].hop_by_hop = m.found;
+        }
 }
 
 static int parse_content_length(const char *v, size_t n, uint64_t *ret) {
@@ -237,12 +340,14 @@ static int check_fields(HttpParser *hp, unsigned from) {
                 if (f->name_len == 0)
                         return refuse(hp, 400, "empty field name");
                 for (uint32_t k = 0; k < f->name_len; k++)
-                        if (!is_tchar((unsigned char) name[k]))
+                        if (!tchar[(unsigned char) name[k]])
                                 return refuse(hp, 400, "invalid character in field name");
+                f->kind = field_kind(name, f->name_len);
+                f->hop_by_hop = field_kind_hop_by_hop(f->kind);
                 while (f->value_len > 0 && (value[f->value_len - 1] == ' ' || value[f->value_len - 1] == '\t'))
                         f->value_len--;
                 for (uint32_t k = 0; k < f->value_len; k++)
-                        if (!is_field_vchar((unsigned char) value[k]))
+                        if (value_ctl[(unsigned char) value[k]])
                                 return refuse(hp, 400, value[k] == '\r' || value[k] == '\n'
                                                   ? "obs-fold or bare line break in field value"
                                                   : "control character in field value");
@@ -270,7 +375,8 @@ static int check_head(HttpParser *hp) {
                 const char *v = http_field_value(h, i);
                 uint32_t vn = h->fields[i].value_len;
 
-                if (http_field_is(h, i, "content-length")) {
+                switch (h->fields[i].kind) {
+                case HTTP_FIELD_CONTENT_LENGTH: {
                         uint64_t cl;
 
                         if (parse_content_length(v, vn, &cl) < 0)
@@ -279,17 +385,26 @@ static int check_head(HttpParser *hp) {
                                 return refuse(hp, 400, "differing Content-Length values");
                         hp->content_length = cl;
                         hp->has_content_length = true;
-                } else if (http_field_is(h, i, "transfer-encoding")) {
+                        break;
+                }
+                case HTTP_FIELD_TRANSFER_ENCODING:
                         (void) for_each_element(v, vn, te_element, &tc);
                         if (vn == 0)
                                 return refuse(hp, 400, "empty Transfer-Encoding");
-                } else if (http_field_is(h, i, "connection")) {
+                        break;
+                case HTTP_FIELD_CONNECTION:
                         (void) for_each_element(v, vn, connection_element, hp);
-                } else if (http_field_is(h, i, "host")) {
+                        break;
+                case HTTP_FIELD_HOST:
                         n_host++;
                         hp->host_field = (int) i;
+                        break;
+                default:
+                        break;
                 }
         }
+        if (hp->conn_other)
+                mark_connection_named(h);
 
         if (tc.n > 0) {
                 if (hp->has_content_length)
@@ -411,39 +526,50 @@ void http_parser_shrink(HttpParser *hp) {
 }
 
 /* Checks the line structure of the head bytes in p (the head ends at the first empty line):
- * every LF preceded by CR, no line starting with whitespace (obs-fold). */
+ * every LF preceded by CR, no line starting with whitespace (obs-fold). Bare CR and the rest
+ * llhttp refuses itself. Jumps from LF to LF with memchr(); the last two bytes of earlier
+ * buffers stand in for what lies before p. */
 static int scan_head(HttpParser *hp, const char *p, size_t n) {
-        for (size_t i = 0; i < n && hp->scan_armed; i++) {
-                unsigned char ch = (unsigned char) p[i];
+        const char *end = p + n, *q = p;
 
-                if (hp->scan_prev == '\r' && ch != '\n')
-                        return refuse(hp, 400, "bare CR in the head");
-                if (ch == '\n') {
-                        if (hp->scan_prev != '\r')
-                                return refuse(hp, 400, "bare LF in the head");
-                        if (hp->scan_line_empty && hp->scan_started)
-                                hp->scan_armed = false;         /* the end of the head */
-                        hp->scan_line_start = true;
-                        hp->scan_line_empty = false;
-                } else if (ch == '\r') {
-                        if (hp->scan_line_start)
-                                hp->scan_line_empty = true;
-                } else {
-                        if (hp->scan_line_start && hp->scan_started && (ch == ' ' || ch == '\t'))
-                                return refuse(hp, 400, "obs-fold in the head");
-                        hp->scan_started = true;
+#define BEFORE(x, k) ((x) - (k) >= p ? (x)[-(k)] : (x) - (k) == p - 1 ? (char) hp->scan_prev : (char) hp->scan_prev2)
+
+        while (q < end) {
+                const char *lf = memchr(q, '\n', (size_t) (end - q));
+                const char *line_end = lf ? lf : end;
+
+                /* A line that begins with whitespace continues the previous one. */
+                if (q < end && hp->scan_line_start && hp->scan_started && (*q == ' ' || *q == '\t'))
+                        return refuse(hp, 400, "obs-fold in the head");
+                if (!hp->scan_started)
+                        for (const char *k = q; k < line_end; k++)
+                                if (*k != '\r') {
+                                        hp->scan_started = true;
+                                        break;
+                                }
+                if (!lf) {
                         hp->scan_line_start = false;
-                        hp->scan_line_empty = false;
+                        break;
                 }
-                hp->scan_prev = ch;
+                if (BEFORE(lf, 1) != '\r')
+                        return refuse(hp, 400, "bare LF in the head");
+                if (hp->scan_started && BEFORE(lf, 2) == '\n') {
+                        hp->scan_armed = false;         /* the empty line ends the head */
+                        return 0;
+                }
+                hp->scan_line_start = true;
+                q = lf + 1;
         }
+#undef BEFORE
+        hp->scan_prev2 = n >= 2 ? (uint8_t) end[-2] : hp->scan_prev;
+        hp->scan_prev = (uint8_t) end[-1];
         return 0;
 }
 
 llhttp_errno_t http_parser_feed(HttpParser *hp, const char *p, size_t n, size_t *ret_consumed) {
         llhttp_errno_t e;
 
-        if (hp->scan_armed && scan_head(hp, p, n) != 0) {
+        if (hp->scan_armed && n > 0 && scan_head(hp, p, n) != 0) {
                 *ret_consumed = 0;
                 return HPE_USER;
         }
@@ -492,42 +618,6 @@ int http_head_find(const HttpHead *h, const char *name) {
         return -1;
 }
 
-typedef struct ConnectionMatch {
-        const char *name;
-        size_t len;
-        bool found;
-} ConnectionMatch;
-
-static int connection_names(const char *s, size_t n, void *u) {
-        ConnectionMatch *m = u;
-
-        if (n == m->len && strncasecmp(s, m->name, n) == 0) {
-                m->found = true;
-                return 1;
-        }
-        return 0;
-}
-
-bool http_field_is_hop_by_hop(const HttpHead *h, unsigned i) {
-        static const char *const hop[] = {
-                "connection", "keep-alive", "proxy-connection", "te", "transfer-encoding",
-                "upgrade", "content-length", "trailer", "proxy-authenticate", "proxy-authorization",
-        };
-        ConnectionMatch m = { http_field_name(h, i), h->fields[i].name_len };
-
-        for (size_t k = 0; k < ELEMENTSOF(hop); k++)
-                if (http_field_is(h, i, hop[k]))
-                        return true;
-        for (unsigned c = 0; c < h->n_header_fields; c++)
-                if (http_field_is(h, c, "connection")) {
-                        (void) for_each_element(http_field_value(h, c), h->fields[c].value_len,
-                                                connection_names, &m);
-                        if (m.found)
-                                return true;
-                }
-        return false;
-}
-
 int http_append_field(AcsBuf *out, const HttpHead *h, unsigned i) {
         const HttpField *f = &h->fields[i];
         size_t n = f->name_len + 2 + f->value_len + 2;
@@ -552,8 +642,7 @@ int http_append_trailers(AcsBuf *out, const HttpHead *h) {
         int r;
 
         for (unsigned i = h->n_header_fields; i < h->n_fields; i++) {
-                if (http_field_is(h, i, "content-length") || http_field_is(h, i, "transfer-encoding") ||
-                    http_field_is(h, i, "host") || http_field_is(h, i, "connection"))
+                if (h->fields[i].hop_by_hop || h->fields[i].kind == HTTP_FIELD_HOST)
                         continue;
                 r = http_append_field(out, h, i);
                 if (r < 0)
@@ -568,7 +657,7 @@ const char *http_head_cookie(const HttpHead *h, const char *name, size_t *ret_le
         for (unsigned i = 0; i < h->n_header_fields; i++) {
                 const char *v, *end;
 
-                if (!http_field_is(h, i, "cookie"))
+                if (h->fields[i].kind != HTTP_FIELD_COOKIE)
                         continue;
                 v = http_field_value(h, i);
                 end = v + h->fields[i].value_len;

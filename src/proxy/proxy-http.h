@@ -20,9 +20,32 @@
 
 #define HTTP_MAX_FIELDS 100
 
+/* The fields the proxy acts on, recognized once per message. */
+typedef enum HttpFieldKind {
+        HTTP_FIELD_OTHER,
+        HTTP_FIELD_CONNECTION,
+        HTTP_FIELD_KEEP_ALIVE,
+        HTTP_FIELD_PROXY_CONNECTION,
+        HTTP_FIELD_TE,
+        HTTP_FIELD_TRANSFER_ENCODING,
+        HTTP_FIELD_UPGRADE,
+        HTTP_FIELD_CONTENT_LENGTH,
+        HTTP_FIELD_PROXY_AUTHENTICATE,
+        HTTP_FIELD_PROXY_AUTHORIZATION,
+        HTTP_FIELD_HOST,
+        HTTP_FIELD_VIA,
+        HTTP_FIELD_X_FORWARDED_FOR,
+        HTTP_FIELD_X_FORWARDED_PROTO,
+        HTTP_FIELD_FORWARDED,
+        HTTP_FIELD_COOKIE,
+        HTTP_FIELD_EXPECT,
+} HttpFieldKind;
+
 typedef struct HttpField {
         uint32_t name, name_len;        /* offsets into HttpHead.buf */
         uint32_t value, value_len;
+        uint8_t kind;                   /* HttpFieldKind */
+        bool hop_by_hop;                /* not forwarded: hop-by-hop, framing, or named in Connection */
 } HttpField;
 
 typedef struct HttpHead {
@@ -68,9 +91,8 @@ struct HttpParser {
          * line and joins obs-folded lines silently, both of which we refuse. */
         bool scan_armed;        /* a head starts with the next byte */
         bool scan_started;      /* saw the first byte of the start line */
-        bool scan_line_start;
-        bool scan_line_empty;
-        uint8_t scan_prev;
+        bool scan_line_start;   /* the next byte begins a line */
+        uint8_t scan_prev, scan_prev2;  /* the last two bytes seen */
         bool in_trailers;
         bool in_message;
 
@@ -79,6 +101,7 @@ struct HttpParser {
         bool has_content_length;
         uint64_t content_length;
         bool conn_close, conn_keep_alive;
+        bool conn_other;        /* Connection names other fields */
         int host_field;         /* index, or -1 */
 };
 
@@ -103,11 +126,16 @@ static inline const char *http_field_value(const HttpHead *h, unsigned i) {
         return h->buf + h->fields[i].value;
 }
 bool http_field_is(const HttpHead *h, unsigned i, const char *name);
+static inline bool http_field_kind_is(const HttpHead *h, unsigned i, HttpFieldKind kind) {
+        return h->fields[i].kind == kind;
+}
 /* Index of the first header (not trailer) field named name, or -1. */
 int http_head_find(const HttpHead *h, const char *name);
 /* Should this field be left out when forwarding: hop-by-hop, framing (re-done by the proxy),
  * or named in a Connection header? */
-bool http_field_is_hop_by_hop(const HttpHead *h, unsigned i);
+static inline bool http_field_is_hop_by_hop(const HttpHead *h, unsigned i) {
+        return h->fields[i].hop_by_hop;
+}
 
 /* Appends "name: value\r\n" of field i. */
 int http_append_field(AcsBuf *out, const HttpHead *h, unsigned i);

@@ -52,6 +52,7 @@ static void refuse_over_limit(int fd) {
 static int worker_on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Worker *w = userdata;
 
+        worker_update_now(w);
         for (unsigned i = 0; i < ACCEPT_BATCH; i++) {
                 struct sockaddr_storage peer;
                 socklen_t len = sizeof(peer);

@@ -18,12 +18,15 @@
 #define WORKER_STOP_GRACE_USEC (5 * USEC_PER_SEC)
 
 usec_t worker_now(Worker *w) {
+        return w->now;
+}
+
+/* Each sd-event callback of the worker reads the loop's time once: one clock read per wake-up,
+ * not one per request. */
+void worker_update_now(Worker *w) {
         uint64_t t;
 
-        /* The loop's cached time: one clock read per iteration, not per request. */
-        if (sd_event_now(w->event, CLOCK_MONOTONIC, &t) < 0)
-                return now_usec(CLOCK_MONOTONIC);
-        return t;
+        w->now = sd_event_now(w->event, CLOCK_MONOTONIC, &t) >= 0 ? t : now_usec(CLOCK_MONOTONIC);
 }
 
 void worker_schedule_cleanup(Worker *w) {
@@ -62,6 +65,7 @@ static int worker_on_poll(sd_event_source *s, int fd, uint32_t revents, void *us
 
         /* Objects closed while this batch runs are freed only by the cleanup source, after it:
          * a later event of the batch never points at freed memory. */
+        worker_update_now(w);
         n = epoll_wait(w->poll_fd, ev, POLL_BATCH, 0);
         for (int i = 0; i < n; i++) {
                 WorkerPoll *p = ev[i].data.ptr;
@@ -121,6 +125,7 @@ static int worker_on_wake(sd_event_source *s, int fd, uint32_t revents, void *us
         uint64_t v;
 
         (void) read(w->wake_fd, &v, sizeof(v));
+        worker_update_now(w);
         if (atomic_load(&w->stopping) && w->listen_source)
                 worker_begin_stop(w);
         worker_refresh_set(w);
@@ -129,11 +134,13 @@ static int worker_on_wake(sd_event_source *s, int fd, uint32_t revents, void *us
 
 static int worker_on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         Worker *w = userdata;
-        usec_t now = worker_now(w);
+        usec_t now;
         bool stopping = atomic_load(&w->stopping);
         Client *c;
         BackendConn *bc;
 
+        worker_update_now(w);
+        now = worker_now(w);
         worker_refresh_set(w);
         for (c = w->clients; c; c = c->clients_next) {
                 /* Stopping: idle keep-alive connections go now, busy ones when done. */
@@ -255,6 +262,7 @@ int worker_start(Worker *w) {
                 return log_error_errno(r, "Failed to add the cleanup source: %m");
         (void) sd_event_source_set_enabled(w->cleanup_source, SD_EVENT_OFF);
 
+        worker_update_now(w);
         worker_refresh_set(w);
 
         r = pthread_create(&w->thread, NULL, worker_thread, w);

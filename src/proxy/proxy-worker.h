@@ -63,6 +63,7 @@ typedef struct Worker {
         uint8_t *scratch;               /* reads land here first: most are consumed at once */
 
         uint64_t rng;
+        usec_t now;                     /* the loop's time, read once per dispatch */
         _Atomic bool stopping;
         usec_t stop_deadline;
         int startup_error;
@@ -81,6 +82,7 @@ void worker_wake(Worker *w);
 /* Brings the worker's set up to date with the manager's (between requests only). */
 void worker_refresh_set(Worker *w);
 usec_t worker_now(Worker *w);
+void worker_update_now(Worker *w);
 
 int worker_poll_add(Worker *w, WorkerPoll *p, int fd, uint32_t events);
 int worker_poll_modify(Worker *w, WorkerPoll *p, int fd, uint32_t events);
