@@ -161,7 +161,7 @@ const scenarios = {
         await page.locator('#probe:not([disabled])').waitFor();
         assert.equal(await result.getAttribute('data-outcome'), 'ok', await result.innerText());
         const text = await result.innerText();
-        assert.match(text, /HTTP 200: answered by \S+ \/ [0-9a-f]{6,} in [\d.]+ ms/);
+        assert.match(text, /HTTP 200: answered by \S+ \/ [0-9a-f]{6,} in [\d.,]+ ms/);
         const vm = await result.getAttribute('data-vm');
         const container = await result.getAttribute('data-container');
         answers.push({ vm, container });
