@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +177,11 @@ static int manager_inherit_fds(Manager *m) {
                 }
         }
         strv_freep(&names);
+        /* The workers share it and take turns: accept() must never block one of them. */
+        if (m->http_fd >= 0 && fcntl(m->http_fd, F_SETFL, fcntl(m->http_fd, F_GETFL) | O_NONBLOCK) < 0)
+                return log_error_errno(errno, "Failed to make the activated socket non-blocking: %m");
+        if (m->admin_fd >= 0 && fcntl(m->admin_fd, F_SETFL, fcntl(m->admin_fd, F_GETFL) | O_NONBLOCK) < 0)
+                return log_error_errno(errno, "Failed to make the activated admin socket non-blocking: %m");
         if (m->http_fd >= 0)
                 log_info("Using the socket-activated \"http\" socket.");
         return 0;

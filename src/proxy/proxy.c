@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include "acs-config.h"
 #include "acs-log.h"
@@ -104,6 +105,13 @@ int main(int argc, char *argv[]) {
         r = manager_load(m, arg_config);
         if (r < 0)
                 return ACS_EXIT_CONFIG;
+
+        /* One descriptor per client and per backend connection: take all we may. */
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) >= 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                (void) setrlimit(RLIMIT_NOFILE, &rl);
+        }
 
         r = manager_start(m);
         if (r < 0)
