@@ -231,6 +231,17 @@ const scenarios = {
       await waitFor('the form to show the policy in force', async () =>
         (await page.locator('#policy-target_cpu').inputValue()) === '0.55', 5000);
       await shot(page, 'policy-applied');
+
+      step('drain a container from the page: it drains (or is gone) and the drain is in the events');
+      const row = page.locator('.container[data-state="ready"]').first();
+      const id = await row.getAttribute('data-container');
+      await row.getByRole('button', { name: /^Drain container/ }).click();
+      await page.locator('#action-result[data-outcome="ok"]').waitFor({ timeout: 5000 });
+      await page.locator('#events li[data-event="drain"]', { hasText: TEST_USER }).first().waitFor({ timeout: 5000 });
+      await waitFor(`container ${id.slice(0, 12)} to drain`, async () => {
+        const li = page.locator(`.container[data-container="${id}"]`);
+        return (await li.count()) === 0 || (await li.getAttribute('data-state')) === 'draining';
+      }, 10000, 100);
       return {};
     } finally {
       await apiPolicy({ target_cpu: 0.6 });
