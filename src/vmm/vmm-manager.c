@@ -647,6 +647,7 @@ static void manager_local_policy(VmmManager *m, usec_t now) {
         AcsPolicy policy;
         AcsScaleDecision d;
         AcsScaleInput in = {
+                .replicas = m->desired,
                 .ready = vmm_manager_count(m, container_is_ready),
                 .starting = vmm_manager_count(m, container_is_starting),
                 .cpu = m->utilization,
@@ -665,9 +666,11 @@ static void manager_local_policy(VmmManager *m, usec_t now) {
         policy.max_replicas = m->settings.capacity;
         policy.scale_down_window = m->settings.scale_down_window;
 
-        if (acs_policy_decide(&policy, &m->history, now, &in, &d) == ACS_SCALE_NONE || d.desired == m->desired)
-                return;
-        if (d.action != ACS_SCALE_OUT && d.action != ACS_SCALE_IN)
+        (void) acs_policy_decide(&policy, &m->history, now, &in, &d);
+        /* The rule speaks of what serves; act only where it moves the count we keep the same
+         * way (a recommendation made while containers are still starting is not a scale-in). */
+        if (!((d.action == ACS_SCALE_OUT && d.desired > m->desired) ||
+              (d.action == ACS_SCALE_IN && d.desired < m->desired && in.starting == 0)))
                 return;
         log_event(LOG_INFO, d.action == ACS_SCALE_OUT ? "scale-out" : "scale-in", m->settings.name, NULL,
                   "Local policy (VIM away): %u -> %u containers: %s", m->desired, d.desired, d.reason);
