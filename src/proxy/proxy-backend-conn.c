@@ -88,6 +88,7 @@ void backend_conn_close(BackendConn *bc) {
                 bc->fd = safe_close(bc->fd);
         atomic_fetch_sub_explicit(&bc->backend->conns, 1, memory_order_relaxed);
         w->n_conns--;
+        w->queue_run_pending = w->queue != NULL;
         worker_schedule_cleanup(w);
 }
 
@@ -127,6 +128,10 @@ void backend_conn_release(BackendConn *bc, bool reusable) {
         bc->deadline = worker_now(w) + w->manager->settings.idle_timeout;
         bc->deadline_is_connect = false;
         backend_conn_update_events(bc);
+        if (w->queue) {
+                w->queue_run_pending = true;
+                worker_schedule_cleanup(w);
+        }
 }
 
 void backend_conn_update_events(BackendConn *bc) {

@@ -20,6 +20,53 @@
 
 static void client_on_io(WorkerPoll *p, uint32_t revents);
 
+static void client_queue_remove(Client *c) {
+        Worker *w = c->worker;
+
+        if (w->queue_tail == c)
+                w->queue_tail = c->queue_prev;
+        LIST_REMOVE(queue, w->queue, c);
+        w->n_queued--;
+        c->queued = false;
+}
+
+void client_queue_push(Client *c) {
+        Worker *w = c->worker;
+
+        c->queued = true;
+        c->deadline = worker_now(w) + w->manager->settings.queue_timeout;
+        c->queue_next = NULL;
+        c->queue_prev = w->queue_tail;
+        if (w->queue_tail)
+                w->queue_tail->queue_next = c;
+        else
+                w->queue = c;
+        w->queue_tail = c;
+        w->n_queued++;
+}
+
+void client_queue_run(Worker *w) {
+        while (w->queue) {
+                Client *c = w->queue;
+                int r;
+
+                worker_refresh_set(w);
+                r = forward_dispatch(c, NULL);
+                if (r == -EBUSY)
+                        return;         /* still no room: it stays first in line */
+                client_queue_remove(c);
+                c->deadline = USEC_INFINITY;
+                if (r < 0) {
+                        client_reply_error(c, 503, true);
+                        (void) client_flush(c);
+                        continue;
+                }
+                /* The parser paused at the end of the head: the body (if any) follows now. */
+                http_parser_resume(&c->parser);
+                client_process(c);
+        }
+}
+
 static unsigned address_slot(const struct sockaddr_storage *peer) {
         const unsigned char *p;
         size_t n;
@@ -94,6 +141,8 @@ void client_close(Client *c) {
                 return;
         if (c->bconn || c->backend)
                 forward_abort(c);
+        if (c->queued)
+                client_queue_remove(c);
         c->state = CLIENT_DEAD;
                 c->fd = safe_close(c->fd);
         atomic_fetch_sub(&w->manager->client_addr_conns[c->addr_slot], 1);
@@ -226,6 +275,8 @@ static size_t client_parse(Client *c, const uint8_t *p, size_t n) {
 
                 if (c->state == CLIENT_FORWARD && c->request_complete)
                         break;  /* pipelined: the next request waits for this response */
+                if (c->queued)
+                        break;  /* the body waits until the request has a backend */
                 if (c->state != CLIENT_IDLE && c->state != CLIENT_HEAD && c->state != CLIENT_FORWARD)
                         break;
                 if (c->bconn && acs_buf_len(&c->bconn->out) > WORKER_OUT_HIGH)
@@ -238,7 +289,7 @@ static size_t client_parse(Client *c, const uint8_t *p, size_t n) {
                 e = http_parser_feed(&c->parser, (const char *) p + done, n - done, &consumed);
                 done += consumed;
                 if (e == HPE_OK || e == HPE_PAUSED) {
-                        if (e == HPE_PAUSED)
+                        if (e == HPE_PAUSED && !c->queued)
                                 http_parser_resume(&c->parser);
                         continue;
                 }
@@ -373,6 +424,14 @@ static void client_on_io(WorkerPoll *p, uint32_t revents) {
 void client_check_deadline(Client *c, usec_t now) {
         if (c->state == CLIENT_DEAD || c->deadline == USEC_INFINITY || now < c->deadline)
                 return;
+
+        if (c->queued) {
+                /* No room at any backend in time. */
+                client_queue_remove(c);
+                client_reply_error(c, 503, true);
+                (void) client_flush(c);
+                return;
+        }
 
         switch (c->state) {
         case CLIENT_IDLE:

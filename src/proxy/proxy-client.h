@@ -68,6 +68,8 @@ typedef struct Client {
         bool http10;
         bool head_method;
         bool counted;           /* in_flight was raised for this exchange */
+        bool queued;            /* waiting for room at a backend (parser paused) */
+        LIST_FIELDS(struct Client, queue);
         uint8_t framing;        /* ResponseFraming */
         unsigned status;
         usec_t started;
@@ -92,5 +94,9 @@ int client_flush(Client *c);
 void client_update_events(Client *c);
 /* Answers a locally generated response and closes when close_after. */
 void client_reply_error(Client *c, unsigned status, bool close_after);
+/* Waits for room at a backend (every one is at MaxConnectionsPerBackend=). */
+void client_queue_push(Client *c);
+/* Room at a backend: dispatch the oldest waiting requests of the worker. */
+void client_queue_run(Worker *w);
 /* Called by the worker tick. */
 void client_check_deadline(Client *c, usec_t now);

@@ -177,8 +177,9 @@ static void note_backend_error(Client *c, Backend *b) {
 }
 
 /* Chooses a backend (not `avoid` if another is available), gets a connection to it and queues
- * the request head. -EHOSTUNREACH when no backend is available. */
-static int forward_dispatch(Client *c, Backend *avoid) {
+ * the request head. -EHOSTUNREACH when no backend is available, -EBUSY when every available
+ * one is at its connection limit. */
+int forward_dispatch(Client *c, Backend *avoid) {
         Worker *w = c->worker;
         Manager *m = w->manager;
         BackendConn *bc;
@@ -193,11 +194,15 @@ static int forward_dispatch(Client *c, Backend *avoid) {
                         .key = c->hash_key,
                         .key_len = c->hash_key_len,
                         .rng = &w->rng,
+                        .max_conns = m->settings.max_conns_per_backend,
+                        .worker = w->index,
                 };
 
                 b = w->set ? m->lb->pick(w->lb_state, w->set, &ctx) : NULL;
-                if (!b)
-                        return -EHOSTUNREACH;
+                if (!b) {
+                        ctx.max_conns = 0;
+                        return w->set && ctx.avoid == NULL && lb_fallback(w->set, &ctx) ? -EBUSY : -EHOSTUNREACH;
+                }
                 r = backend_conn_get(w, b, &bc);
                 if (r >= 0)
                         break;
@@ -287,6 +292,11 @@ static int request_headers_complete(HttpParser *hp) {
 
         worker_refresh_set(w);
         r = forward_dispatch(c, NULL);
+        if (r == -EBUSY && w->n_queued < m->settings.queue_size) {
+                /* Every backend is at its connection limit: wait, with the body unread. */
+                client_queue_push(c);
+                return HPE_PAUSED;
+        }
         if (r < 0) {
                 if (r != -EHOSTUNREACH)
                         log_warning_errno(r, "Failed to forward a request from %s: %m", c->peer);

@@ -18,6 +18,9 @@ typedef struct BackendConn BackendConn;
 extern const HttpParserOps forward_request_ops;
 extern const HttpParserOps forward_response_ops;
 
+/* Chooses a backend and sends the head (request_headers_complete does it; the queue again). */
+int forward_dispatch(Client *c, Backend *avoid);
+
 /* The backend connection failed before the exchange finished (connect error, reset, EOF,
  * malformed response, timeout). timeout picks 504 over 502. Frees bc. */
 void forward_backend_failed(BackendConn *bc, int error, bool timeout, const char *why);

@@ -20,7 +20,7 @@ Backend *lb_fallback(BackendSet *set, const LbContext *ctx) {
 
         for (unsigned i = 0; i < set->n_backends; i++) {
                 Backend *b = set->backends[i];
-                if (!backend_available(b, ctx->now))
+                if (!backend_available(b, ctx->now) || !lb_has_room(b, ctx))
                         continue;
                 if (b != ctx->avoid)
                         return b;

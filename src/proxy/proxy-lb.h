@@ -19,6 +19,8 @@ typedef struct LbContext {
         const char *key;        /* hash key from the request, NULL when absent */
         size_t key_len;
         uint64_t *rng;          /* the worker's random state */
+        unsigned max_conns;     /* per backend, 0: no limit */
+        unsigned worker;        /* whose idle pool counts as room */
 } LbContext;
 
 typedef struct LbOps {
@@ -50,8 +52,15 @@ static inline uint64_t lb_random(uint64_t *state) {
         return x * 0x2545F4914F6CDD1DULL;
 }
 
+/* Below its connection limit, or an idle connection of ours to reuse. */
+static inline bool lb_has_room(Backend *b, const LbContext *ctx) {
+        return ctx->max_conns == 0 ||
+               atomic_load_explicit(&b->conns, memory_order_relaxed) < ctx->max_conns ||
+               b->pools[ctx->worker].n_idle > 0;
+}
+
 static inline bool lb_candidate(Backend *b, const LbContext *ctx) {
-        return b != ctx->avoid && backend_available(b, ctx->now);
+        return b != ctx->avoid && backend_available(b, ctx->now) && lb_has_room(b, ctx);
 }
 
 /* The first available backend, ignoring ctx->avoid when nothing else is left. */

@@ -45,6 +45,8 @@ typedef struct ProxySettings {
         unsigned max_head_size;
         unsigned max_conns_per_client;  /* 0: no limit */
         unsigned max_conns_per_backend; /* 0: no limit */
+        unsigned queue_size;            /* requests waiting for a backend connection, per worker */
+        usec_t queue_timeout;
 
         usec_t health_interval;         /* 0: no active checks */
         unsigned health_rise;

@@ -80,6 +80,10 @@ static int worker_on_cleanup(sd_event_source *s, void *userdata) {
         BackendConn *bc, *bn;
 
         w->has_dead = false;
+        if (w->queue_run_pending) {
+                w->queue_run_pending = false;
+                client_queue_run(w);
+        }
         for (c = w->clients; c; c = cn) {
                 cn = c->clients_next;
                 if (c->state == CLIENT_DEAD)
@@ -158,6 +162,8 @@ static int worker_on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         }
         for (bc = w->conns; bc; bc = bc->conns_next)
                 backend_conn_check_deadline(bc, now);
+        if (w->queue)
+                client_queue_run(w);
 
         if (stopping && (w->n_clients == 0 || now >= w->stop_deadline))
                 return sd_event_exit(w->event, 0);

@@ -60,6 +60,11 @@ typedef struct Worker {
         sd_event_source *cleanup_source;
         bool has_dead;
 
+        Client *queue;                  /* requests waiting for a backend connection, oldest first */
+        Client *queue_tail;
+        unsigned n_queued;
+        bool queue_run_pending;
+
         uint8_t *scratch;               /* reads land here first: most are consumed at once */
 
         uint64_t rng;

@@ -166,6 +166,43 @@ class Failures(ProxyTestCase):
         for s in socks[1:]:
             s.close()
 
+    def concurrent(self, n, path="/", body=None):
+        results = [None] * n
+
+        def one(i):
+            try:
+                results[i] = self.get(path, method="POST" if body else "GET", body=body)
+            except Exception as e:  # noqa: BLE001 - recorded for the assertion
+                results[i] = (str(e), {}, b"")
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return results
+
+    def test_backend_connection_limit_with_queue(self):
+        b = self.backend()
+        b.delay = 0.3
+        self.proxy([b], extra="MaxConnectionsPerBackend=2\nQueueSize=4\nQueueTimeout=5s\n")
+        # Six at once: two go out, four wait in the queue (their bodies unread) and follow.
+        results = self.concurrent(6, "/echo", body=b"payload")
+        self.assertEqual([r[0] for r in results], [200] * 6)
+        self.assertTrue(all(r[2] == b"payload" for r in results))
+        self.assertEqual(b.max_open_conns, 2, "the limit of backend connections was not kept")
+        # Nine at once: two out, four queued, three refused at once with 503.
+        results = self.concurrent(9)
+        statuses = sorted(r[0] for r in results)
+        self.assertEqual(statuses, [200] * 6 + [503] * 3, statuses)
+        self.assertEqual(b.max_open_conns, 2)
+
+    def test_queue_timeout_503(self):
+        b = self.backend()
+        self.proxy([b], extra="MaxConnectionsPerBackend=1\nQueueTimeout=300ms\n")
+        results = self.concurrent(2, "/slow?ms=1500")
+        self.assertEqual(sorted(r[0] for r in results), [200, 503])
+
     def test_metrics_on_admin_port(self):
         b = self.backend()
         admin = take_port()
