@@ -43,6 +43,7 @@ class VmmDockerDownTest(VmmTestCase):
             status, body = http_json(f"http://{address}:{port}/")
             self.assertEqual((status, body["vm"], body["container"]), (200, self.vm, container))
         self.assertTrue(self.vmm_property(bus, "DockerConnected"))
+        self.assertEqual(vmm.stop(), 0)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ class VmmLocalPolicyTest(VmmTestCase):
                 t.join(10)
         self.assertLessEqual(self.vmm_property(bus, "DesiredContainers"), 3)
         self.assertRegex(vmm.output(), r"Local policy \(VIM away\): 1 -> [23]")
+        self.assertEqual(vmm.stop(), 0)
 
 
 if __name__ == "__main__":
