@@ -22,8 +22,7 @@ static void agent_attach(VimVm *vm, AcsLink *link) {
                 acs_link_close(vm->link, ACS_LINK_CLOSED_LOCALLY);
         }
         vm->link = link;
-        vm->n_orders = 0;
-        vm->pending_adds = vm->acked_adds = 0;
+        vim_vm_forget_orders(vm);
         acs_link_set_userdata(link, vm);
 }
 
@@ -49,16 +48,16 @@ static void agent_on_register(VimManager *m, VimVm *vm, const AcsRegister *reg) 
         vm->capacity = reg->capacity;
         vm->min = reg->min;
         vm->reported_state = reported;
-        vm->last_seen = now_usec(CLOCK_MONOTONIC);
+        vm->last_seen = vm->registered = now_usec(CLOCK_MONOTONIC);
         /* A VM we are draining stays draining, whatever it thinks. */
         if (first || reported == VIM_VM_STANDBY || vm->state != VIM_VM_DRAINING)
                 vim_vm_set_state(vm, reported, NULL, "registered");
         log_event(LOG_NOTICE, "vm-registered", vm->name, NULL,
-                  "VM %s registered from %s: %s, capacity %u, %zu containers adopted.", vm->name,
+                  "VM %s registered from %s: %s, capacity %u, %zu containers reported.", vm->name,
                   acs_link_get_peer(vm->link), acs_vm_state_to_string(reg->state), reg->capacity,
                   reg->n_containers);
 
-        (void) vim_vm_apply_containers(vm, reg->containers, reg->n_containers);
+        (void) vim_vm_apply_containers(vm, reg->containers, reg->n_containers, true);
         vim_manager_containers_changed(m);
         vim_manager_vms_changed(m);
 }
@@ -68,7 +67,10 @@ static void agent_on_metrics(VimManager *m, VimVm *vm, const AcsMetrics *metrics
         if (vm->state == VIM_VM_UNREACHABLE)
                 vim_vm_set_state(vm, vm->reported_state, "vm-reachable", "reporting again");
 
-        if (vim_vm_apply_containers(vm, metrics->containers, metrics->n_containers))
+        /* Right after a registration a container missing from a report may only not be listed
+         * yet: a VMM restarted next to running containers adopts them after it registered. */
+        if (vim_vm_apply_containers(vm, metrics->containers, metrics->n_containers,
+                                    vm->last_seen < vm->registered + m->settings.grace_period))
                 vim_manager_containers_changed(m);
 }
 
@@ -123,8 +125,7 @@ static void agent_on_disconnect(AcsLink *link, int reason, void *userdata) {
          * never leaves the model. */
         log_debug("VM %s disconnected.", vm->name);
         vm->link = NULL;
-        vm->n_orders = 0;
-        vm->pending_adds = vm->acked_adds = 0;
+        vim_vm_forget_orders(vm);
 }
 
 static const AcsLinkHandlers agent_handlers = {

@@ -194,8 +194,11 @@ void vim_placement_check_standby(VimManager *m, usec_t now) {
                         continue;
                 if (vms[i].used > 0) {
                         vm->empty_since = 0;
+                        vm->may_return_to_standby = true;
                         continue;
                 }
+                if (!vm->may_return_to_standby)
+                        continue;
                 if (vm->empty_since == 0)
                         vm->empty_since = now;
                 if (!acs_placement_may_standby(&m->policy, vms, k, i, vm->empty_since, now))

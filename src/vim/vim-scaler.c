@@ -71,6 +71,7 @@ static void scaler_check_reachability(VimManager *m, usec_t now) {
                 VimVm *vm = m->vms[i];
                 char reason[128];
 
+                vim_vm_expire_pending_adds(vm, now);
                 if (vm->state == VIM_VM_UNREACHABLE || vm->last_seen + m->settings.grace_period >= now)
                         continue;
                 (void) snprintf(reason, sizeof(reason), "no metrics for %.1f s (grace %.1f s)%s",
@@ -79,7 +80,7 @@ static void scaler_check_reachability(VimManager *m, usec_t now) {
                                 vm->link ? "" : ", disconnected");
                 vim_vm_set_state(vm, VIM_VM_UNREACHABLE, "vm-unreachable", reason);
                 /* Its pending adds will not arrive through us. */
-                vm->pending_adds = vm->acked_adds = 0;
+                vim_vm_forget_orders(vm);
         }
 }
 
@@ -233,6 +234,9 @@ static int scaler_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 /* Adopt what runs as the count to hold: a restart recreates nothing. */
                 vim_scaler_count(m, &running, NULL);
                 m->desired = running;
+                /* ... and as the start of the scale-down window, so a restart never scales in
+                 * before the window has seen the load. */
+                acs_scale_history_record(&m->history, now, running);
                 m->decided_once = true;
                 vim_backends_release(m);
                 log_info("Cluster model rebuilt from %zu VMs; deciding from now on.", m->n_vms);

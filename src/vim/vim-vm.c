@@ -87,8 +87,9 @@ VimContainer *vim_vm_find_container(VimVm *vm, const char *id) {
         return NULL;
 }
 
-bool vim_vm_apply_containers(VimVm *vm, const AcsContainerInfo *list, size_t n) {
+bool vim_vm_apply_containers(VimVm *vm, const AcsContainerInfo *list, size_t n, bool keep_missing) {
         bool changed = false;
+        unsigned appeared = 0;
         double cpu = 0;
 
         for (size_t i = 0; i < vm->n_containers; i++)
@@ -114,6 +115,7 @@ bool vim_vm_apply_containers(VimVm *vm, const AcsContainerInfo *list, size_t n) 
                         log_event(LOG_INFO, "container-adopted", vm->name, c->id, "Container %.12s at %s:%u (%s).",
                                   c->id, c->address, c->port, acs_container_state_to_string(c->state));
                         changed = true;
+                        appeared++;
                 }
                 c->seen = true;
                 cpu += list[i].cpu * list[i].cpu_limit;
@@ -122,7 +124,7 @@ bool vim_vm_apply_containers(VimVm *vm, const AcsContainerInfo *list, size_t n) 
         for (size_t i = vm->n_containers; i > 0; i--) {
                 VimContainer *c = vm->containers[i - 1];
 
-                if (c->seen)
+                if (c->seen || keep_missing)
                         continue;
                 log_event(LOG_INFO, "container-gone", vm->name, c->id, "Container %.12s at %s:%u is gone.", c->id,
                           c->address, c->port);
@@ -131,9 +133,8 @@ bool vim_vm_apply_containers(VimVm *vm, const AcsContainerInfo *list, size_t n) 
         }
 
         vm->cpu = cpu;
-        /* Acknowledged adds show up in this report (as starting containers); stop counting them. */
-        vm->pending_adds -= MIN(vm->pending_adds, vm->acked_adds);
-        vm->acked_adds = 0;
+        /* Containers that appeared are the adds we ordered, as far as counting goes. */
+        vm->pending_adds -= MIN(vm->pending_adds, appeared);
         return changed;
 }
 
@@ -145,8 +146,6 @@ static void vm_forget_old_orders(VimVm *vm, usec_t now) {
                         log_warning("VM %s did not acknowledge order %s #%llu, forgetting it.", vm->name,
                                     acs_order_kind_to_string(vm->orders[i].kind),
                                     (unsigned long long) vm->orders[i].seq);
-                        if (vm->orders[i].kind == ACS_ORDER_ADD && vm->pending_adds > 0)
-                                vm->pending_adds--;
                         continue;
                 }
                 vm->orders[k++] = vm->orders[i];
@@ -180,8 +179,10 @@ int vim_vm_send_order(VimVm *vm, AcsOrderKind kind, uint32_t count, const char *
         o = vm->orders + vm->n_orders++;
         *o = (VimOrder) { .seq = seq, .kind = kind, .sent = now };
         (void) snprintf(o->container, sizeof(o->container), "%s", container ?: "");
-        if (kind == ACS_ORDER_ADD)
+        if (kind == ACS_ORDER_ADD) {
                 vm->pending_adds++;
+                vm->pending_since = now;
+        }
         return 0;
 }
 
@@ -194,12 +195,8 @@ bool vim_vm_ack_order(VimVm *vm, const AcsAck *ack) {
                 memmove(vm->orders + i, vm->orders + i + 1, (vm->n_orders - i - 1) * sizeof(*vm->orders));
                 vm->n_orders--;
 
-                if (o.kind == ACS_ORDER_ADD && vm->pending_adds > 0) {
-                        if (ack->result < 0)
-                                vm->pending_adds--;
-                        else
-                                vm->acked_adds++;
-                }
+                if (o.kind == ACS_ORDER_ADD && ack->result < 0 && vm->pending_adds > 0)
+                        vm->pending_adds--;
                 if (ack->result == -ENOENT && o.kind == ACS_ORDER_REMOVE)
                         /* The VMM removes a drained container by itself; ours came second. */
                         log_debug("VM %s had already removed %.12s.", vm->name, o.container);
@@ -225,8 +222,12 @@ void vim_vm_set_state(VimVm *vm, VimVmState state, const char *event, const char
                           vim_vm_state_to_string(state), reason);
         /* Activated later, emptied first: placement reads the rank. VMs that registered as
          * active share rank 0 and are ordered by name. */
-        if (state == VIM_VM_ACTIVE && vm->state == VIM_VM_STANDBY)
+        if (state == VIM_VM_ACTIVE && vm->state == VIM_VM_STANDBY) {
                 vm->rank = ++vm->manager->next_rank;
+                vm->may_return_to_standby = true;
+        }
+        if (state == VIM_VM_STANDBY)
+                vm->may_return_to_standby = false;
         vm->state = state;
         vm->empty_since = 0;
         vim_manager_vms_changed(vm->manager);
@@ -234,4 +235,20 @@ void vim_vm_set_state(VimVm *vm, VimVmState state, const char *event, const char
 
 unsigned vim_vm_used_slots(const VimVm *vm) {
         return (unsigned) vm->n_containers + vm->pending_adds;
+}
+
+/* Creating a container takes an image check, a create and a start: well under this. */
+#define PENDING_ADD_TIMEOUT (60 * USEC_PER_SEC)
+
+void vim_vm_expire_pending_adds(VimVm *vm, usec_t now) {
+        if (vm->pending_adds == 0 || vm->pending_since + PENDING_ADD_TIMEOUT >= now)
+                return;
+        log_warning("VM %s did not show %u ordered containers within %llu s, no longer counting them.", vm->name,
+                    vm->pending_adds, (unsigned long long) (PENDING_ADD_TIMEOUT / USEC_PER_SEC));
+        vm->pending_adds = 0;
+}
+
+void vim_vm_forget_orders(VimVm *vm) {
+        vm->n_orders = 0;
+        vm->pending_adds = 0;
 }

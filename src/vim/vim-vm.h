@@ -46,15 +46,19 @@ typedef struct VimVm {
 
         AcsLink *link;                  /* NULL while disconnected */
         usec_t last_seen;               /* last register or metrics */
+        usec_t registered;              /* last register */
         usec_t empty_since;             /* active and without containers since; 0 otherwise */
+        bool may_return_to_standby;     /* it ran containers, or the VIM activated it: an active VM
+                                         * that never ran anything stays as its operator made it */
 
         VimContainer **containers;
         size_t n_containers;
 
         VimOrder *orders;               /* sent, not acknowledged */
         size_t n_orders;
-        unsigned pending_adds;          /* add orders not yet visible as containers */
-        unsigned acked_adds;            /* acknowledged, waiting for the next report to show them */
+        unsigned pending_adds;          /* add orders not yet visible as containers: a VMM acks an
+                                         * add when it accepts it, the container shows later */
+        usec_t pending_since;           /* the last add order */
 } VimVm;
 
 VimVm *vim_vm_new(VimManager *m, const char *name);
@@ -67,10 +71,11 @@ VimContainer *vim_vm_find_container(VimVm *vm, const char *id);
 
 /*
  * Adopts a full list of containers (register or metrics): new ones are added, known ones
- * updated, the ones missing from the list removed. Returns true when the backend set may have
+ * updated, the ones missing from the list removed unless keep_missing (a VMM that just started
+ * may report before it listed its Docker engine). Returns true when the backend set may have
  * changed.
  */
-bool vim_vm_apply_containers(VimVm *vm, const AcsContainerInfo *list, size_t n);
+bool vim_vm_apply_containers(VimVm *vm, const AcsContainerInfo *list, size_t n, bool keep_missing);
 
 /* Sends an order; in dry-run mode the manager never calls this. Returns 0 or a negative errno. */
 int vim_vm_send_order(VimVm *vm, AcsOrderKind kind, uint32_t count, const char *container);
@@ -92,5 +97,9 @@ static inline bool vim_vm_can_order(const VimVm *vm) {
 
 /* Containers that occupy a slot: every container, plus adds on their way. */
 unsigned vim_vm_used_slots(const VimVm *vm);
+/* Forgets adds that never showed up (the VMM failed them without saying so). */
+void vim_vm_expire_pending_adds(VimVm *vm, usec_t now);
+/* Forgets everything in flight on the link (it closed). */
+void vim_vm_forget_orders(VimVm *vm);
 
 const char *vim_vm_state_to_string(VimVmState s);

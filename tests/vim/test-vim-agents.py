@@ -39,7 +39,7 @@ class AgentsTest(VimTestCase):
         vm1b = self.start_agent("vm1", containers=2, capacity=3)
         self.wait_state(lambda s: self.vm("vm1", s)["state"] == "active", 10, "vm1 back")
         self.assertEqual(sorted(c["id"] for c in self.vm("vm1")["containers"]), ids_before)
-        self.assertRegex(self.vim.output(), r"VM vm1 registered from .*: active, capacity 3, 2 containers adopted")
+        self.assertRegex(self.vim.output(), r"VM vm1 registered from .*: active, capacity 3, 2 containers reported")
         time.sleep(1.5)
         self.assertNotIn("order add", vm1b.output())
 

@@ -36,9 +36,11 @@ class ScalingTest(VimTestCase):
         self.assertRegex(outs[0], r"cpu 0\.90 > target 0\.60 over 1 ready")
         activation = self.wait_event("vm-activate", "vm3")[0]
         self.assertRegex(activation, r"standby -> active")
-        # vm3 came up only when vm1 and vm2 left less than the headroom free
+        # vm3 came up when vm1 and vm2 left less than the headroom free, and got containers last
         log = self.vim.output()
-        self.assertLess(log.index("vm2 +"), log.index("[vm-activate]"))
+        self.assertLess(log.index("vm1 +1"), log.index("[vm-activate]"))
+        self.assertLess(log.index("vm2 +"), log.index("vm3 +"))
+        self.assertRegex(activation, r"free slots on active VMs \d+ \(after \d+ more\) < headroom 1|more containers wanted")
 
         # Load gone: after the 3 s window, scale-in drains first, then removes; vm3 returns to standby.
         self.set_cpu(0.05)
