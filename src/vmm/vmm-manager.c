@@ -40,6 +40,8 @@ int vmm_manager_new(sd_event *event, VmmSettings *settings, VmmManager **ret) {
         m->cgroup_root = "/sys/fs/cgroup";
         m->desired = m->state == VMM_STATE_ACTIVE ? m->settings.min_containers : 0;
         acs_scale_history_reset(&m->history);
+        /* Back-off jitter differs between VMs started at the same time. */
+        srandom((unsigned) (now_usec(CLOCK_REALTIME) ^ ((usec_t) getpid() << 16)));
 
         r = vmm_docker_new(event, m->settings.docker_socket, &m->docker);
         if (r < 0)
@@ -69,11 +71,12 @@ VmmManager *vmm_manager_free(VmmManager *m) {
         if (!m)
                 return NULL;
         vmm_uplink_free(m->uplink);
-        /* Requests first: their callbacks must not see half-freed containers. */
-        vmm_docker_free(m->docker);
-        vmm_curl_free(m->http);
+        /* Containers cancel their probes in m->http; Docker requests only name containers by id,
+         * and are dropped without callbacks. */
         while (m->containers)
                 vmm_container_free(m->containers);
+        vmm_docker_free(m->docker);
+        vmm_curl_free(m->http);
         sd_event_source_disable_unref(m->tick);
         sd_event_source_disable_unref(m->reconcile);
         sd_event_source_disable_unref(m->docker_retry);
@@ -84,14 +87,14 @@ VmmManager *vmm_manager_free(VmmManager *m) {
         return mfree(m);
 }
 
+/* A full id, or a unique prefix of at least 12 characters as `docker ps` shows them. */
 VmmContainer *vmm_manager_find_container(VmmManager *m, const char *id) {
+        VmmContainer *found = NULL;
         size_t n;
 
         if (!id || !*id)
                 return NULL;
         n = strlen(id);
-        /* A full id, or a unique prefix of at least 12 characters as `docker ps` shows them. */
-        VmmContainer *found = NULL;
         for (VmmContainer *c = m->containers; c; c = c->next) {
                 if (!c->id)
                         continue;
