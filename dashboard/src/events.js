@@ -37,8 +37,9 @@ export class EventsView {
     const li = el('li', { class: 'event', 'data-event': kind, 'data-level': entry.level || 'info' },
       el('time', { datetime: typeof entry.time === 'number' ? new Date(entry.time * 1000).toISOString() : undefined,
                    text: when }),
-      el('span', { class: 'kind', text: kind }),
-      subject ? el('span', { class: 'subject', text: subject }) : null,
+      el('span', { class: 'head' },
+        el('span', { class: 'kind', text: kind }),
+        subject ? el('span', { class: 'subject', text: subject }) : null),
       el('span', { class: 'message', text: entry.message }));
     if (QUIET_EVENTS.has(kind))
       li.classList.add('quiet');

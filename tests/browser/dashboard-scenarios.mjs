@@ -314,6 +314,10 @@ const scenarios = {
       assert.ok(!chartBefore.equals(chartAfter), 'the requests chart moved');
       assert.ok(await page.locator('#events li[data-event^="scale-out"]').count() > 0,
                 'the scale-out decision is in the events timeline');
+      step('the events filter leaves the decisions and VM changes');
+      await page.getByLabel('Show').selectOption('decisions');
+      assert.ok(await page.locator('#events li[data-event^="scale-out"]').first().isVisible());
+      assert.equal(await page.locator('#events li[data-event^="container-"]:visible').count(), 0);
       await shot(page, 'scale-out');
 
       step('stop the load from the page');
