@@ -261,6 +261,7 @@ void client_exchange_done(Client *c) {
         c->state = CLIENT_IDLE;
         c->deadline = worker_now(c->worker) + m->settings.idle_timeout;
         c->request_complete = c->response_complete = c->response_started = false;
+        c->n_requests++;
 }
 
 /* Parses buffered bytes from p (either the input buffer or, when that is empty, the worker's

@@ -69,6 +69,7 @@ typedef struct Client {
         bool head_method;
         bool counted;           /* in_flight was raised for this exchange */
         bool queued;            /* waiting for room at a backend (parser paused) */
+        unsigned n_requests;    /* answered on this connection */
         LIST_FIELDS(struct Client, queue);
         uint8_t framing;        /* ResponseFraming */
         unsigned status;

@@ -440,6 +440,9 @@ static int response_headers_complete(HttpParser *hp) {
                 c->framing = c->http10 ? FRAMING_EOF : FRAMING_EOF_CHUNKED;
         if (c->framing == FRAMING_DECHUNK || c->framing == FRAMING_EOF)
                 c->keep_alive = false;
+        /* Shutting down: this is the connection's last answer, and it says so. */
+        if (atomic_load_explicit(&c->worker->stopping, memory_order_relaxed))
+                c->keep_alive = false;
         /* The backend answered before the request body ended: the rest of it cannot be told
          * apart from a next request safely, so this is the last exchange of the client. */
         if (!c->request_complete)

@@ -147,8 +147,10 @@ static int worker_on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         now = worker_now(w);
         worker_refresh_set(w);
         for (c = w->clients; c; c = c->clients_next) {
-                /* Stopping: idle keep-alive connections go now, busy ones when done. */
-                if (stopping && c->state == CLIENT_IDLE && acs_buf_len(&c->in) == 0)
+                /* Stopping: idle keep-alive connections go now, busy ones when done. A fresh
+                 * connection still gets its first request served: its client has no reason
+                 * to expect a close before any answer. */
+                if (stopping && c->state == CLIENT_IDLE && acs_buf_len(&c->in) == 0 && c->n_requests > 0)
                         client_close(c);
                 else
                         client_check_deadline(c, now);
