@@ -162,8 +162,8 @@ class RecordingBackend:
         self.port = port or take_port()
         self.conns = []
         self.requests = []
-        self.open_conns = 0
-        self.max_open_conns = 0     # the most connections open at the same time
+        self.busy = 0
+        self.max_busy = 0           # the most requests being answered at the same time
         self.lock = threading.Lock()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -200,8 +200,6 @@ class RecordingBackend:
         rec = ConnRecord()
         with self.lock:
             self.conns.append(rec)
-            self.open_conns += 1
-            self.max_open_conns = max(self.max_open_conns, self.open_conns)
         buf = b""
         sent_continue = False
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -230,7 +228,14 @@ class RecordingBackend:
                         rec.requests.append(req)
                         self.requests.append(req)
                         n = len(self.requests)
-                    if not self._respond(conn, req, n):
+                        self.busy += 1
+                        self.max_busy = max(self.max_busy, self.busy)
+                    try:
+                        keep = self._respond(conn, req, n)
+                    finally:
+                        with self.lock:
+                            self.busy -= 1
+                    if not keep:
                         conn.close()
                         return
             rec.garbage = buf
@@ -238,8 +243,6 @@ class RecordingBackend:
             rec.closed_by_peer = True
         finally:
             conn.close()
-            with self.lock:
-                self.open_conns -= 1
 
     def _respond(self, conn, req, n):
         """Sends the answer; False to close the connection afterwards."""

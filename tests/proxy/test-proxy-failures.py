@@ -190,12 +190,12 @@ class Failures(ProxyTestCase):
         results = self.concurrent(6, "/echo", body=b"payload")
         self.assertEqual([r[0] for r in results], [200] * 6)
         self.assertTrue(all(r[2] == b"payload" for r in results))
-        self.assertEqual(b.max_open_conns, 2, "the limit of backend connections was not kept")
+        self.assertEqual(b.max_busy, 2, "the limit of backend connections was not kept")
         # Nine at once: two out, four queued, three refused at once with 503.
         results = self.concurrent(9)
         statuses = sorted(r[0] for r in results)
         self.assertEqual(statuses, [200] * 6 + [503] * 3, statuses)
-        self.assertEqual(b.max_open_conns, 2)
+        self.assertEqual(b.max_busy, 2)
 
     def test_queue_timeout_503(self):
         b = self.backend()
