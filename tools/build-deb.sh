@@ -3,10 +3,17 @@
 # copies the tree to a temporary directory, puts packaging/debian there as debian/ and runs
 # dpkg-buildpackage. The .deb files (and the .changes/.buildinfo) land in OUTDIR.
 #
-#   tools/build-deb.sh [OUTDIR]        default OUTDIR: build-deb/
+#   tools/build-deb.sh [--head] [OUTDIR]        default OUTDIR: build-deb/
+#
+# --head builds what is committed (git archive HEAD) instead of the work tree.
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
+from_head=false
+if [ "${1:-}" = --head ]; then
+        from_head=true
+        shift
+fi
 out=$(realpath -m "${1:-$src/build-deb}")
 work=$(mktemp -d /tmp/acs-deb.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -14,7 +21,9 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$out" "$work/acs"
 
 # The files git knows of (tracked, and new ones not ignored), so build trees never come along.
-if git -C "$src" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+if $from_head; then
+        git -C "$src" archive HEAD | tar -xf - -C "$work/acs"
+elif git -C "$src" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
         (cd "$src" && git ls-files -z --cached --others --exclude-standard |
                 tar --null --files-from=- --ignore-failed-read -cf - 2>/dev/null) |
                 tar -xf - -C "$work/acs"

@@ -255,14 +255,19 @@ class Machine:
 
     # --- inside the machine ---
 
-    def run(self, *argv, check=True, timeout=120, user=None, input=None):
-        """Runs a command in the machine (its mount, PID, IPC and UTS namespaces)."""
+    def command(self, *argv, user=None):
+        """The host command line that runs argv in the machine (its mount, PID, IPC, UTS and
+        cgroup namespaces), with a clean environment, as root or as the uid `user`."""
         cmd = ["nsenter", "-t", str(self.leader), "-m", "-u", "-i", "-p", "-C", "--",
                "env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8",
                "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"]
-        if user:
+        if user is not None:
             cmd += ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--"]
-        r = subprocess.run(cmd + [str(a) for a in argv], capture_output=True, text=True,
+        return cmd + [str(a) for a in argv]
+
+    def run(self, *argv, check=True, timeout=120, user=None, input=None):
+        """Runs argv in the machine and waits for it; raises on failure when check is set."""
+        r = subprocess.run(self.command(*argv, user=user), capture_output=True, text=True,
                            timeout=timeout, input=input)
         if check and r.returncode != 0:
             raise AssertionError(f"{self.name}: {' '.join(map(str, argv))} exited {r.returncode}\n"
