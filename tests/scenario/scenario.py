@@ -234,6 +234,9 @@ class Run:
                 f.write(",".join(str(v) for v in r.values()) + "\n")
         png = os.path.join(outdir, f"scenario-{self.name}.png")
         plot(csv, png, f"ACS scenario ({self.name}): {self.profile_text}")
+        # Every state sample and acs-load's report, for a closer look than the 1-second timeline.
+        with open(os.path.join(outdir, f"scenario-{self.name}-raw.json"), "w") as f:
+            json.dump({"profile": self.profile_text, "samples": self.samples, "load": self.report}, f)
         return csv, png
 
 

@@ -38,7 +38,8 @@ class ScenarioTest(unittest.TestCase):
     def setUp(self):
         self.workdir = acstest.tempfile.mkdtemp(prefix="acs-scenario-")
         # The cluster's logs stay for a failed run, and go with a passed one.
-        self.addCleanup(lambda: self._outcome.success and acstest.shutil.rmtree(self.workdir, ignore_errors=True))
+        self.passed = False
+        self.addCleanup(lambda: self.passed and acstest.shutil.rmtree(self.workdir, ignore_errors=True))
         for p in range(BASE_PORT, BASE_PORT + 160):
             if not acstest.port_is_free(p):
                 self.fail(f"port {p} is taken; the scenario uses {BASE_PORT}..{BASE_PORT + 159}")
@@ -59,7 +60,9 @@ class ScenarioTest(unittest.TestCase):
             checks(run)
         except AssertionError:
             print(run.cluster_logs)
+            print(f"cluster logs: {run.cluster.dir}/logs")
             raise
+        self.passed = True
 
     # --- the checks every mode shares ---------------------------------------------------------------
     def check_common(self, run):
