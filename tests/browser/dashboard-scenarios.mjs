@@ -60,8 +60,11 @@ async function openDashboard(options) {
       b.problems.push(`request failed: ${r.url()} ${r.failure() && r.failure().errorText}`);
   });
   b.page.on('response', (r) => { if (r.status() >= 400) b.problems.push(`HTTP ${r.status()}: ${r.url()}`); });
+  const started = Date.now();
   await b.page.goto(BASE);
   await b.page.locator('#connection[data-state="connected"]').waitFor({ timeout: 10000 });
+  await b.page.locator('.vm').first().waitFor({ timeout: 10000 });
+  b.liveAfterS = (Date.now() - started) / 1000;
   return b;
 }
 
@@ -137,7 +140,8 @@ const scenarios = {
       assert.deepEqual(unlabeled, []);
       step('no console error, page error or failed request');
       assert.deepEqual(b.problems, []);
-      return { vms: shown.map((vm) => vm.name) };
+      step(`the page was live with the cluster drawn ${b.liveAfterS.toFixed(2)} s after it was opened`);
+      return { vms: shown.map((vm) => vm.name), live_after_s: b.liveAfterS };
     } finally {
       await b.close();
     }
