@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """The Docker Engine goes away under acs-vmm and comes back: the agent says so once and
 clearly, keeps answering on D-Bus, and recovers by itself. The test runs a dockerd of its own
-so that the machine's Engine is never stopped."""
+so that the machine's Engine is never stopped; being new, that Engine also has no image, so the
+agent builds it."""
 import tempfile
 import time
 
 from acstest import http_json, main, wait_until
-from vmmtest import Dockerd, VmmTestCase
+from vmmtest import Dockerd, VmmTestCase, test_image
 
 
 class VmmDockerDownTest(VmmTestCase):
@@ -20,6 +21,9 @@ class VmmDockerDownTest(VmmTestCase):
         self.wait_vmm_on_bus(bus)
         wait_until(lambda: len(self.ready_backends(bus)) == 1, 60, what="the first container")
         self.assertTrue(self.vmm_property(bus, "DockerConnected"))
+        # A fresh Engine has no image: the agent built it from the acs-web binary.
+        self.assertIn("is missing, building it from", vmm.output())
+        self.assertIn(test_image(), dockerd.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split())
 
         dockerd.stop()
         vmm.wait_for_output(r"Docker Engine at \S+ is not answering", timeout=20)
