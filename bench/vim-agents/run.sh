@@ -7,7 +7,7 @@
 set -eu
 build=${1:-build}
 agents=${2:-1000}
-seconds=${3:-40}
+seconds=${3:-30}   # measured, after all agents connected
 work=$(mktemp -d /tmp/acs-bench-vim-agents.XXXXXX)
 agent_port=18150
 api_port=18151
@@ -16,7 +16,7 @@ cleanup() {
         [ -n "${vim_pid:-}" ] && kill "$vim_pid" 2>/dev/null || true
         [ -n "${bus_pid:-}" ] && kill "$bus_pid" 2>/dev/null || true
         wait 2>/dev/null || true
-        rm -rf "$work"
+        [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
 

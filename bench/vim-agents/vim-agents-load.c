@@ -508,14 +508,23 @@ int main(int argc, char *argv[]) {
                 return 1;
         (void) sd_event_source_set_enabled(l.tick, SD_EVENT_ON);
 
-        /* Warm-up: the handshakes of many agents at once are not what is measured. */
+        /* Warm-up: the handshakes of many agents at once are not what is measured. Wait until
+         * every agent is connected (at most a minute), then a few seconds more for the VIM to
+         * settle. */
         t_start = now_usec(CLOCK_MONOTONIC);
         if (arg_duration > 0) {
-                usec_t warmup = MIN((usec_t) arg_duration * USEC_PER_SEC / 4, 10 * USEC_PER_SEC);
+                usec_t settle = 5 * USEC_PER_SEC, connected_at = 0;
 
-                while (now_usec(CLOCK_MONOTONIC) < t_start + warmup)
+                while (now_usec(CLOCK_MONOTONIC) < t_start + 60 * USEC_PER_SEC) {
                         if (sd_event_run(l.event, 100 * USEC_PER_MSEC) < 0)
                                 break;
+                        if (l.connected == l.n_agents && connected_at == 0)
+                                connected_at = now_usec(CLOCK_MONOTONIC);
+                        if (connected_at > 0 && now_usec(CLOCK_MONOTONIC) >= connected_at + settle)
+                                break;
+                }
+                printf("warmup_s=%.1f connected=%u\n", (double) (now_usec(CLOCK_MONOTONIC) - t_start) / USEC_PER_SEC,
+                       l.connected);
                 l.n_latencies = 0;
                 l.frames = 0;
                 l.pending_n = 0;
@@ -524,7 +533,7 @@ int main(int argc, char *argv[]) {
                 if (arg_vim_pid > 0)
                         cpu_start = process_cpu_usec(arg_vim_pid);
                 r = sd_event_add_time_relative(l.event, &l.stop, CLOCK_MONOTONIC,
-                                               (usec_t) arg_duration * USEC_PER_SEC - warmup, 0, NULL, NULL);
+                                               (usec_t) arg_duration * USEC_PER_SEC, 1, NULL, NULL);
                 if (r < 0)
                         return 1;
         }

@@ -40,6 +40,7 @@ static void agent_on_register(VimManager *m, VimVm *vm, const AcsRegister *reg) 
         VimVmState reported = reg->state == ACS_VM_STANDBY ? VIM_VM_STANDBY : VIM_VM_ACTIVE;
         char *address = strdup(reg->address);
         bool first = vm->state == VIM_VM_UNREACHABLE;
+        unsigned adopted = 0;
 
         if (address) {
                 free(vm->address);
@@ -57,21 +58,30 @@ static void agent_on_register(VimManager *m, VimVm *vm, const AcsRegister *reg) 
                   acs_link_get_peer(vm->link), acs_vm_state_to_string(reg->state), reg->capacity,
                   reg->n_containers);
 
-        (void) vim_vm_apply_containers(vm, reg->containers, reg->n_containers, true);
+        /* Back from unreachable: what it kept running counts again. */
+        if (first)
+                vim_scaler_adopt(m, vm, vim_vm_count_serving(vm), "are back");
+        (void) vim_vm_apply_containers(vm, reg->containers, reg->n_containers, true, &adopted);
+        vim_scaler_adopt(m, vm, adopted, "adopted at registration");
         vim_manager_containers_changed(m);
         vim_manager_vms_changed(m);
 }
 
 static void agent_on_metrics(VimManager *m, VimVm *vm, const AcsMetrics *metrics) {
+        unsigned adopted = 0;
+
         vm->last_seen = now_usec(CLOCK_MONOTONIC);
-        if (vm->state == VIM_VM_UNREACHABLE)
+        if (vm->state == VIM_VM_UNREACHABLE) {
                 vim_vm_set_state(vm, vm->reported_state, "vm-reachable", "reporting again");
+                vim_scaler_adopt(m, vm, vim_vm_count_serving(vm), "are back");
+        }
 
         /* Right after a registration a container missing from a report may only not be listed
          * yet: a VMM restarted next to running containers adopts them after it registered. */
         if (vim_vm_apply_containers(vm, metrics->containers, metrics->n_containers,
-                                    vm->last_seen < vm->registered + m->settings.grace_period))
+                                    vm->last_seen < vm->registered + m->settings.grace_period, &adopted))
                 vim_manager_containers_changed(m);
+        vim_scaler_adopt(m, vm, adopted, "appeared without an order");
 }
 
 static void agent_on_message(AcsLink *link, const AcsMessage *msg, void *userdata) {

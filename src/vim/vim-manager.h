@@ -81,6 +81,9 @@ int vim_scaler_drain(VimManager *m, const char *container_id, const char *who);
 /* Activates a VM, or sends it to standby (draining it first when it runs containers). */
 int vim_scaler_activate(VimManager *m, VimVm *vm, const char *who);
 int vim_scaler_standby(VimManager *m, VimVm *vm, const char *who);
+/* Containers that entered the model without our orders (a VM registered or came back with
+ * them): they join the count to hold, and the policy decides from there, with its window. */
+void vim_scaler_adopt(VimManager *m, VimVm *vm, unsigned n, const char *how);
 /* Counts over the reachable VMs, as the policy sees them. */
 void vim_scaler_count(VimManager *m, unsigned *ret_running, unsigned *ret_ready);
 

@@ -282,6 +282,15 @@ int vim_scaler_scale_to(VimManager *m, unsigned replicas, const char *who) {
         return 0;
 }
 
+void vim_scaler_adopt(VimManager *m, VimVm *vm, unsigned n, const char *how) {
+        /* Before the first decision the count is taken from what runs anyway. */
+        if (n == 0 || !m->decided_once)
+                return;
+        m->desired += n;
+        log_event(LOG_INFO, "adopt", vm->name, NULL, "%u containers of VM %s %s: holding %u.", n, vm->name, how,
+                  m->desired);
+}
+
 int vim_scaler_drain(VimManager *m, const char *container_id, const char *who) {
         VimContainer *c = vim_manager_find_container(m, container_id);
 

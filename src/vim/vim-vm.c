@@ -87,7 +87,8 @@ VimContainer *vim_vm_find_container(VimVm *vm, const char *id) {
         return NULL;
 }
 
-bool vim_vm_apply_containers(VimVm *vm, const AcsContainerInfo *list, size_t n, bool keep_missing) {
+bool vim_vm_apply_containers(VimVm *vm, const AcsContainerInfo *list, size_t n, bool keep_missing,
+                             unsigned *ret_adopted) {
         bool changed = false;
         unsigned appeared = 0;
         double cpu = 0;
@@ -133,7 +134,10 @@ bool vim_vm_apply_containers(VimVm *vm, const AcsContainerInfo *list, size_t n, 
         }
 
         vm->cpu = cpu;
-        /* Containers that appeared are the adds we ordered, as far as counting goes. */
+        /* Containers that appeared are the adds we ordered, as far as counting goes; the rest
+         * were there before us (a VMM that registers with what it runs). */
+        if (ret_adopted)
+                *ret_adopted = appeared > vm->pending_adds ? appeared - vm->pending_adds : 0;
         vm->pending_adds -= MIN(vm->pending_adds, appeared);
         return changed;
 }
@@ -251,4 +255,12 @@ void vim_vm_expire_pending_adds(VimVm *vm, usec_t now) {
 void vim_vm_forget_orders(VimVm *vm) {
         vm->n_orders = 0;
         vm->pending_adds = 0;
+}
+
+unsigned vim_vm_count_serving(const VimVm *vm) {
+        unsigned n = 0;
+
+        for (size_t i = 0; i < vm->n_containers; i++)
+                n += vim_container_effective_state(vm->containers[i]) != ACS_CONTAINER_DRAINING;
+        return n;
 }

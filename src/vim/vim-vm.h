@@ -73,9 +73,10 @@ VimContainer *vim_vm_find_container(VimVm *vm, const char *id);
  * Adopts a full list of containers (register or metrics): new ones are added, known ones
  * updated, the ones missing from the list removed unless keep_missing (a VMM that just started
  * may report before it listed its Docker engine). Returns true when the backend set may have
- * changed.
+ * changed; *ret_adopted counts the new containers that were not ours on their way (orders).
  */
-bool vim_vm_apply_containers(VimVm *vm, const AcsContainerInfo *list, size_t n, bool keep_missing);
+bool vim_vm_apply_containers(VimVm *vm, const AcsContainerInfo *list, size_t n, bool keep_missing,
+                             unsigned *ret_adopted);
 
 /* Sends an order; in dry-run mode the manager never calls this. Returns 0 or a negative errno. */
 int vim_vm_send_order(VimVm *vm, AcsOrderKind kind, uint32_t count, const char *container);
@@ -97,6 +98,8 @@ static inline bool vim_vm_can_order(const VimVm *vm) {
 
 /* Containers that occupy a slot: every container, plus adds on their way. */
 unsigned vim_vm_used_slots(const VimVm *vm);
+/* Containers that are not draining. */
+unsigned vim_vm_count_serving(const VimVm *vm);
 /* Forgets adds that never showed up (the VMM failed them without saying so). */
 void vim_vm_expire_pending_adds(VimVm *vm, usec_t now);
 /* Forgets everything in flight on the link (it closed). */
