@@ -36,6 +36,7 @@ typedef struct Manager {
         sd_bus_slot *source_signal_slot;
         sd_bus_slot *source_call_slot;
         sd_bus_slot *source_owner_slot;
+        bool source_refetch;            /* a change was announced while GetBackends() ran */
         sd_bus_slot *object_slot;
 
         Worker **workers;

@@ -14,8 +14,6 @@
 #include "acs-macro.h"
 #include "proxy-manager.h"
 
-static bool source_refetch;
-
 static const char *source_service(Manager *m) {
         return m->settings.source == PROXY_SOURCE_VMM ? "org.acs.VMM1" : "org.acs.VIM1";
 }
@@ -107,7 +105,7 @@ static int source_on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
                  (unsigned long long) set->generation, source_service(m), set->n_backends);
         manager_set_backends(m, set);
 again:
-        if (source_refetch)
+        if (m->source_refetch)
                 (void) source_fetch(m);
         return 0;
 }
@@ -116,10 +114,10 @@ static int source_fetch(Manager *m) {
         int r;
 
         if (m->source_call_slot) {
-                source_refetch = true;
+                m->source_refetch = true;
                 return 0;
         }
-        source_refetch = false;
+        m->source_refetch = false;
         r = sd_bus_call_method_async(m->bus, &m->source_call_slot, source_service(m), source_path(m),
                                      source_service(m), "GetBackends", source_on_reply, m, "");
         if (r < 0)

@@ -168,6 +168,16 @@ class Semantics(ProxyTestCase):
         self.assertEqual(req.header("Host"), "example.test")
         self.assertEqual(header(hdrs, "Via"), "1.1 acs-proxy")
 
+    def test_backend_pool_sized_to_client_concurrency(self):
+        """32 client connections under wrk reuse about 32 backend connections; a pool smaller
+        than the concurrency would open new ones all the time."""
+        r = subprocess.run(["wrk", "-t1", "-c32", "-d2s", self.url("/")], capture_output=True, text=True,
+                           timeout=30)
+        requests = int(r.stdout.split(" requests in")[0].split()[-1])
+        self.assertGreater(requests, 500, r.stdout)
+        self.assertNotIn("Non-2xx", r.stdout)
+        self.assertLessEqual(len(self.b.conns), 40, f"{len(self.b.conns)} backend connections for 32 clients")
+
     def test_curl_get(self):
         out = json.loads(self.curl(self.url("/hello?x=1")))
         self.assertEqual(out["backend"], "b1")
