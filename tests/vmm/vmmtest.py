@@ -3,10 +3,9 @@ removal of every container a test's VM created, also when the test failed."""
 import json
 import os
 import shutil
-import signal
 import subprocess
 
-from acstest import (BUILD_DIR, DaemonTestCase, binary, docker, port_is_free, wait_until)
+from acstest import (BUILD_DIR, DaemonTestCase, Process, binary, docker, port_is_free, wait_until)
 
 VMM_PORTS = (17500, 17799)
 
@@ -107,38 +106,26 @@ class Dockerd:
     def __init__(self, root):
         self.root = root
         self.socket = os.path.join(root, "docker.sock")
-        self.log = os.path.join(root, "dockerd.log")
         self.proc = None
 
     def start(self, timeout=60):
-        argv = ["dockerd", f"--data-root={self.root}/data", f"--exec-root={self.root}/exec",
-                f"--pidfile={self.root}/dockerd.pid", f"-H=unix://{self.socket}",
-                "--bridge=none", "--iptables=false", "--ip-masq=false"]
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         start_new_session=True)
+        self.proc = Process(["dockerd", f"--data-root={self.root}/data", f"--exec-root={self.root}/exec",
+                             f"--pidfile={self.root}/dockerd.pid", f"-H=unix://{self.socket}",
+                             "--bridge=none", "--iptables=false", "--ip-masq=false"],
+                            name="dockerd", logdir=self.root)
         wait_until(lambda: self.docker("version", check=False).returncode == 0, timeout,
                    interval=0.2, what="the test's dockerd to answer")
 
     def docker(self, *args, check=True):
         return docker("-H", f"unix://{self.socket}", *args, check=check)
 
-    def stop(self, timeout=60):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def output(self):
-        with open(self.log, "rb") as f:
-            return f.read().decode(errors="replace")
+    def stop(self):
+        if self.proc:
+            self.proc.stop(timeout=60)
 
     def destroy(self):
         """Stops it with every container in it and removes its directories (and their mounts)."""
-        if self.proc and self.proc.poll() is None:
+        if self.proc and self.proc.alive():
             ids = self.docker("ps", "-aq", check=False).stdout.split()
             if ids:
                 self.docker("rm", "-f", *ids, check=False)
