@@ -55,10 +55,6 @@ VmmHttp *vmm_http_cancel(VmmHttp *h) {
         return http_free(h);
 }
 
-void *vmm_http_get_userdata(VmmHttp *h) {
-        return h->userdata;
-}
-
 static int curl_result_to_errno(CURLcode c) {
         switch (c) {
         case CURLE_OK:

@@ -53,4 +53,3 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(VmmCurl *, vmm_curl_free);
 int vmm_http_start(VmmCurl *g, const VmmHttpOptions *o, VmmHttp **ret_http);
 /* Stops a request without calling its callbacks. Accepts NULL; returns NULL. */
 VmmHttp *vmm_http_cancel(VmmHttp *h);
-void *vmm_http_get_userdata(VmmHttp *h);

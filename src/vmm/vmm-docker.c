@@ -78,7 +78,7 @@ VmmDocker *vmm_docker_free(VmmDocker *d) {
         if (!d)
                 return NULL;
         vmm_docker_unwatch_events(d);
-        /* Pending calls are dropped without their callbacks; free their DockerCall contexts. */
+        /* Pending calls go without their callbacks; the destroy hook frees each DockerCall. */
         vmm_curl_free(d->curl);
         json_object_put(d->events_queue);
         sd_event_source_disable_unref(d->events_dispatch);
