@@ -162,45 +162,37 @@ static const bool value_ctl[256] = {
         [0x7f] = 1,
 };
 
-static bool name_is(const char *name, uint32_t n, const char *lower) {
-        return strlen(lower) == n && strncasecmp(name, lower, n) == 0;
-}
+static const struct {
+        const char *name;
+        uint32_t len;
+        uint8_t kind;
+} known_fields[] = {
+#define KNOWN(n, k) { n, sizeof(n) - 1, k }
+        KNOWN("host", HTTP_FIELD_HOST),
+        KNOWN("connection", HTTP_FIELD_CONNECTION),
+        KNOWN("content-length", HTTP_FIELD_CONTENT_LENGTH),
+        KNOWN("transfer-encoding", HTTP_FIELD_TRANSFER_ENCODING),
+        KNOWN("keep-alive", HTTP_FIELD_KEEP_ALIVE),
+        KNOWN("proxy-connection", HTTP_FIELD_PROXY_CONNECTION),
+        KNOWN("te", HTTP_FIELD_TE),
+        KNOWN("upgrade", HTTP_FIELD_UPGRADE),
+        KNOWN("proxy-authenticate", HTTP_FIELD_PROXY_AUTHENTICATE),
+        KNOWN("proxy-authorization", HTTP_FIELD_PROXY_AUTHORIZATION),
+        KNOWN("via", HTTP_FIELD_VIA),
+        KNOWN("x-forwarded-for", HTTP_FIELD_X_FORWARDED_FOR),
+        KNOWN("x-forwarded-proto", HTTP_FIELD_X_FORWARDED_PROTO),
+        KNOWN("forwarded", HTTP_FIELD_FORWARDED),
+        KNOWN("cookie", HTTP_FIELD_COOKIE),
+        KNOWN("expect", HTTP_FIELD_EXPECT),
+#undef KNOWN
+};
 
-/* One switch on the length, then at most two comparisons. */
+/* The length rules out nearly every entry before any comparison of characters. */
 static uint8_t field_kind(const char *name, uint32_t n) {
-        switch (n) {
-        case 2:
-                return name_is(name, n, "te") ? HTTP_FIELD_TE : HTTP_FIELD_OTHER;
-        case 3:
-                return name_is(name, n, "via") ? HTTP_FIELD_VIA : HTTP_FIELD_OTHER;
-        case 4:
-                return name_is(name, n, "host") ? HTTP_FIELD_HOST : HTTP_FIELD_OTHER;
-        case 6:
-                return name_is(name, n, "cookie") ? HTTP_FIELD_COOKIE :
-                       name_is(name, n, "expect") ? HTTP_FIELD_EXPECT : HTTP_FIELD_OTHER;
-        case 7:
-                return name_is(name, n, "upgrade") ? HTTP_FIELD_UPGRADE : HTTP_FIELD_OTHER;
-        case 9:
-                return name_is(name, n, "forwarded") ? HTTP_FIELD_FORWARDED : HTTP_FIELD_OTHER;
-        case 10:
-                return name_is(name, n, "connection") ? HTTP_FIELD_CONNECTION :
-                       name_is(name, n, "keep-alive") ? HTTP_FIELD_KEEP_ALIVE : HTTP_FIELD_OTHER;
-        case 14:
-                return name_is(name, n, "content-length") ? HTTP_FIELD_CONTENT_LENGTH : HTTP_FIELD_OTHER;
-        case 15:
-                return name_is(name, n, "x-forwarded-for") ? HTTP_FIELD_X_FORWARDED_FOR : HTTP_FIELD_OTHER;
-        case 16:
-                return name_is(name, n, "proxy-connection") ? HTTP_FIELD_PROXY_CONNECTION : HTTP_FIELD_OTHER;
-        case 17:
-                return name_is(name, n, "transfer-encoding") ? HTTP_FIELD_TRANSFER_ENCODING :
-                       name_is(name, n, "x-forwarded-proto") ? HTTP_FIELD_X_FORWARDED_PROTO : HTTP_FIELD_OTHER;
-        case 18:
-                return name_is(name, n, "proxy-authenticate") ? HTTP_FIELD_PROXY_AUTHENTICATE : HTTP_FIELD_OTHER;
-        case 19:
-                return name_is(name, n, "proxy-authorization") ? HTTP_FIELD_PROXY_AUTHORIZATION : HTTP_FIELD_OTHER;
-        default:
-                return HTTP_FIELD_OTHER;
-        }
+        for (size_t i = 0; i < ELEMENTSOF(known_fields); i++)
+                if (known_fields[i].len == n && strncasecmp(name, known_fields[i].name, n) == 0)
+                        return known_fields[i].kind;
+        return HTTP_FIELD_OTHER;
 }
 
 static bool field_kind_hop_by_hop(uint8_t kind) {
