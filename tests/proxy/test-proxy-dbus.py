@@ -31,9 +31,9 @@ class DBusSource(ProxyTestCase):
                 f.write(f"127.0.0.1 {port} 1 {state} vm1 c{port}\n")
         os.rename(self.set_file + ".new", self.set_file)
 
-    def start_controller(self):
+    def start_controller(self, *extra):
         c = self.start([binary("tests/proxy/fake-controller"), f"--bus-address={self.bus.address}",
-                        f"--file={self.set_file}"], name="fake-controller")
+                        f"--file={self.set_file}", *extra], name="fake-controller")
         c.wait_for_output("ready")
         return c
 
@@ -43,8 +43,8 @@ class DBusSource(ProxyTestCase):
         controller.signal(signal.SIGHUP)
         controller.wait_for_output(rf"(?s)(generation \d+.*){{{n + 1}}}" if n else r"generation \d+")
 
-    def start_vim_proxy(self):
-        p = self.proxy([], source="vim", args=(f"--bus-address={self.bus.address}",))
+    def start_vim_proxy(self, source="vim"):
+        p = self.proxy([], source=source, args=(f"--bus-address={self.bus.address}",))
         return p
 
     def generation(self):
@@ -90,6 +90,16 @@ class DBusSource(ProxyTestCase):
         for _ in range(20):
             self.assertEqual(self.get()[0], 200)
         self.assertEqual(b1.count(), before)
+
+    def test_source_vmm_two_tier(self):
+        """On a VM, the proxy takes its containers from org.acs.VMM1 on that VM's bus."""
+        b0 = self.backend("c0")
+        self.write_set([(b0.port, "ready")])
+        self.start_controller("--vmm")
+        self.start_vim_proxy(source="vmm")
+        wait_until(lambda: self.generation() == 1, 10)
+        st, body = self.get()
+        self.assertEqual((st, json.loads(body)["backend"]), (200, "c0"))
 
     def test_draining_finishes_in_flight_and_gets_nothing_new(self):
         a, b = self.backend("a"), self.backend("b")
