@@ -195,6 +195,8 @@ static void client_linger(Client *c) {
 }
 
 int client_flush(Client *c) {
+        size_t before = acs_buf_len(&c->out);
+
         while (acs_buf_len(&c->out) > 0) {
                 ssize_t n = write(c->fd, acs_buf_peek(&c->out), acs_buf_len(&c->out));
                 if (n < 0) {
@@ -208,6 +210,9 @@ int client_flush(Client *c) {
                 }
                 acs_buf_consume(&c->out, (size_t) n);
         }
+        /* A slow reader is not a stuck backend: progress here keeps the backend side alive. */
+        if (c->bconn && acs_buf_len(&c->out) < before)
+                c->bconn->deadline = worker_now(c->worker) + c->worker->manager->settings.response_timeout;
         if (acs_buf_len(&c->out) == 0) {
                 if (c->state == CLIENT_CLOSING) {
                         client_linger(c);
