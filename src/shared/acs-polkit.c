@@ -73,7 +73,7 @@ static int polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret
                         return polkit_deny(q, true);
                 log_warning("polkit CheckAuthorization for %s failed: %s", q->action, strna(e->message));
                 return sd_bus_reply_method_errorf(q->call, SD_BUS_ERROR_AUTH_FAILED,
-                                                  "Could not check authorization for %s (polkit action %s): %s",
+                                                  "Could not check whether you may %s (polkit action %s): %s",
                                                   q->what, q->action, strna(e->message));
         }
 
@@ -83,7 +83,7 @@ static int polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret
         if (r < 0) {
                 log_warning_errno(r, "Malformed polkit reply for %s: %m", q->action);
                 return sd_bus_reply_method_errorf(q->call, SD_BUS_ERROR_AUTH_FAILED,
-                                                  "Could not check authorization for %s: malformed polkit reply",
+                                                  "Could not check whether you may %s: malformed polkit reply",
                                                   q->what);
         }
         if (!authorized)
