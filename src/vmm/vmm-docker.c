@@ -8,6 +8,7 @@
 #include "acs-macro.h"
 #include "vmm-curl.h"
 #include "vmm-docker.h"
+#include "vmm-json-stream.h"
 
 /* The newest Engine API we speak; Debian 12's docker.io has 1.41. */
 #define VMM_DOCKER_API_MAX_MAJOR 1
@@ -21,8 +22,8 @@ struct VmmDocker {
         char api_version[16];
 
         VmmHttp *events;
-        json_tokener *events_tokener;
-        json_object *events_queue;      /* parsed, not yet dispatched (see docker_events_data) */
+        VmmJsonStream *events_stream;
+        json_object *events_queue;      /* parsed, not yet dispatched (see docker_events_queue) */
         sd_event_source *events_dispatch;
         VmmDockerEvent on_event;
         VmmDockerEventsEnd on_events_end;
@@ -444,42 +445,23 @@ int vmm_docker_build_image(VmmDocker *d, const char *tag, const AcsBuf *context,
         }, cb, userdata);
 }
 
-static void events_tokener_free(VmmDocker *d);
+/* One complete event document; we are inside curl here, and the handler may start requests,
+ * so it runs from the event loop (docker_events_dispatch()). */
+static int docker_events_queue(json_object *event, void *userdata) {
+        VmmDocker *d = userdata;
 
-/* The /events body is a sequence of JSON objects; the tokener keeps a partial one between
- * chunks. Each complete object goes to on_event. */
+        if (json_object_array_add(d->events_queue, json_object_get(event)) < 0) {
+                json_object_put(event);
+                return -ENOMEM;
+        }
+        (void) sd_event_source_set_enabled(d->events_dispatch, SD_EVENT_ONESHOT);
+        return 0;
+}
+
 static int docker_events_data(VmmHttp *h, const void *p, size_t n, void *userdata) {
         VmmDocker *d = userdata;
-        const char *s = p;
 
-        while (n > 0) {
-                json_object *o;
-                size_t used;
-
-                /* Whitespace between objects is not a document; skip it so the tokener starts clean. */
-                if (*s == '\n' || *s == '\r' || *s == ' ') {
-                        s++, n--;
-                        continue;
-                }
-                o = json_tokener_parse_ex(d->events_tokener, s, (int) MIN(n, (size_t) INT32_MAX));
-                if (!o) {
-                        if (json_tokener_get_error(d->events_tokener) == json_tokener_continue)
-                                return 0;
-                        return -EBADMSG;
-                }
-                used = json_tokener_get_parse_end(d->events_tokener);
-                json_tokener_reset(d->events_tokener);
-                /* We are inside curl: the handler may start requests, so it runs from the loop. */
-                if (json_object_array_add(d->events_queue, o) < 0) {
-                        json_object_put(o);
-                        return -ENOMEM;
-                }
-                (void) sd_event_source_set_enabled(d->events_dispatch, SD_EVENT_ONESHOT);
-                if (used == 0 || used > n)
-                        break;
-                s += used, n -= used;
-        }
-        return 0;
+        return vmm_json_stream_feed(d->events_stream, p, n, docker_events_queue, d);
 }
 
 static int docker_events_dispatch(sd_event_source *s, void *userdata) {
@@ -499,7 +481,7 @@ static void docker_events_done(VmmHttp *h, int error, long status, AcsBuf *body,
         VmmDocker *d = userdata;
 
         d->events = NULL;
-        events_tokener_free(d);
+        d->events_stream = vmm_json_stream_free(d->events_stream);
         if (error >= 0 && status != 200)
                 error = -EPROTO;
         d->on_events_end(d, error < 0 ? error : -ECONNRESET, d->events_userdata);
@@ -516,8 +498,8 @@ int vmm_docker_watch_events(VmmDocker *d, const char *vm, VmmDockerEvent on_even
         filters = docker_label_filters(vm, ",\"type\":[\"container\"]");
         if (!filters || asprintf(&url, "http://docker/v%s/events?filters=%s", d->api_version, filters) < 0)
                 return -ENOMEM;
-        d->events_tokener = json_tokener_new();
-        if (!d->events_tokener)
+        d->events_stream = vmm_json_stream_new();
+        if (!d->events_stream)
                 return -ENOMEM;
         d->on_event = on_event;
         d->on_events_end = on_end;
@@ -531,18 +513,13 @@ int vmm_docker_watch_events(VmmDocker *d, const char *vm, VmmDockerEvent on_even
                 .userdata = d,
         }, &d->events);
         if (r < 0) {
-                events_tokener_free(d);
+                d->events_stream = vmm_json_stream_free(d->events_stream);
                 return r;
         }
         return 0;
 }
 
-static void events_tokener_free(VmmDocker *d) {
-        if (d->events_tokener)
-                json_tokener_free(TAKE_PTR(d->events_tokener));
-}
-
 void vmm_docker_unwatch_events(VmmDocker *d) {
         d->events = vmm_http_cancel(d->events);
-        events_tokener_free(d);
+        d->events_stream = vmm_json_stream_free(d->events_stream);
 }
