@@ -2,7 +2,9 @@
 """acs-vmm from the command line: --help, --version, and configuration errors that say
 file:line and exit with 78 before anything starts."""
 import os
+import socket
 import subprocess
+import time
 
 from acstest import binary, main
 from vmmtest import VmmTestCase
@@ -52,6 +54,30 @@ class VmmCliTest(VmmTestCase):
         r = self.run_vmm("--bus=session")
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("--bus=session: expected system or user", r.stderr)
+
+    def test_notify_ready_status_and_watchdog(self):
+        """As systemd sees it (Type=notify, WatchdogSec=): READY=1 once serving, a STATUS= a
+        person can read, WATCHDOG=1 pings at the rate asked."""
+        path = os.path.join(self.tmpdir, "notify.sock")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        sock.settimeout(0.2)
+        bus = self.start_bus()
+        config = self.write_config(socket=os.path.join(self.tmpdir, "no-docker.sock"))
+        self.start([binary("src/vmm/acs-vmm"), "--config", config, f"--bus-address={bus.address}"],
+                   env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"})
+        messages, deadline = [], time.monotonic() + 10
+        while time.monotonic() < deadline and sum("WATCHDOG=1" in m for m in messages) < 3:
+            try:
+                messages.append(sock.recv(4096).decode())
+            except socket.timeout:
+                pass
+        sock.close()
+        text = "\n".join(messages)
+        self.assertIn("READY=1", text)
+        self.assertRegex(text, r"STATUS=0 ready, \d+ starting, 0 draining, 1 wanted \(active\); Docker unreachable")
+        self.assertGreaterEqual(text.count("WATCHDOG=1"), 3)
+        self.assertEqual(self.vmm_property(bus, "Name"), self.vm)
 
 
 if __name__ == "__main__":
