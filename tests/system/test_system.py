@@ -226,6 +226,13 @@ class SystemTest(unittest.TestCase):
                                   120, interval=1, what="answers from containers of both VMs")
         print("answered by:", {vm: sorted(c)[:4] for vm, c in seen.items()})
 
+    def test_05b_acsctl_reads_without_privilege(self):
+        out = self.fleet["front"].run("acsctl", "vms", user=65534).stdout
+        for vm in VMS:
+            self.assertIn(vm, out)
+        out = self.fleet["vm1"].run("acsctl", "--vmm", "status", user=65534).stdout
+        self.assertIn("vm1", out)
+
     def test_06_scale_needs_polkit(self):
         vm = self.fleet["vm1"]
         call = ("busctl", "call", "org.acs.VMM1", "/org/acs/VMM1", "org.acs.VMM1", "ScaleTo", "u", "3")
