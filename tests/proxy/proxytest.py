@@ -399,7 +399,7 @@ class ProxyTestCase(DaemonTestCase):
 
     def bench_backend(self, name):
         port = take_port()
-        p = self.start([binary("bench/proxy/bench-backend"), port, name], name=f"backend-{name}")
+        p = self.start([binary("tests/proxy/bench-backend"), port, name], name=f"backend-{name}")
         p.wait_for_output("ready")
         p.port = port
         return p
