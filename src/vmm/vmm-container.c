@@ -69,6 +69,10 @@ VmmContainer *vmm_container_free(VmmContainer *c) {
         vmm_http_cancel(c->probe);
         sd_event_source_disable_unref(c->timer);
         vmm_cgroup_close(&c->cgroup);
+        if (c->adopting && c->manager) {
+                c->adopting = false;
+                vmm_manager_adoption_probed(c->manager);
+        }
         free(c->id);
         return mfree(c);
 }
@@ -135,8 +139,13 @@ static void container_probe_done(VmmHttp *h, int error, long status, AcsBuf *bod
                           "Container %.12s is ready on %s:%u.", c->id, m->settings.address, c->port);
                 container_set_state(c, VMM_CONTAINER_READY);
                 vmm_manager_send_event(m, "container-ready", c->id, "ready");
-                return;
         }
+        if (c->adopting) {
+                c->adopting = false;
+                vmm_manager_adoption_probed(m);
+        }
+        if (c->state == VMM_CONTAINER_READY)
+                return;
 
         if (now_usec(CLOCK_MONOTONIC) - c->state_since > m->settings.ready_timeout) {
                 log_event(LOG_WARNING, "container-unready", m->settings.name, c->id,

@@ -40,6 +40,7 @@ struct VmmContainer {
         unsigned port;
         VmmContainerState state;
         bool removing;                  /* stop/remove sent: it no longer counts */
+        bool adopting;                  /* found running at start, not probed yet */
         usec_t state_since;             /* CLOCK_MONOTONIC */
 
         pid_t pid;

@@ -16,6 +16,7 @@
 #define VMM_ERROR_NO_SUCH_CONTAINER "org.acs.VMM1.Error.NoSuchContainer"
 #define VMM_ERROR_OUT_OF_RANGE "org.acs.VMM1.Error.OutOfRange"
 #define VMM_ERROR_NOT_ACTIVE "org.acs.VMM1.Error.NotActive"
+#define VMM_ERROR_STARTING "org.acs.VMM1.Error.Starting"
 
 static int property_get_state(sd_bus *bus, const char *path, const char *interface, const char *property,
                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
@@ -176,6 +177,11 @@ static int method_get_backends(sd_bus_message *msg, void *userdata, sd_bus_error
         /* As the VIM weighs them: 100 for one CPU, proportional to the limit. */
         uint32_t weight = (uint32_t) CLAMP(lround(m->settings.cpu_limit * 100), 1L, 256L);
         int r;
+
+        if (!m->backends_known)
+                return sd_bus_error_set(error, VMM_ERROR_STARTING,
+                                        "acs-vmm is still finding out which of its containers serve (is Docker up?); "
+                                        "BackendsChanged follows when it knows.");
 
         r = sd_bus_message_new_method_return(msg, &reply);
         if (r < 0)

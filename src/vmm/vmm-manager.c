@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -158,6 +159,22 @@ void vmm_manager_containers_changed(VmmManager *m, bool backends) {
         }
         vmm_manager_bus_emit_changed(m, "Containers", NULL);
         manager_notify_status(m);
+}
+
+/* Until the containers found at start have been probed, the backend set would wrongly be
+ * empty: a proxy that asks then would drop every backend. GetBackends() says "not yet" and
+ * BackendsChanged follows once the set is known. */
+static void manager_backends_known(VmmManager *m) {
+        if (m->backends_known)
+                return;
+        m->backends_known = true;
+        vmm_manager_containers_changed(m, true);
+}
+
+void vmm_manager_adoption_probed(VmmManager *m) {
+        assert(m->n_adopting > 0);
+        if (--m->n_adopting == 0)
+                manager_backends_known(m);
 }
 
 void vmm_manager_reconcile_soon(VmmManager *m) {
@@ -544,10 +561,17 @@ static void manager_containers_listed(VmmDocker *d, int error, long status, json
                         continue;
                 }
                 if (c) {
-                        if (!c->removing)
-                                adopted++;
-                        else
+                        if (c->removing)
                                 vmm_container_finish_removal(c);   /* cut short by an outage */
+                        else {
+                                adopted++;
+                                /* An outage came between its start and our look at it. */
+                                if (c->pid == 0) {
+                                        r = vmm_docker_inspect_container(m->docker, cid, manager_container_inspected, m);
+                                        if (r < 0)
+                                                log_error_errno(r, "Failed to inspect container %.12s: %m", cid);
+                                }
+                        }
                         continue;
                 }
                 p = port ? (unsigned) strtoul(json_object_get_string(port), NULL, 10) : 0;
@@ -564,6 +588,10 @@ static void manager_containers_listed(VmmDocker *d, int error, long status, json
                 log_event(LOG_INFO, "container-adopted", m->settings.name, cid, "Adopted running container %.12s on port %u.",
                           cid, p);
                 adopted++;
+                if (!m->backends_known) {
+                        c->adopting = true;
+                        m->n_adopting++;
+                }
                 r = vmm_docker_inspect_container(m->docker, cid, manager_container_inspected, m);
                 if (r < 0)
                         log_error_errno(r, "Failed to inspect container %.12s: %m", cid);
@@ -588,6 +616,8 @@ static void manager_containers_listed(VmmDocker *d, int error, long status, json
         m->docker_backoff = 0;
         m->synced = true;
         vmm_manager_bus_emit_changed(m, "DockerConnected", NULL);
+        if (m->n_adopting == 0)
+                manager_backends_known(m);
         vmm_manager_containers_changed(m, true);
         vmm_manager_reconcile_soon(m);
 }

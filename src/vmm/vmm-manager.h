@@ -37,6 +37,8 @@ struct VmmManager {
         bool desired_known;             /* set at the first sync with Docker, or by an order */
         VmmState state;
         uint64_t generation;            /* of the backend set */
+        bool backends_known;            /* every container found at start was probed once */
+        unsigned n_adopting;
         double cpus;                    /* sum over containers, in CPUs */
         double utilization;             /* mean over ready containers, against their limit */
 
@@ -84,6 +86,8 @@ int vmm_manager_set_state(VmmManager *m, VmmState state, const char *who, char *
 /* Something about the containers changed; backends says whether the backend set did. */
 void vmm_manager_containers_changed(VmmManager *m, bool backends);
 void vmm_manager_reconcile_soon(VmmManager *m);
+/* A container found running at start got its first readiness answer (or went away). */
+void vmm_manager_adoption_probed(VmmManager *m);
 /* A Docker call got no answer: the Engine is down until a retry reaches it. */
 void vmm_manager_docker_failed(VmmManager *m, int error);
 /* Tells the VIM, when connected. */

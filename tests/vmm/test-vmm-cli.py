@@ -78,6 +78,10 @@ class VmmCliTest(VmmTestCase):
         self.assertRegex(text, r"STATUS=0 ready, \d+ starting, 0 draining, 1 wanted \(active\); Docker unreachable")
         self.assertGreaterEqual(text.count("WATCHDOG=1"), 3)
         self.assertEqual(self.vmm_property(bus, "Name"), self.vm)
+        # Without Docker it cannot know its backends: it says so instead of an empty set.
+        r = bus.busctl("call", "org.acs.VMM1", "/org/acs/VMM1", "org.acs.VMM1", "GetBackends", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("still finding out which of its containers serve", r.stderr)
 
 
 if __name__ == "__main__":

@@ -140,7 +140,18 @@ class VmmDbusTest(VmmTestCase):
 
         vmm.kill9()
         vmm2 = self.start_vmm(bus, config, name="acs-vmm-restarted")
-        self.wait_vmm_on_bus(bus)
+        # From the moment it is on the bus, the agent either says it does not know its backends
+        # yet, or lists both: an empty set would make a proxy drop them.
+        answers = []
+
+        def both_listed():
+            r = bus.busctl("--json=short", "call", "org.acs.VMM1", "/org/acs/VMM1", "org.acs.VMM1", "GetBackends",
+                           check=False)
+            if r.returncode == 0:
+                answers.append(sorted(b[5] for b in json.loads(r.stdout)["data"][1]))
+            return answers and answers[-1] == before
+        wait_until(both_listed, 20, interval=0.01, what="both containers listed after the restart")
+        self.assertTrue(all(a == before for a in answers), answers)
         after = sorted(b[5] for b in self.wait_ready(bus, 2))
         self.assertEqual(before, after)
         # Nothing was created or removed behind our back, and the count it keeps is what ran.

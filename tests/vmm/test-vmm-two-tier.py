@@ -12,7 +12,8 @@ from vmmtest import VmmTestCase
 class VmmTwoTierTest(VmmTestCase):
     def test_vm_proxy_follows_the_agent(self):
         bus = self.start_bus()
-        vmm = self.start_vmm(bus, self.write_config(capacity=3, minimum=1))
+        config_path = self.write_config(capacity=3, minimum=1)
+        vmm = self.start_vmm(bus, config_path)
         self.wait_vmm_on_bus(bus)
         self.vmm_call(bus, "ScaleTo", "u", 2)
         wait_until(lambda: len(self.ready_backends(bus)) == 2, 60, what="two ready containers")
@@ -37,8 +38,9 @@ class VmmTwoTierTest(VmmTestCase):
         seen = {answers() for _ in range(20)}
         self.assertEqual(seen, ids)
 
-        # Scale in under a steady stream of requests: none fails, and the drained one stops
-        # getting them.
+        # A steady stream of requests through the VM proxy: none may fail while the agent scales
+        # in (the drained container stops getting requests), nor while the agent is killed and
+        # restarted (it must not publish an empty set while it looks at its containers again).
         failures, served, stop = [], [], threading.Event()
 
         def stream():
@@ -57,11 +59,20 @@ class VmmTwoTierTest(VmmTestCase):
             survivor = self.containers()[0]
             mark = len(served)
             time.sleep(1)
+            after_scale_in = served[mark:]
+
+            vmm.kill9()
+            time.sleep(0.5)
+            vmm = self.start_vmm(bus, config_path, name="acs-vmm-restarted")
+            vmm.wait_for_output("Adopted running container")
+            wait_until(lambda: len(self.ready_backends(bus)) == 1, 20, what="the survivor ready again")
+            time.sleep(1)
         finally:
             stop.set()
             t.join(10)
         self.assertEqual(failures, [])
-        self.assertEqual(set(served[mark:]), {survivor})
+        self.assertEqual(set(after_scale_in), {survivor})
+        self.assertEqual(self.containers(), [survivor])
         self.assertTrue(vmm.alive())
 
 

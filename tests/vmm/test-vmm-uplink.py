@@ -105,7 +105,7 @@ class VmmUplinkTest(VmmTestCase):
     def assert_unharmed(self):
         self.assertTrue(self.vmm.alive())
         self.assertEqual(self.vmm_property(self.bus, "Name"), self.vm)
-        self.backends(self.bus)
+        self.assertEqual(self.vmm_property(self.bus, "Capacity"), 3)
 
     def test_orders_are_carried_out_and_acked(self):
         vim = self.connected()
