@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "acs-log.h"
 #include "acs-macro.h"
 #include "proxy-backend.h"
 #include "proxy-settings.h"
@@ -109,6 +110,9 @@ void backend_note_failure(Backend *b, usec_t now, unsigned eject_failures, usec_
         atomic_store(&b->ejected_until, now + eject_time * (1u << MIN(e, 6u)));
         /* Coming back from an ejection ramps up again. */
         atomic_store(&b->up_since, now + eject_time * (1u << MIN(e, 6u)));
+        log_event(LOG_WARNING, "backend-ejected", NULL, NULL,
+                  "Backend %s ejected for %llu ms after %u failures in a row.", b->name,
+                  (unsigned long long) (eject_time * (1u << MIN(e, 6u)) / USEC_PER_MSEC), n);
 }
 
 /* Bucket i holds latencies in [16 µs * 2^(i/4), 16 µs * 2^((i+1)/4)). */

@@ -97,6 +97,7 @@ class Failures(ProxyTestCase):
         st, hdrs, _ = self.get()
         self.assertEqual(st, 503)
         self.assertEqual(hdrs.get("Retry-After"), "1")
+        self.proxy_proc.wait_for_output(r"Backend 127\.0\.0\.1:\d+ ejected for 5000 ms after 2 failures")
 
     def test_active_health_check_rise_fall(self):
         a, b = self.backend("a"), self.backend("b")
