@@ -399,6 +399,9 @@ static int check_head(HttpParser *hp) {
                 mark_connection_named(h);
 
         if (tc.n > 0) {
+                /* RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing. */
+                if (hp->llhttp.http_minor == 0)
+                        return refuse(hp, 400, "Transfer-Encoding in an HTTP/1.0 message");
                 if (hp->has_content_length)
                         return refuse(hp, 400, "Content-Length with Transfer-Encoding");
                 if (!tc.last_chunked || tc.chunked_twice)
