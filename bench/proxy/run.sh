@@ -23,6 +23,17 @@ LOAD_CPU=0
 PROXY_CPU=1
 B1=17450 B2=17451 ACS=17460 HAP=17461 NGX=17462
 
+# The peers are Debian's; the benchmark installs them when missing (make check does not need them).
+missing=()
+command -v haproxy >/dev/null || missing+=(haproxy)
+command -v nginx >/dev/null || missing+=(nginx-light)
+command -v wrk >/dev/null || missing+=(wrk)
+[ "$CALLGRIND" = 1 ] && ! command -v valgrind >/dev/null && missing+=(valgrind)
+if [ ${#missing[@]} -gt 0 ]; then
+        [ "$(id -u)" = 0 ] || { echo "missing: ${missing[*]} (run as root to install them)" >&2; exit 1; }
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
 mkdir -p "$OUT/nginx/logs"
 PIDS=()
 cleanup() {
