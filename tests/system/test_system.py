@@ -80,6 +80,7 @@ class SystemTest(unittest.TestCase):
         taken = set()
         cls.port = {name: free_block(PORTS[0], PORTS[1], 1, taken) for name in ("proxy", "agent", "http")}
         cls.vm_ports = {vm: free_block(PORTS[0] + 100, PORTS[1], 10, taken) for vm in VMS}
+        cls.vm_proxy_port = free_block(PORTS[0], PORTS[1], 1, taken)
         cls.fleet = machines.Fleet(["front", *VMS])
         try:
             cls.fleet.boot()
@@ -133,10 +134,13 @@ class SystemTest(unittest.TestCase):
                                 f"PortRangeStart={base}\nPortRangeEnd={base + 9}\n"
                                 "[Docker]\nNetwork=host\n"
                                 f"[Vim]\nAddress=127.0.0.1:{a}\n")
+        # vm1 also runs the VM-side proxy of two-tier routing.
+        cls.fleet["vm1"].write("/etc/acs/proxy-vmm.conf.d/50-test.conf",
+                               f"[Proxy]\nListen=127.0.0.1:{cls.vm_proxy_port}\n")
 
         cls.dpkg_install(front, ["acs-common", "acs-vim", "acs-proxy"])
         for vm in VMS:
-            cls.dpkg_install(cls.fleet[vm], ["acs-common", "acs-vmm"])
+            cls.dpkg_install(cls.fleet[vm], ["acs-common", "acs-vmm", "acs-proxy"])
             # Registration, as README.Debian says: the VM's key goes to the VIM under its name.
             key = cls.fleet[vm].read("/etc/acs/vmm.key")
             front.write(f"/root/acs-test/{vm}.key", key, mode=0o600)
@@ -232,6 +236,31 @@ class SystemTest(unittest.TestCase):
             self.assertIn(vm, out)
         out = self.fleet["vm1"].run("acsctl", "--vmm", "status", user=65534).stdout
         self.assertIn("vm1", out)
+
+    def test_05c_dashboard_and_api(self):
+        base = f"http://127.0.0.1:{self.port['http']}"
+        status, headers, body = acstest.http_get(base + "/")
+        self.assertEqual(status, 200)
+        self.assertIn("text/html", headers.get("Content-Type", ""))
+        status, state = acstest.http_json(base + "/api/v1/state")
+        self.assertEqual(status, 200)
+        self.assertEqual(sorted(vm["name"] for vm in state["vms"]), sorted(VMS))
+
+    def test_05d_two_tier_proxy_on_a_vm(self):
+        vm = self.fleet["vm1"]
+        unit = f"acs-proxy@{self.vm_proxy_port}"
+        vm.run("systemctl", "start", f"{unit}.socket", f"{unit}.service")
+        self.assertEqual(vm.run("systemctl", "is-active", f"{unit}.service", check=False).stdout.strip(), "active")
+        url = f"http://127.0.0.1:{self.vm_proxy_port}/"
+
+        def vm1_answers():
+            status, _, body = acstest.http_get(url)
+            return status == 200 and json.loads(body)["vm"] == "vm1"
+        acstest.wait_until(vm1_answers, 30, interval=0.5, what=f"{unit} answered by vm1's containers")
+        for _ in range(10):
+            status, _, body = acstest.http_get(url)
+            self.assertEqual((status, json.loads(body)["vm"]), (200, "vm1"))
+        vm.run("systemctl", "stop", f"{unit}.socket", f"{unit}.service")
 
     def test_06_scale_needs_polkit(self):
         vm = self.fleet["vm1"]
