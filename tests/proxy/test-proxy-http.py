@@ -5,10 +5,12 @@ HEAD/204/304, 8 MiB both ways, HTTP/1.0, hop-by-hop removal, forwarding headers.
 import hashlib
 import json
 import os
+import socket
 import subprocess
 
-from proxytest import (ProxyTestCase, connection_closed, header, read_response, read_response_file)
-from acstest import main
+from proxytest import (ProxyTestCase, connection_closed, header, read_response, read_response_file,
+                       take_port)
+from acstest import binary, main, wait_until
 
 H = b"Host: example.test\r\n"
 
@@ -177,6 +179,22 @@ class Semantics(ProxyTestCase):
         self.assertGreater(requests, 500, r.stdout)
         self.assertNotIn("Non-2xx", r.stdout)
         self.assertLessEqual(len(self.b.conns), 40, f"{len(self.b.conns)} backend connections for 32 clients")
+
+    def test_ipv6_client(self):
+        """Listening on [::1]: the forwarding fields carry the IPv6 client address, quoted in
+        Forwarded as RFC 7239 asks."""
+        b = self.backend("v6")
+        port = take_port()
+        conf = os.path.join(self.tmpdir, "v6.conf")
+        with open(conf, "w") as f:
+            f.write(f"[Proxy]\nListen=[::1]:{port}\nSource=static\nBackend=127.0.0.1:{b.port}\nWorkers=1\n")
+        self.start([binary("src/proxy/acs-proxy"), "--config", conf], name="acs-proxy-v6")
+        wait_until(lambda: socket.create_connection(("::1", port), timeout=0.5).close() or True, 10)
+        out = self.curl("-g", f"http://[::1]:{port}/six")
+        self.assertEqual(json.loads(out)["path"], "/six")
+        req = b.requests[-1]
+        self.assertEqual(req.header("X-Forwarded-For"), "::1")
+        self.assertEqual(req.header("Forwarded"), 'for="[::1]";proto=http')
 
     def test_curl_get(self):
         out = json.loads(self.curl(self.url("/hello?x=1")))
