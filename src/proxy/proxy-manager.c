@@ -271,7 +271,7 @@ int manager_start(Manager *m) {
         }
 
         /* A static proxy needs no bus; it still offers its statistics when one is given. */
-        if (m->settings.source != PROXY_SOURCE_STATIC || m->bus_address_override ||
+        if (m->settings.source != PROXY_SOURCE_STATIC || m->bus_address_override || m->bus_requested ||
             (m->settings.bus_address && *m->settings.bus_address)) {
                 r = manager_connect_bus(m);
                 if (r < 0) {

@@ -29,6 +29,7 @@ typedef struct Manager {
         ProxySettings settings;
         char *bus_address_override;     /* --bus-address= */
         int bus_scope;                  /* --bus=user|system: 0 system, 1 user */
+        bool bus_requested;             /* --bus= given: connect even with Source=static */
 
         sd_event *event;
         sd_event_source *tick_source;

@@ -68,6 +68,7 @@ static int parse_argv(int argc, char *argv[], Manager *m) {
                                 return log_oom();
                         break;
                 case ARG_BUS:
+                        m->bus_requested = true;
                         if (streq(optarg, "user"))
                                 m->bus_scope = 1;
                         else if (streq(optarg, "system"))
