@@ -91,6 +91,14 @@ class DBusSource(ProxyTestCase):
             self.assertEqual(self.get()[0], 200)
         self.assertEqual(b1.count(), before)
 
+    def test_static_proxy_offers_stats_on_a_given_bus(self):
+        b = self.backend("s0")
+        self.proxy([b], args=(f"--bus-address={self.bus.address}",))
+        wait_until(lambda: self.stats(), 10, what="org.acs.Proxy1 on the bus")
+        for _ in range(3):
+            self.assertEqual(self.get()[0], 200)
+        self.assertEqual(self.stats()[("127.0.0.1", b.port)][4], 3)
+
     def test_source_vmm_two_tier(self):
         """On a VM, the proxy takes its containers from org.acs.VMM1 on that VM's bus."""
         b0 = self.backend("c0")
