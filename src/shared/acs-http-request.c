@@ -245,9 +245,10 @@ static int on_headers_complete(llhttp_t *l) {
         path_len = strcspn(t, "?");
         query = t[path_len] == '?' ? target + path_len + 1 : target + path_len;
 
-        /* A copy of the path, so that callers compare it as a plain string. */
+        /* A copy of the path, so that callers compare it as a plain string. t points into the
+         * buffer the copy is appended to, which may move: copy from a stable copy. */
         path = p->text.end;
-        r = text_append(p, t, path_len);
+        r = text_append(p, strndupa(t, path_len), path_len);
         if (r != 0)
                 return r;
         r = text_terminate(p);

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 
 #include "acs-log.h"
+#include "acs-spawn.h"
 #include "acs-macro.h"
 #include "vim-api.h"
 #include "vim-manager.h"
@@ -258,6 +259,7 @@ int vim_api_load_start(VimApi *api, unsigned users, unsigned duration_s, char *e
         VimManager *m = api->manager;
         char users_s[16], duration_str[16];
         posix_spawn_file_actions_t fa;
+        posix_spawnattr_t attr;
         pid_t pid;
         int r;
 
@@ -268,14 +270,20 @@ int vim_api_load_start(VimApi *api, unsigned users, unsigned duration_s, char *e
         (void) snprintf(users_s, sizeof(users_s), "%u", users);
         (void) snprintf(duration_str, sizeof(duration_str), "%u", duration_s);
 
+        r = acs_spawnattr_init_clean(&attr);
+        if (r != 0) {
+                (void) snprintf(error, error_size, "Failed to prepare %s: %s", m->settings.load_command, strerror(r));
+                return -r;
+        }
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
         posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-        r = posix_spawn(&pid, m->settings.load_command, &fa, NULL,
+        r = posix_spawn(&pid, m->settings.load_command, &fa, &attr,
                         (char *[]) { m->settings.load_command, (char *) "--url", m->settings.proxy_url,
                                      (char *) "--users", users_s, (char *) "--duration", duration_str, NULL },
                         environ);
         posix_spawn_file_actions_destroy(&fa);
+        posix_spawnattr_destroy(&attr);
         if (r != 0) {
                 (void) snprintf(error, error_size, "Failed to start %s: %s", m->settings.load_command, strerror(r));
                 return -r;

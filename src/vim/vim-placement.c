@@ -11,6 +11,7 @@
 
 #include "acs-log.h"
 #include "acs-macro.h"
+#include "acs-spawn.h"
 #include "vim-manager.h"
 
 extern char **environ;
@@ -229,6 +230,7 @@ void vim_placement_run_hook(VimManager *m, const char *command, VimVm *vm) {
         _cleanup_strv_free_ char **env = NULL;
         _cleanup_free_ char *name = NULL;
         size_t n = 0;
+        posix_spawnattr_t attr;
         pid_t pid;
         int r;
 
@@ -256,8 +258,12 @@ void vim_placement_run_hook(VimManager *m, const char *command, VimVm *vm) {
                 return;
         }
 
-        r = posix_spawn(&pid, "/bin/sh", NULL, NULL, (char *[]) { (char *) "sh", (char *) "-c", (char *) command, NULL },
-                        env);
+        r = acs_spawnattr_init_clean(&attr);
+        if (r == 0) {
+                r = posix_spawn(&pid, "/bin/sh", NULL, &attr,
+                                (char *[]) { (char *) "sh", (char *) "-c", (char *) command, NULL }, env);
+                posix_spawnattr_destroy(&attr);
+        }
         if (r != 0) {
                 log_event(LOG_WARNING, "hook-failed", vm->name, NULL, "Failed to run hook for VM %s: %s", vm->name,
                           strerror(r));
