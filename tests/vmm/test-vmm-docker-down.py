@@ -44,7 +44,7 @@ class VmmDockerDownTest(VmmTestCase):
         ready = wait_until(lambda: (lambda r: r if len(r) == 2 else None)(self.ready_backends(bus)), 60,
                            interval=0.2, what="two containers after Docker came back")
         for address, port, _, _, vm, container in ready:
-            status, body = http_json(f"http://{address}:{port}/")
+            status, body = http_json(f"http://{address}:{port}/?cost_ms=0", timeout=10)
             self.assertEqual((status, body["vm"], body["container"]), (200, self.vm, container))
         self.assertTrue(self.vmm_property(bus, "DockerConnected"))
         self.assertEqual(vmm.stop(), 0)
