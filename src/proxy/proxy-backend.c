@@ -62,7 +62,8 @@ bool backend_available(Backend *b, usec_t now) {
 }
 
 unsigned backend_effective_weight(Backend *b, usec_t now, usec_t slow_start) {
-        unsigned w = atomic_load_explicit(&b->weight, memory_order_relaxed);
+        /* In 1/64ths, so that a backend of weight 1 can ramp up too. */
+        unsigned w = atomic_load_explicit(&b->weight, memory_order_relaxed) * BACKEND_WEIGHT_SCALE;
         usec_t since = atomic_load_explicit(&b->up_since, memory_order_relaxed);
 
         if (slow_start > 0 && now >= since && now - since < slow_start)

@@ -88,7 +88,10 @@ void backend_unrefp(Backend **b);
 
 /* Is b eligible for a new request right now (not draining, removed, ejected or checked down)? */
 bool backend_available(Backend *b, usec_t now);
-/* The weight the balancers use: the configured one, ramped during slow start (at least 1). */
+#define BACKEND_WEIGHT_SCALE 64u
+
+/* The weight the balancers use: the configured one times BACKEND_WEIGHT_SCALE, ramped during
+ * slow start (at least 1). */
 unsigned backend_effective_weight(Backend *b, usec_t now, usec_t slow_start);
 BackendHealth backend_health(Backend *b, usec_t now, usec_t slow_start);
 const char *backend_health_to_string(BackendHealth h);

@@ -31,14 +31,18 @@ static Backend *p2c_draw(BackendSet *set, const LbContext *ctx, Backend *other) 
         return NULL;
 }
 
-/* Is a less loaded than b? Compares in_flight/weight without division. */
-static bool p2c_less_loaded(Backend *a, Backend *b, const LbContext *ctx) {
+/* Should b be preferred to a? Compares in_flight/weight without division; a tie (typically
+ * both idle) is broken at random in proportion to the weights, so that weights and slow start
+ * hold under light load too. */
+static bool p2c_prefer(Backend *b, Backend *a, const LbContext *ctx) {
         uint64_t la = atomic_load_explicit(&a->in_flight, memory_order_relaxed);
         uint64_t lb = atomic_load_explicit(&b->in_flight, memory_order_relaxed);
         uint64_t wa = backend_effective_weight(a, ctx->now, ctx->slow_start);
         uint64_t wb = backend_effective_weight(b, ctx->now, ctx->slow_start);
 
-        return la * wb < lb * wa || (la * wb == lb * wa && wa > wb);
+        if (lb * wa != la * wb)
+                return lb * wa < la * wb;
+        return lb_random(ctx->rng) % (wa + wb) < wb;
 }
 
 static Backend *p2c_pick(void *state, BackendSet *set, const LbContext *ctx) {
@@ -52,7 +56,7 @@ static Backend *p2c_pick(void *state, BackendSet *set, const LbContext *ctx) {
         b = p2c_draw(set, ctx, a);
         if (!b)
                 return a;
-        return p2c_less_loaded(b, a, ctx) ? b : a;
+        return p2c_prefer(b, a, ctx) ? b : a;
 }
 
 const LbOps lb_p2c_ops = {

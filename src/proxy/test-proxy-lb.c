@@ -84,6 +84,15 @@ TEST(p2c_uniform_when_idle) {
         backend_set_unref(s);
 }
 
+TEST(p2c_idle_follows_weights) {
+        unsigned w[] = { 3, 1 }, c[2];
+        BackendSet *s = make_set(2, w);
+
+        pick_many(&lb_p2c_ops, s, c, NULL);
+        ASSERT_NEAR(c[0], 7500, 300);
+        backend_set_unref(s);
+}
+
 TEST(p2c_avoids_loaded_backend) {
         unsigned c[4];
         BackendSet *s = make_set(4, NULL);
@@ -186,8 +195,8 @@ TEST(slow_start_ramps_weight) {
 
         atomic_store(&b->up_since, 1000 * USEC_PER_SEC);
         ASSERT_EQ(backend_effective_weight(b, 1000 * USEC_PER_SEC + 1, 10 * USEC_PER_SEC), 1);
-        ASSERT_EQ(backend_effective_weight(b, 1005 * USEC_PER_SEC, 10 * USEC_PER_SEC), 50);
-        ASSERT_EQ(backend_effective_weight(b, 1011 * USEC_PER_SEC, 10 * USEC_PER_SEC), 100);
+        ASSERT_EQ(backend_effective_weight(b, 1005 * USEC_PER_SEC, 10 * USEC_PER_SEC), 50 * BACKEND_WEIGHT_SCALE);
+        ASSERT_EQ(backend_effective_weight(b, 1011 * USEC_PER_SEC, 10 * USEC_PER_SEC), 100 * BACKEND_WEIGHT_SCALE);
         ASSERT_STREQ(backend_health_to_string(backend_health(b, 1005 * USEC_PER_SEC, 10 * USEC_PER_SEC)), "slowstart");
         backend_unref(b);
 }

@@ -43,8 +43,8 @@ class DBusSource(ProxyTestCase):
         controller.signal(signal.SIGHUP)
         controller.wait_for_output(rf"(?s)(generation \d+.*){{{n + 1}}}" if n else r"generation \d+")
 
-    def start_vim_proxy(self, source="vim"):
-        p = self.proxy([], source=source, args=(f"--bus-address={self.bus.address}",))
+    def start_vim_proxy(self, source="vim", extra=""):
+        p = self.proxy([], source=source, extra=extra, args=(f"--bus-address={self.bus.address}",))
         return p
 
     def generation(self):
@@ -98,6 +98,22 @@ class DBusSource(ProxyTestCase):
         for _ in range(3):
             self.assertEqual(self.get()[0], 200)
         self.assertEqual(self.stats()[("127.0.0.1", b.port)][4], 3)
+
+    def test_new_backend_slow_start(self):
+        old, new = self.backend("old"), self.backend("new")
+        self.write_set([(old.port, "ready")])
+        ctl = self.start_controller()
+        self.start_vim_proxy(extra="SlowStart=4s\n")
+        wait_until(lambda: self.generation() == 1, 10)
+        time.sleep(4.2)     # the first backend's own ramp is over
+        self.change_set(ctl, [(old.port, "ready"), (new.port, "ready")])
+        wait_until(lambda: self.generation() == 2, 10)
+        self.assertEqual(self.stats()[("127.0.0.1", new.port)][2], "slowstart")
+        early = [json.loads(self.get()[1])["backend"] for _ in range(100)]
+        self.assertLess(early.count("new"), 35, "a new backend got its full share at once")
+        wait_until(lambda: self.stats()[("127.0.0.1", new.port)][2] == "up", 10)
+        late = [json.loads(self.get()[1])["backend"] for _ in range(200)]
+        self.assertGreater(late.count("new"), 60, "the ramp did not end")
 
     def test_source_vmm_two_tier(self):
         """On a VM, the proxy takes its containers from org.acs.VMM1 on that VM's bus."""
