@@ -6,7 +6,7 @@ import threading
 import time
 
 from acstest import binary, http_json, main, port_is_free, wait_until
-from vmmtest import VmmTestCase
+from vmmtest import VMM_PORTS, VmmTestCase
 
 
 class VmmTwoTierTest(VmmTestCase):
@@ -18,7 +18,8 @@ class VmmTwoTierTest(VmmTestCase):
         self.vmm_call(bus, "ScaleTo", "u", 2)
         wait_until(lambda: len(self.ready_backends(bus)) == 2, 60, what="two ready containers")
 
-        proxy_port = next(p for p in range(self.ports[1] + 1, 17800) if port_is_free(p))
+        proxy_port = next(p for p in [*range(self.ports[1] + 1, VMM_PORTS[1] + 1), *range(VMM_PORTS[0], self.ports[0])]
+                          if port_is_free(p))
         config = os.path.join(self.tmpdir, "proxy.conf")
         with open(config, "w") as f:
             f.write(f"[Proxy]\nListen=127.0.0.1:{proxy_port}\nSource=vmm\nWorkers=1\nHealthCheckInterval=1s\n")

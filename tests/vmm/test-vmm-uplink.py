@@ -13,7 +13,7 @@ import threading
 import time
 
 from acstest import free_port, main, wait_until
-from vmmtest import VmmTestCase
+from vmmtest import VIM_PORTS, VmmTestCase
 
 
 class StandInVim:
@@ -84,8 +84,8 @@ class VmmUplinkTest(VmmTestCase):
         os.close(fd)
         # The VMM dials this port before the stand-in listens: start the search at a place of
         # this process's own, so that tests running side by side do not pick the same one.
-        first = 17790 + os.getpid() % 10
-        self.vim_port = free_port(first, 17799) if first < 17799 else free_port(17790, 17799)
+        first = VIM_PORTS[0] + os.getpid() % (VIM_PORTS[1] - VIM_PORTS[0])
+        self.vim_port = free_port(first, VIM_PORTS[1])
         self.bus = self.start_bus()
         config = self.write_config(capacity=3, minimum=1, vim=f"127.0.0.1:{self.vim_port}", key=self.key_path,
                                    socket=os.path.join(self.tmpdir, "no-docker.sock"))

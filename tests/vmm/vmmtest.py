@@ -7,7 +7,10 @@ import subprocess
 
 from acstest import (BUILD_DIR, DaemonTestCase, Process, binary, docker, port_is_free, wait_until)
 
-VMM_PORTS = (17500, 17799)
+# The vmm area is 17500-17799: containers (and a test's proxy) take ports from VMM_PORTS, the
+# stand-in VIM of the uplink test from VIM_PORTS, so that tests running side by side never meet.
+VMM_PORTS = (17500, 17779)
+VIM_PORTS = (17780, 17799)
 
 
 def test_image():
