@@ -81,6 +81,8 @@ class SystemTest(unittest.TestCase):
         cls.port = {name: free_block(PORTS[0], PORTS[1], 1, taken) for name in ("proxy", "agent", "http")}
         cls.vm_ports = {vm: free_block(PORTS[0] + 100, PORTS[1], 10, taken) for vm in VMS}
         cls.vm_proxy_port = free_block(PORTS[0], PORTS[1], 1, taken)
+        cls.static_proxy_port = free_block(PORTS[0], PORTS[1], 1, taken)
+        cls.static_web_port = free_block(PORTS[0], PORTS[1], 1, taken)
         cls.fleet = machines.Fleet(["front", *VMS])
         try:
             cls.fleet.boot()
@@ -320,6 +322,37 @@ class SystemTest(unittest.TestCase):
         print(out)
         self.assertEqual(load.returncode, 0, "acs-load saw failed requests across proxy restarts")
         self.assertEqual(front.run("systemctl", "is-active", "acs-proxy.service", check=False).stdout.strip(), "active")
+
+    def test_08a_restart_behind_the_socket_loses_nothing(self):
+        """The socket-activation half of test_08 on its own: an acs-proxy@ instance with a fixed
+        backend (acs-web run by hand on vm1), restarted twice under load."""
+        vm = self.fleet["vm1"]
+        vm.run("systemd-run", "--unit=acs-test-web", "--setenv=ACS_VM=static", "/usr/libexec/acs/acs-web",
+               f"--port={self.static_web_port}")
+        unit = f"acs-proxy@{self.static_proxy_port}"
+        try:
+            acstest.wait_port(self.static_web_port)
+            vm.write("/etc/acs/proxy-static.conf",
+                     f"[Proxy]\nListen=127.0.0.1:{self.static_proxy_port}\nSource=static\n"
+                     f"Backend=127.0.0.1:{self.static_web_port}\n")
+            vm.write(f"/etc/systemd/system/{unit}.service.d/50-static.conf",
+                     "[Service]\nExecStart=\n"
+                     "ExecStart=/usr/bin/acs-proxy --config /etc/acs/proxy-static.conf --bus=system\n")
+            vm.run("systemctl", "daemon-reload")
+            vm.run("systemctl", "start", f"{unit}.socket", f"{unit}.service")
+            url = f"http://127.0.0.1:{self.static_proxy_port}/?cost_ms=1"
+            load = subprocess.Popen(self.fleet["front"].command("acs-load", "--url", url, "--users", "16",
+                                                                "--duration", "8"),
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for _ in range(2):
+                time.sleep(2.5)
+                vm.run("systemctl", "restart", f"{unit}.service")
+            out, _ = load.communicate(timeout=60)
+            print(out.splitlines()[-1])
+            self.assertEqual(load.returncode, 0, out)
+            self.assertRegex(out, r"summary: .* requests=([1-9][0-9]{2,}) ok=\1 fail=0")
+        finally:
+            vm.run("systemctl", "stop", f"{unit}.socket", f"{unit}.service", "acs-test-web.service", check=False)
 
     def test_09_security_exposure(self):
         figures = {}
