@@ -233,8 +233,8 @@ static int config_assign(ConfigParser *p, const AcsConfigItem *item, const char 
 
         case ACS_CONFIG_CUSTOM:
                 r = item->parse(item, value, dest, &expected_static);
-                if (r == -ENOMEM)
-                        return r;
+                if (r >= 0 || r == -ENOMEM)
+                        return r < 0 ? r : 0;
                 break;
 
         default:

@@ -14,7 +14,20 @@ typedef struct Settings {
         double target;
         usec_t window;
         int placement;
+        unsigned port;
 } Settings;
+
+static int parse_port(const AcsConfigItem *item, const char *value, void *dest, const char **ret_expected) {
+        char *end = NULL;
+        unsigned long v = strtoul(value, &end, 10);
+
+        if (!end || end == value || *end || v == 0 || v > 65535) {
+                *ret_expected = "a TCP port (1..65535)";
+                return -EINVAL;
+        }
+        *(unsigned *) dest = (unsigned) v;
+        return 0;
+}
 
 static const char *const placements[] = { "spread", "binpack", NULL };
 
@@ -28,6 +41,7 @@ static const AcsConfigItem table[] = {
         { "Scaling", "ScaleDownWindow", ACS_CONFIG_DURATION, offsetof(Settings, window),
           .min = 0, .max = 3600 * USEC_PER_SEC },
         { "Scaling", "Placement", ACS_CONFIG_ENUM, offsetof(Settings, placement), .choices = placements },
+        { "Proxy", "Port", ACS_CONFIG_CUSTOM, offsetof(Settings, port), .parse = parse_port },
         {},
 };
 
@@ -46,6 +60,7 @@ TEST(typed_values) {
                        "Backend=127.0.0.1:9001\n"
                        "Backend=127.0.0.1:9002\n"
                        "Workers=4\n"
+                       "Port=8080\n"
                        "[Scaling]\n"
                        "DryRun=yes\n"
                        "MinReplicas=2\n"
@@ -58,6 +73,7 @@ TEST(typed_values) {
         ASSERT_STREQ(s.backends[1], "127.0.0.1:9002");
         ASSERT_TRUE(s.backends[2] == NULL);
         ASSERT_EQ(s.workers, 4);
+        ASSERT_EQ(s.port, 8080);
         ASSERT_TRUE(s.dry_run);
         ASSERT_EQ(s.min_replicas, 2);
         ASSERT_NEAR(s.target, 0.5, 1e-9);
@@ -101,6 +117,7 @@ TEST(errors_name_file_line_key_and_expectation) {
                      "test.conf:2: [Scaling] Placement=random: expected one of: spread, binpack");
         expect_error("[Scaling]\nScaleDownWindow=soon\n", 2,
                      "test.conf:2: [Scaling] ScaleDownWindow=soon: expected a duration (e.g. 500ms, 5s, 1min) in 0s..3600s");
+        expect_error("[Proxy]\nPort=0\n", 2, "test.conf:2: [Proxy] Port=0: expected a TCP port (1..65535)");
         expect_error("[Proxy]\nListen=a\nColour=blue\n", 3, "test.conf:3: unknown key Colour in section [Proxy]");
         expect_error("[Proxy]\n[Nonsense]\nA=b\n", 3, "test.conf:3: unknown section [Nonsense]");
         expect_error("[Proxy]\nthis line has no equals sign\n", 2,

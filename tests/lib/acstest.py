@@ -223,7 +223,11 @@ class DaemonTestCase(unittest.TestCase):
         return self.own(Bus())
 
     def tearDown(self):
-        failed = not getattr(self._outcome, "success", True)
+        # unittest records the failure in the result before tearDown runs (and on 3.11 does not
+        # clear _outcome.success yet): look for this test among the recorded errors and failures.
+        result = getattr(self._outcome, "result", None)
+        failed = (result is not None and any(t is self for t, _ in result.errors + result.failures)) \
+            or not getattr(self._outcome, "success", True)
         for thing in reversed(self._owned):
             with contextlib.suppress(Exception):
                 thing.stop()
