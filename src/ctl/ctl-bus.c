@@ -3,30 +3,15 @@
 #include <inttypes.h>
 #include <stdio.h>
 
+#include "acs-bus.h"
 #include "acs-log.h"
 #include "ctl-bus.h"
 
 int ctl_bus_open(const char *address, sd_bus **ret) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        int r;
+        int r = acs_bus_open(address, ret);
 
-        if (!address)
-                r = sd_bus_open_system(&bus);
-        else if (streq(address, "user"))
-                r = sd_bus_open_user(&bus);
-        else {
-                r = sd_bus_new(&bus);
-                if (r >= 0)
-                        r = sd_bus_set_address(bus, address);
-                if (r >= 0)
-                        r = sd_bus_set_bus_client(bus, true);
-                if (r >= 0)
-                        r = sd_bus_start(bus);
-        }
         if (r < 0)
-                return log_error_errno(r, "Failed to connect to the %s bus: %m",
-                                       !address ? "system" : streq(address, "user") ? "user" : address);
-        *ret = TAKE_PTR(bus);
+                return log_error_errno(r, "Failed to connect to the %s bus: %m", acs_bus_describe(address));
         return 0;
 }
 

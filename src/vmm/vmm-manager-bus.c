@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "acs-bus.h"
 #include "acs-log.h"
 #include "acs-macro.h"
 #include "acs-polkit.h"
@@ -272,18 +273,7 @@ int vmm_manager_connect_bus(VmmManager *m, const char *address, bool user) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         int r;
 
-        if (address) {
-                r = sd_bus_new(&bus);
-                if (r >= 0)
-                        r = sd_bus_set_address(bus, address);
-                if (r >= 0)
-                        r = sd_bus_set_bus_client(bus, true);
-                if (r >= 0)
-                        r = sd_bus_start(bus);
-        } else if (user)
-                r = sd_bus_open_user(&bus);
-        else
-                r = sd_bus_open_system(&bus);
+        r = acs_bus_open(address ?: user ? "user" : NULL, &bus);
         if (r < 0)
                 return log_error_errno(r, "Failed to connect to the %s bus: %m",
                                        address ? address : user ? "user" : "system");
