@@ -111,8 +111,9 @@ void backend_conn_release(BackendConn *bc, bool reusable) {
 
         bc->client = NULL;
         /* One idle connection per client connection to each backend is all the concurrency
-         * can use. */
+         * can use; over all backends, twice the clients (plus a few) bounds the total. */
         if (!reusable || bc->unusable || acs_buf_len(&bc->out) > 0 || pool->n_idle >= w->n_clients ||
+            w->n_idle >= 2 * w->n_clients + 16 ||
             atomic_load(&bc->backend->removed) || atomic_load(&w->stopping)) {
                 backend_conn_close(bc);
                 return;
