@@ -19,31 +19,11 @@ VimBackends *vim_backends_new(void) {
         return b;
 }
 
-static void backend_items_free(VimBackend *items, size_t n) {
-        for (size_t i = 0; i < n; i++) {
-                free(items[i].address);
-                free(items[i].vm);
-                free(items[i].container);
-        }
-        free(items);
-}
-
 VimBackends *vim_backends_free(VimBackends *b) {
         if (!b)
                 return NULL;
-        backend_items_free(b->items, b->n_items);
+        free(b->items);
         return mfree(b);
-}
-
-static int backend_compare(const void *a, const void *b) {
-        const VimBackend *x = a, *y = b;
-        int r = strcmp(x->address, y->address);
-
-        if (r != 0)
-                return r;
-        if (x->port != y->port)
-                return x->port < y->port ? -1 : 1;
-        return strcmp(x->container, y->container);
 }
 
 static bool backend_equal(const VimBackend *x, const VimBackend *y) {
@@ -59,17 +39,9 @@ static uint32_t backend_weight(const VimContainer *c) {
         return (uint32_t) CLAMP(lround(c->cpu_limit * 100), 1, 256);
 }
 
-static int backends_compute(VimManager *m, VimBackend **ret, size_t *ret_n) {
-        VimBackend *items = NULL;
-        size_t n = 0, total = 0;
-
-        for (size_t i = 0; i < m->n_vms; i++)
-                total += m->vms[i]->n_containers;
-        if (total > 0) {
-                items = calloc(total, sizeof(*items));
-                if (!items)
-                        return -ENOMEM;
-        }
+/* Fills items (borrowing the containers' strings) with the current set. */
+static size_t backends_compute(VimManager *m, VimBackend *items) {
+        size_t n = 0;
 
         for (size_t i = 0; i < m->n_vms; i++) {
                 VimVm *vm = m->vms[i];
@@ -77,54 +49,75 @@ static int backends_compute(VimManager *m, VimBackend **ret, size_t *ret_n) {
                 for (size_t k = 0; k < vm->n_containers; k++) {
                         VimContainer *c = vm->containers[k];
                         AcsContainerState s = vim_container_effective_state(c);
-                        VimBackend *b = items + n;
 
                         if (s == ACS_CONTAINER_STARTING)
                                 continue;
-                        *b = (VimBackend) {
-                                .address = strdup(c->address),
+                        items[n++] = (VimBackend) {
+                                .address = c->address,
                                 .port = c->port,
                                 .weight = backend_weight(c),
                                 .draining = s == ACS_CONTAINER_DRAINING,
-                                .vm = strdup(vm->name),
-                                .container = strdup(c->id),
+                                .vm = vm->name,
+                                .container = c->id,
                         };
-                        n++;
-                        if (!b->address || !b->vm || !b->container) {
-                                backend_items_free(items, n);
-                                return -ENOMEM;
-                        }
                 }
         }
+        /* In the model's order (VMs by registration, containers as reported): stable while
+         * nothing changes, so comparing with the last set needs no sort. */
+        return n;
+}
 
-        if (n > 1)
-                qsort(items, n, sizeof(*items), backend_compare);
-        *ret = items;
-        *ret_n = n;
-        return 0;
+/* Owned copies of borrowed items, with every string in one allocation after the array. */
+static VimBackend *backends_copy(const VimBackend *items, size_t n) {
+        size_t bytes = n * sizeof(VimBackend);
+        VimBackend *copy;
+        char *p;
+
+        for (size_t i = 0; i < n; i++)
+                bytes += strlen(items[i].address) + strlen(items[i].vm) + strlen(items[i].container) + 3;
+        copy = malloc(MAX(bytes, (size_t) 1));
+        if (!copy)
+                return NULL;
+        p = (char *) (copy + n);
+        for (size_t i = 0; i < n; i++) {
+                copy[i] = items[i];
+                copy[i].address = p;
+                p = stpcpy(p, items[i].address) + 1;
+                copy[i].vm = p;
+                p = stpcpy(p, items[i].vm) + 1;
+                copy[i].container = p;
+                p = stpcpy(p, items[i].container) + 1;
+        }
+        return copy;
 }
 
 int vim_backends_update(VimManager *m) {
         VimBackends *b = m->backends;
-        VimBackend *items;
-        size_t n;
+        _cleanup_free_ VimBackend *items = NULL;
+        VimBackend *copy;
+        size_t n, total = 0;
         bool same;
-        int r;
 
-        r = backends_compute(m, &items, &n);
-        if (r < 0)
-                return r;
+        /* Computed into borrowed entries (no copy, no allocation per entry): most updates find
+         * nothing changed, and a thousand VMs make ten thousand entries. */
+        for (size_t i = 0; i < m->n_vms; i++)
+                total += m->vms[i]->n_containers;
+        items = calloc(MAX(total, (size_t) 1), sizeof(*items));
+        if (!items)
+                return -ENOMEM;
+        n = backends_compute(m, items);
 
         same = n == b->n_items;
         for (size_t i = 0; same && i < n; i++)
                 same = backend_equal(items + i, b->items + i);
-        if (same) {
-                backend_items_free(items, n);
+        if (same)
                 return 0;
-        }
 
-        backend_items_free(b->items, b->n_items);
-        b->items = items;
+        copy = backends_copy(items, n);
+        if (!copy)
+                return -ENOMEM;
+        free(b->items);
+        b->items = copy;
         b->n_items = n;
         b->generation++;
         b->last_change = now_usec(CLOCK_MONOTONIC);

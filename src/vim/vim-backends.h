@@ -17,17 +17,17 @@
 typedef struct VimManager VimManager;
 
 typedef struct VimBackend {
-        char *address;
+        const char *address;
         uint16_t port;
         uint32_t weight;        /* 1..256 */
         bool draining;
-        char *vm;
-        char *container;
+        const char *vm;
+        const char *container;
 } VimBackend;
 
 typedef struct VimBackends {
         uint64_t generation;
-        VimBackend *items;
+        VimBackend *items;      /* one allocation: the array, then its strings */
         size_t n_items;
         bool hold_signals;      /* after a restart, until the VMMs had time to register */
         bool dirty;             /* changed while signals were held */

@@ -358,8 +358,10 @@ static int property_get_generation(sd_bus *bus, const char *path, const char *in
 
 static const sd_bus_vtable vim_vtable[] = {
         SD_BUS_VTABLE_START(0),
-        SD_BUS_PROPERTY("VMs", "a(sssuuud)", property_get_vms, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Backends", "a(squsss)", property_get_backends, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        /* Large arrays (a thousand VMs, ten thousand backends): the change signal names them
+         * without their value; who cares reads them, the proxy calls GetBackends() anyway. */
+        SD_BUS_PROPERTY("VMs", "a(sssuuud)", property_get_vms, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
+        SD_BUS_PROPERTY("Backends", "a(squsss)", property_get_backends, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
         SD_BUS_PROPERTY("Policy", "a{sv}", property_get_policy, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Generation", "t", property_get_generation, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Desired", "u", NULL, offsetof(VimManager, desired), 0),

@@ -171,8 +171,17 @@ void vim_manager_containers_changed(VimManager *m) {
 }
 
 void vim_manager_vms_changed(VimManager *m) {
+        /* Coalesced: with a thousand VMs registering at once, one VMs property of a thousand
+         * entries per change would be most of the VIM's work. */
+        m->vms_dirty = true;
+}
+
+void vim_manager_flush_changes(VimManager *m) {
         unsigned running, ready;
 
+        if (!m->vms_dirty)
+                return;
+        m->vms_dirty = false;
         vim_manager_bus_emit_properties(m, "VMs");
         vim_scaler_count(m, &running, &ready);
         (void) sd_notifyf(false, "STATUS=%zu VMs, %u/%u containers ready, %u desired.", m->n_vms, ready, running,

@@ -39,6 +39,7 @@ typedef struct VimManager {
         usec_t started;                 /* monotonic; decisions wait for the VMMs to register */
         unsigned desired;               /* the replica count the VIM converges to */
         bool decided_once;
+        bool vms_dirty;
         char last_hold[ACS_POLICY_REASON_MAX];
         uint64_t n_decisions[4];        /* by AcsScaleAction */
 
@@ -64,8 +65,10 @@ VimContainer *vim_manager_find_container(VimManager *m, const char *id);
 
 /* Something the backend set shows may have changed: recompute it now (it emits on change). */
 void vim_manager_containers_changed(VimManager *m);
-/* A VM's state changed: PropertiesChanged for VMs. */
+/* A VM's state changed: PropertiesChanged for VMs, at the next flush. */
 void vim_manager_vms_changed(VimManager *m);
+/* Emits what changed since the last flush (once a second, from the scaler). */
+void vim_manager_flush_changes(VimManager *m);
 /* The policy changed (config, SetPolicy or the API). */
 void vim_manager_policy_changed(VimManager *m, const char *who);
 

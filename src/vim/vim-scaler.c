@@ -226,8 +226,10 @@ static int scaler_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
         /* After a restart, decide nothing until the VMMs had their grace period to register:
          * the model is rebuilt from them, nothing is recreated. */
-        if (now < m->started + m->settings.grace_period)
+        if (now < m->started + m->settings.grace_period) {
+                vim_manager_flush_changes(m);
                 return 0;
+        }
         if (!m->decided_once) {
                 unsigned running;
 
@@ -249,7 +251,8 @@ static int scaler_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 vim_placement_check_headroom(m, 0);
                 vim_placement_check_standby(m, now);
         }
-        (void) vim_backends_update(m);
+        /* The backend set follows every change as it happens (vim_manager_containers_changed()). */
+        vim_manager_flush_changes(m);
         return 0;
 }
 
