@@ -12,6 +12,7 @@ Docker inside a machine needs the host's cgroup tree (--bind=/sys/fs/cgroup), ev
 and the keyring and bpf system calls. Each machine is started in a cgroup of its own in every
 hierarchy, so its systemd takes that cgroup as its root and the machines never share units.
 """
+import atexit
 import contextlib
 import fcntl
 import hashlib
@@ -19,6 +20,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -301,6 +303,10 @@ class Fleet:
         self.workdir = tempfile.mkdtemp(prefix="acs-systest-")
         root = cached_root()
         self.machines = {n: Machine(n, root, self.workdir) for n in names}
+        # Also when the test is cut short (meson's timeout sends SIGTERM): no machine is left
+        # running, no mount or cgroup left behind.
+        atexit.register(self.poweroff)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
 
     def __getitem__(self, name):
         return self.machines[name]
@@ -314,6 +320,8 @@ class Fleet:
             log(f"{m.name}: {state} after {time.monotonic() - started:.1f}s")
 
     def poweroff(self):
+        if not os.path.isdir(self.workdir):
+            return
         for m in self.machines.values():
             m.poweroff()
         # Never remove through a mount that is still there.

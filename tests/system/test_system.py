@@ -13,10 +13,12 @@ test range (18800-18999), moved there with socket-unit and configuration drop-in
 Needs root, debootstrap, systemd-nspawn and dpkg-buildpackage (debhelper); the first run
 debootstraps the root into /var/cache/acs-test/ (about a minute and a half), later runs reuse it.
 """
+import atexit
 import glob
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -68,6 +70,7 @@ class SystemTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="acs-systest-debs-")
+        atexit.register(shutil.rmtree, cls.tmp, True)
         # ACS_TEST_DEBS=DIR takes the packages tools/build-deb.sh left in DIR instead.
         prebuilt = os.environ.get("ACS_TEST_DEBS")
         if prebuilt:
@@ -89,13 +92,13 @@ class SystemTest(unittest.TestCase):
             cls.install()
         except BaseException:
             cls.dump_logs()
-            cls.fleet.poweroff()
+            cls.tearDownClass()
             raise
 
     @classmethod
     def tearDownClass(cls):
         cls.fleet.poweroff()
-        subprocess.run(["rm", "-rf", cls.tmp], check=False)
+        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     @classmethod
     def dump_logs(cls):
