@@ -41,6 +41,7 @@ typedef struct VimManager {
         bool decided_once;
         bool vms_dirty;
         char last_hold[ACS_POLICY_REASON_MAX];
+        usec_t last_hold_logged;
         uint64_t n_decisions[4];        /* by AcsScaleAction */
 
         VimBackends *backends;

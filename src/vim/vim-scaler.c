@@ -13,6 +13,7 @@
 #include "vim-manager.h"
 
 #define SCALER_INTERVAL USEC_PER_SEC
+#define HOLD_LOG_INTERVAL (60 * USEC_PER_SEC)
 /* How long a draining container keeps its place in the proxy's set before in-flight 0 counts:
  * the proxy needs the new set first. */
 #define DRAIN_SETTLE (USEC_PER_SEC)
@@ -200,15 +201,17 @@ static void scaler_decide(VimManager *m, usec_t now) {
                 m->last_hold[0] = 0;
                 return;
         case ACS_SCALE_HOLD:
-                /* Once per episode: the inputs change every second, the cause and count do not. */
+                /* Once per episode: the inputs change every second, the cause and count do not.
+                 * A signal that wavers around the band edge would otherwise log every other
+                 * second; the same hold is repeated at most once a minute. */
                 (void) snprintf(key, sizeof(key), "%s/%u", d.held_by, d.current);
-                if (!streq(key, m->last_hold)) {
+                if (!streq(key, m->last_hold) || now >= m->last_hold_logged + HOLD_LOG_INTERVAL) {
                         log_event(LOG_INFO, "scale-hold", NULL, NULL, "%s", d.reason);
                         (void) snprintf(m->last_hold, sizeof(m->last_hold), "%s", key);
+                        m->last_hold_logged = now;
                 }
                 break;
         default:
-                m->last_hold[0] = 0;
                 log_debug("%s", d.reason);
                 break;
         }

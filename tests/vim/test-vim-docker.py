@@ -58,7 +58,7 @@ PortRangeStart={ports}
 PortRangeEnd={ports + 19}
 [Docker]
 Network=host
-CpuLimit=0.2
+CpuLimit=0.1
 MemoryLimit=64M
 WebBinary={binary("src/web/acs-web")}
 StopTimeout=3s
@@ -115,7 +115,7 @@ HealthCheckInterval=1s
         wait_until(lambda: self.served_by(3) == {vm1}, 20, what="the proxy serves from vm1")
 
         # --- load: 6 users, each holding a request in flight most of the time
-        load = self.start([binary("src/load/acs-load"), "--url", f"http://127.0.0.1:{self.proxy_port}/?cost_ms=40",
+        load = self.start([binary("src/load/acs-load"), "--url", f"http://127.0.0.1:{self.proxy_port}/?cost_ms=60",
                            "--users", "6", "--duration", "120"], name="acs-load")
         self.wait_state(lambda s: len(self.vm(vm1, s)["containers"]) == 2, 30, "vm1 filled")
         self.wait_state(lambda s: len(self.vm(vm2, s)["containers"]) >= 1, 30, "vm2 used")
