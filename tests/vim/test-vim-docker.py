@@ -36,7 +36,7 @@ class DockerClusterTest(VimTestCase):
     def containers_of(self, vm):
         return sorted(docker("ps", "-q", "--no-trunc", "--filter", f"label=org.acs.vmm={vm}").stdout.split())
 
-    def start_vmm(self, i, state="active", min_containers=0):
+    def start_vmm(self, i, state="active", min_containers=0, capacity=2):
         vm = self.vms[i]
         d = os.path.join(self.tmpdir, vm)
         os.makedirs(d, exist_ok=True)
@@ -51,7 +51,7 @@ class DockerClusterTest(VimTestCase):
 Name={vm}
 Address=127.0.0.1
 Service=web
-Capacity=2
+Capacity={capacity}
 MinContainers={min_containers}
 State={state}
 PortRangeStart={ports}
@@ -171,6 +171,43 @@ HealthCheckInterval=1s
         self.wait_event("scale-in", timeout=40)
         self.wait_state(lambda s: self.vm(vm3, s)["state"] == "standby", 60, "vm3 back to standby")
         self.assertTrue(self.vim_events("container-remove") or self.vim_events("container-gone"))
+
+    def test_whole_vm_gone_is_ejected_and_replaced(self):
+        """The VMM and its containers killed: the proxy's checks eject its backends within the
+        fall time, and the VIM replaces the lost capacity on the other VM."""
+        self.vmm_buses = {}
+        self.start_vim(Placement="spread", ScaleDownWindow="60s", MaxReplicas="6")
+        self.start_vmm(0, min_containers=1, capacity=3)
+        self.start_vmm(1, capacity=2)
+        vm1, vm2 = self.vms[0], self.vms[1]
+        self.wait_state(lambda s: s["service"]["ready"] >= 1 and len(s["vms"]) == 2, 60, "two VMs, one ready")
+        self.start_proxy()
+        status, _ = http_json(f"http://127.0.0.1:{self.api_port}/api/v1/scale", method="POST",
+                              headers={"Authorization": "Bearer " + self.token}, data=b'{"replicas":3}')
+        self.assertEqual(status, 200)
+        self.wait_state(lambda s: s["service"]["ready"] == 3 and len(self.vm(vm2, s)["containers"]) >= 1, 60,
+                        "three ready, spread over both VMs")
+        lost = {c["port"] for c in self.vm(vm2)["containers"]}
+
+        def health():
+            stats = self.bus.call_json("org.acs.Proxy1", "/org/acs/Proxy1", "org.acs.Proxy1",
+                                       "GetBackendStats")["data"][0]
+            return {port: h for _, port, h, *_ in stats}
+
+        wait_until(lambda: all(health().get(p) == "up" for p in lost), 20, what="vm2's backends up at the proxy")
+        self.vmm[vm2].kill9()
+        docker("kill", *self.containers_of(vm2))
+        t = time.monotonic()
+        wait_until(lambda: all(health().get(p) in ("down", None) for p in lost), 15,
+                   what="vm2's backends ejected by the proxy's checks")
+        ejected = time.monotonic() - t
+        self.assertLess(ejected, 10)
+        self.wait_state(lambda s: self.vm(vm2, s)["state"] == "unreachable", 5, "vm2 unreachable")
+        self.wait_state(lambda s: s["service"]["ready"] == 3 and len(self.vm(vm1, s)["containers"]) == 3, 60,
+                        "the lost capacity replaced on vm1")
+        self.assertTrue(self.vim_events("replace"))
+        # the service answered throughout from vm1
+        self.assertEqual(self.served_by(5), {vm1})
 
 
 if __name__ == "__main__":
