@@ -251,6 +251,20 @@ class SystemTest(unittest.TestCase):
         self.assertEqual(status, 200)
         self.assertEqual(sorted(vm["name"] for vm in state["vms"]), sorted(VMS))
 
+    def test_05e_dashboard_load_button(self):
+        """POST /api/v1/load: the hardened acs-vim runs the packaged acs-load as its child."""
+        base = f"http://127.0.0.1:{self.port['http']}"
+        status, _, body = acstest.http_get(base + "/api/v1/load", method="POST",
+                                           data=b'{"users":2,"duration_s":3}',
+                                           headers={"Content-Type": "application/json"})
+        self.assertEqual(status, 200, body)
+        acstest.wait_until(lambda: acstest.http_json(base + "/api/v1/state")[1]["load"]["running"], 5,
+                           interval=0.2, what="state.load.running")
+        acstest.wait_until(lambda: not acstest.http_json(base + "/api/v1/state")[1]["load"]["running"], 20,
+                           interval=0.5, what="the load run to end")
+        self.assertIn("Load run of 2 users ended: exit status 0",
+                      self.fleet["front"].journal("-u", "acs-vim", "ACS_EVENT=load"))
+
     def test_05d_two_tier_proxy_on_a_vm(self):
         vm = self.fleet["vm1"]
         unit = f"acs-proxy@{self.vm_proxy_port}"
