@@ -202,14 +202,24 @@ class SystemTest(unittest.TestCase):
                         check=False).stdout)
 
     def test_03_bus_interfaces(self):
+        # As nobody: the bus policy lets anyone introspect and read.
         for vm in VMS:
-            out = self.fleet[vm].run("busctl", "introspect", "--no-pager", "org.acs.VMM1", "/org/acs/VMM1").stdout
+            out = self.fleet[vm].run("busctl", "introspect", "--no-pager", "org.acs.VMM1", "/org/acs/VMM1",
+                                     user=65534).stdout
             self.assertIn("org.acs.VMM1", out)
             self.assertIn(".ScaleTo", out)
-        out = self.fleet["front"].run("busctl", "introspect", "--no-pager", "org.acs.VIM1", "/org/acs/VIM1").stdout
+        front = self.fleet["front"]
+        out = front.run("busctl", "introspect", "--no-pager", "org.acs.VIM1", "/org/acs/VIM1", user=65534).stdout
         self.assertIn(".GetBackends", out)
-        out = self.fleet["front"].run("busctl", "introspect", "--no-pager", "org.acs.Proxy1", "/org/acs/Proxy1").stdout
+        out = front.run("busctl", "introspect", "--no-pager", "org.acs.Proxy1", "/org/acs/Proxy1",
+                        user=65534).stdout
         self.assertIn(".GetBackendStats", out)
+        front.run("busctl", "call", "org.acs.VIM1", "/org/acs/VIM1", "org.acs.VIM1", "GetBackends", user=65534)
+        # Only the acs user may own the names.
+        denied = front.run("busctl", "call", "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                           "RequestName", "su", "org.acs.VIM1", "0", user=65534, check=False)
+        self.assertNotEqual(denied.returncode, 0)
+        self.assertRegex(denied.stderr, r"(?i)access denied|not allowed to own")
 
     def test_04_registered_with_the_vim(self):
         front = self.fleet["front"]
