@@ -7,7 +7,7 @@ import json
 import socket
 import time
 
-from acstest import Monitor, http_get, http_json, main, wait_until
+from acstest import Monitor, binary, http_get, http_json, main, wait_port, wait_until
 from vimtest import VimTestCase
 
 VIM = ("org.acs.VIM1", "/org/acs/VIM1", "org.acs.VIM1")
@@ -175,6 +175,38 @@ class HttpApiTest(VimTestCase):
             self.assertEqual(set(l), {"time", "level", "event", "vm", "container", "message"})
         self.assertGreaterEqual(len(states), 2, "a state event every second")
         self.assertEqual(states[-1]["service"]["ready"], 1)
+
+    def test_probe_and_load_through_the_proxy_url(self):
+        web_port = self.agent_port + 3
+        web = self.start([binary("src/web/acs-web"), f"--port={web_port}", "--listen=127.0.0.1", "--workers=1"],
+                         env={"ACS_VM": "vm7", "ACS_CONTAINER": "c0ffee", "ACS_SERVICE": "web"}, name="acs-web")
+        wait_port(web_port)
+        self.start_vim(proxy_url=f"http://127.0.0.1:{web_port}/")
+        status, reply = http_json(self.url("/api/v1/probe"), method="POST", data=b"")
+        self.assertEqual(status, 200, reply)
+        self.assertEqual((reply["status"], reply["vm"], reply["container"]), (200, "vm7", "c0ffee"))
+        self.assertGreater(reply["latency_ms"], 0)
+        self.assertEqual(reply["body"]["service"], "web")
+
+        # bounded by [Dashboard] MaxLoadUsers=4
+        status, reply = http_json(self.url("/api/v1/load"), method="POST", data=b'{"users":5,"duration_s":5}')
+        self.assertEqual(status, 400)
+        status, _ = http_json(self.url("/api/v1/load"), method="POST", data=b'{"users":2,"duration_s":20}')
+        self.assertEqual(status, 200)
+        load = self.state()["load"]
+        self.assertEqual((load["running"], load["users"]), (True, 2))
+        self.assertGreater(load["remaining_s"], 15)
+        status, _ = http_json(self.url("/api/v1/load"), method="POST", data=b'{"users":1,"duration_s":5}')
+        self.assertEqual(status, 409, "one run at a time")
+        status, _ = http_json(self.url("/api/v1/load"), method="DELETE")
+        self.assertEqual(status, 200)
+        self.wait_state(lambda s: not s["load"]["running"], 5, "the load run stopped")
+        self.wait_event("load", r"Load run of 2 users ended")
+        web.stop()
+        # the proxy gone: the probe says so
+        status, reply = http_json(self.url("/api/v1/probe"), method="POST", data=b"")
+        self.assertEqual(status, 502)
+        self.assertIn("Probe of the proxy failed", reply["error"])
 
 
 if __name__ == "__main__":

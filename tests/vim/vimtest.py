@@ -6,7 +6,7 @@ import re
 import subprocess
 import time
 
-from acstest import DaemonTestCase, binary, free_port, http_json, wait_port, wait_until
+from acstest import BUILD_DIR, DaemonTestCase, binary, free_port, http_json, wait_port, wait_until
 
 VIM_PORTS = (17800, 18199)
 
@@ -30,7 +30,7 @@ class VimTestCase(DaemonTestCase):
             f.write(f"{utilization}\n")
         os.replace(self.cpu_file + ".new", self.cpu_file)
 
-    def start_vim(self, **scaling):
+    def start_vim(self, proxy_url=None, **scaling):
         conf = {
             "Placement": "binpack", "ScaleDownWindow": "3s", "VmStandbyDelay": "2s", "DrainTimeout": "3s",
             "MinReplicas": "1", "MaxReplicas": "12", "TargetInflight": "0",
@@ -42,7 +42,11 @@ class VimTestCase(DaemonTestCase):
                     "GracePeriod=2s\nHandshakeTimeout=1s\n[Scaling]\n")
             f.writelines(f"{k}={v}\n" for k, v in conf.items())
             f.write(f"[Api]\nListen=127.0.0.1:{self.api_port}\nToken={self.token}\n"
-                    f"[Dashboard]\nDirectory={self.tmpdir}/dashboard\n")
+                    f"[Dashboard]\nDirectory={self.tmpdir}/dashboard\n"
+                    f"LoadCommand={os.path.join(BUILD_DIR, 'src/load/acs-load')}\nMaxLoadUsers=4\n"
+                    "MaxLoadSeconds=30\n")
+            if proxy_url:
+                f.write(f"ProxyUrl={proxy_url}\n")
         os.makedirs(f"{self.tmpdir}/dashboard/assets", exist_ok=True)
         with open(f"{self.tmpdir}/dashboard/index.html", "w") as f:
             f.write("<!doctype html><title>ACS</title>\n")
