@@ -183,6 +183,10 @@ class SystemTest(unittest.TestCase):
             # Enabled by the package, started by the administrator once the key is registered.
             self.assertEqual(m.run("systemctl", "is-enabled", "acs-vmm.service", check=False).stdout.strip(),
                              "enabled")
+        # Reinstalling keeps the key the VIM knows.
+        key = self.fleet["vm2"].read("/etc/acs/vmm.key")
+        self.dpkg_install(self.fleet["vm2"], ["acs-vmm"])
+        self.assertEqual(self.fleet["vm2"].read("/etc/acs/vmm.key"), key)
         for unit in ("acs-vim.service", "acs-vim.socket", "acs-vim-http.socket", "acs-proxy.socket"):
             self.assertEqual(front.run("systemctl", "is-enabled", unit, check=False).stdout.strip(), "enabled",
                              unit)
