@@ -309,7 +309,9 @@ ACS demo is up ($( ((two_tier)) && echo two-tier || echo direct) routing, $place
   dashboard   http://127.0.0.1:$api_port/          API: curl http://127.0.0.1:$api_port/api/v1/state
   add load    $build_dir/src/load/acs-load --url http://127.0.0.1:$proxy_port/ --users 12 --duration 60 --count-backends
               or: curl -X POST -H 'Authorization: Bearer $token' -d '{"users":12,"duration_s":60}' http://127.0.0.1:$api_port/api/v1/load
-  watch       busctl --address=$front_bus introspect org.acs.VIM1 /org/acs/VIM1
+  watch       $build_dir/src/ctl/acsctl --bus-address=$front_bus top
+              $build_dir/src/ctl/acsctl --vmm --bus-address=${vm_buses[0]} status
+              busctl --address=$front_bus introspect org.acs.VIM1 /org/acs/VIM1
               busctl --address=${vm_buses[0]} get-property org.acs.VMM1 /org/acs/VMM1 org.acs.VMM1 Containers
               tail -f $demo_dir/logs/acs-vim.log       (all logs: $demo_dir/logs/)
   everything  $demo_dir/env   (source it: . $demo_dir/env)
