@@ -19,12 +19,7 @@ VimContainer *vim_container_new(VimVm *vm, const AcsContainerInfo *info) {
         c->address = strdup(info->address);
         if (!c->address)
                 return NULL;
-        c->port = info->port;
-        c->state = info->state;
-        c->cpu = info->cpu;
-        c->cpu_limit = info->cpu_limit;
-        c->mem = info->mem;
-        c->in_flight = info->in_flight;
+        (void) vim_container_update(c, info);
 
         if (vim_vm_add_container(vm, c) < 0) {
                 free(c->address);
@@ -43,7 +38,8 @@ VimContainer *vim_container_free(VimContainer *c) {
 }
 
 bool vim_container_update(VimContainer *c, const AcsContainerInfo *info) {
-        bool changed = c->state != info->state || c->port != info->port || !streq(c->address, info->address);
+        bool changed = c->state != info->state || c->port != info->port || c->cpu_limit != info->cpu_limit ||
+                       !streq(c->address, info->address);
 
         if (!streq(c->address, info->address)) {
                 char *a = strdup(info->address);

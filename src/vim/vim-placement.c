@@ -30,16 +30,36 @@ static unsigned vm_removable(const VimVm *vm) {
         return n;
 }
 
-/* Fills vms (m->n_vms entries) and index (which VimVm each entry is); returns the count. */
-static size_t placement_snapshot(VimManager *m, AcsPlacementVm *vms, VimVm **index) {
-        size_t n = 0;
+/* What placement sees: the VMs it may use, the VimVm behind each entry, and a plan. */
+typedef struct PlacementView {
+        AcsPlacementVm *vms;
+        VimVm **index;
+        int *delta;
+        size_t n;
+} PlacementView;
+
+static void placement_view_done(PlacementView *v) {
+        free(v->vms);
+        free(v->index);
+        free(v->delta);
+}
+
+/* Takes the snapshot: reachable VMs ordered over the link, active or standby. */
+static int placement_view_init(VimManager *m, PlacementView *v) {
+        *v = (PlacementView) {
+                .vms = calloc(m->n_vms + 1, sizeof(*v->vms)),
+                .index = calloc(m->n_vms + 1, sizeof(*v->index)),
+                .delta = calloc(m->n_vms + 1, sizeof(*v->delta)),
+        };
+        if (!v->vms || !v->index || !v->delta)
+                return log_oom();
 
         for (size_t i = 0; i < m->n_vms; i++) {
                 VimVm *vm = m->vms[i];
 
                 if (!vm_placeable(vm))
                         continue;
-                vms[n] = (AcsPlacementVm) {
+                v->vms[v->n] = (AcsPlacementVm) {
                         .name = vm->name,
                         .active = vm->state == VIM_VM_ACTIVE,
                         .capacity = vm->capacity,
@@ -48,9 +68,19 @@ static size_t placement_snapshot(VimManager *m, AcsPlacementVm *vms, VimVm **ind
                         .cpu = vm->cpu,
                         .rank = vm->rank,
                 };
-                index[n++] = vm;
+                v->index[v->n++] = vm;
         }
-        return n;
+        return 0;
+}
+
+/* A snapshot with a plan for count more (or, negative, fewer) containers in delta[]. */
+static int placement_view_plan(VimManager *m, int count, PlacementView *v) {
+        int r = placement_view_init(m, v);
+
+        if (r < 0)
+                return r;
+        (void) acs_placement_plan(m->policy.placement, v->vms, v->n, count, v->delta);
+        return 0;
 }
 
 static void summary_append(char *summary, size_t size, const char *vm, int delta) {
@@ -61,35 +91,28 @@ static void summary_append(char *summary, size_t size, const char *vm, int delta
 }
 
 unsigned vim_placement_add(VimManager *m, unsigned n, char *summary, size_t size) {
-        _cleanup_free_ AcsPlacementVm *vms = calloc(m->n_vms + 1, sizeof(*vms));
-        _cleanup_free_ VimVm **index = calloc(m->n_vms + 1, sizeof(*index));
-        _cleanup_free_ int *delta = calloc(m->n_vms + 1, sizeof(*delta));
+        _cleanup_(placement_view_done) PlacementView v = {};
         unsigned ordered = 0;
-        size_t k;
 
         summary[0] = 0;
-        if (!vms || !index || !delta) {
-                log_oom();
+        if (placement_view_plan(m, (int) n, &v) < 0)
                 return 0;
-        }
-        k = placement_snapshot(m, vms, index);
-        (void) acs_placement_plan(m->policy.placement, vms, k, (int) n, delta);
 
-        for (size_t i = 0; i < k; i++) {
+        for (size_t i = 0; i < v.n; i++) {
                 unsigned sent = 0;
 
-                for (int d = 0; d < delta[i]; d++) {
-                        int r = vim_vm_send_order(index[i], ACS_ORDER_ADD, 0, NULL);
+                for (int d = 0; d < v.delta[i]; d++) {
+                        int r = vim_vm_send_order(v.index[i], ACS_ORDER_ADD, 0, NULL);
 
                         if (r < 0) {
                                 log_warning_errno(r, "Failed to order a container on %s, ignoring: %m",
-                                                  index[i]->name);
+                                                  v.index[i]->name);
                                 break;
                         }
                         sent++;
                 }
                 if (sent > 0)
-                        summary_append(summary, size, index[i]->name, (int) sent);
+                        summary_append(summary, size, v.index[i]->name, (int) sent);
                 ordered += sent;
         }
         return ordered;
@@ -117,37 +140,30 @@ static VimContainer *pick_container_to_remove(VimVm *vm, usec_t now) {
 }
 
 unsigned vim_placement_remove(VimManager *m, unsigned n, char *summary, size_t size) {
-        _cleanup_free_ AcsPlacementVm *vms = calloc(m->n_vms + 1, sizeof(*vms));
-        _cleanup_free_ VimVm **index = calloc(m->n_vms + 1, sizeof(*index));
-        _cleanup_free_ int *delta = calloc(m->n_vms + 1, sizeof(*delta));
+        _cleanup_(placement_view_done) PlacementView v = {};
         usec_t now = now_usec(CLOCK_MONOTONIC);
         unsigned drained = 0;
-        size_t k;
 
         summary[0] = 0;
-        if (!vms || !index || !delta) {
-                log_oom();
+        if (placement_view_plan(m, -(int) n, &v) < 0)
                 return 0;
-        }
-        k = placement_snapshot(m, vms, index);
-        (void) acs_placement_plan(m->policy.placement, vms, k, -(int) n, delta);
 
-        for (size_t i = 0; i < k; i++) {
+        for (size_t i = 0; i < v.n; i++) {
                 unsigned done = 0;
 
-                for (int d = 0; d < -delta[i]; d++) {
-                        VimContainer *c = pick_container_to_remove(index[i], now);
+                for (int d = 0; d < -v.delta[i]; d++) {
+                        VimContainer *c = pick_container_to_remove(v.index[i], now);
 
                         if (!c)
                                 break;
                         /* Draining first: the proxy stops sending new requests, the in-flight ones
                          * finish, then scaler_advance_drains() orders the removal. */
                         c->drain_started = now;
-                        (void) vim_vm_send_order(index[i], ACS_ORDER_DRAIN, 0, c->id);
+                        (void) vim_vm_send_order(v.index[i], ACS_ORDER_DRAIN, 0, c->id);
                         done++;
                 }
                 if (done > 0)
-                        summary_append(summary, size, index[i]->name, -(int) done);
+                        summary_append(summary, size, v.index[i]->name, -(int) done);
                 drained += done;
         }
         if (drained > 0)
@@ -156,44 +172,36 @@ unsigned vim_placement_remove(VimManager *m, unsigned n, char *summary, size_t s
 }
 
 void vim_placement_check_headroom(VimManager *m, unsigned wanted) {
-        _cleanup_free_ AcsPlacementVm *vms = calloc(m->n_vms + 1, sizeof(*vms));
-        _cleanup_free_ VimVm **index = calloc(m->n_vms + 1, sizeof(*index));
         char reason[ACS_POLICY_REASON_MAX];
 
-        if (!vms || !index) {
-                log_oom();
-                return;
-        }
         /* One VM at a time, until the headroom holds or none is left in standby. */
         for (;;) {
-                size_t k = placement_snapshot(m, vms, index);
-                int i = acs_placement_pick_activate(&m->policy, vms, k, wanted, reason, sizeof(reason));
+                _cleanup_(placement_view_done) PlacementView v = {};
+                int i;
 
+                if (placement_view_init(m, &v) < 0)
+                        return;
+                i = acs_placement_pick_activate(&m->policy, v.vms, v.n, wanted, reason, sizeof(reason));
                 if (i < 0)
-                        break;
-                (void) vim_vm_send_order(index[i], ACS_ORDER_ACTIVATE, 0, NULL);
-                vim_vm_set_state(index[i], VIM_VM_ACTIVE, "vm-activate", reason);
-                vim_placement_run_hook(m, m->settings.activate_command, index[i]);
+                        return;
+                (void) vim_vm_send_order(v.index[i], ACS_ORDER_ACTIVATE, 0, NULL);
+                vim_vm_set_state(v.index[i], VIM_VM_ACTIVE, "vm-activate", reason);
+                vim_placement_run_hook(m, m->settings.activate_command, v.index[i]);
         }
 }
 
 void vim_placement_check_standby(VimManager *m, usec_t now) {
-        _cleanup_free_ AcsPlacementVm *vms = calloc(m->n_vms + 1, sizeof(*vms));
-        _cleanup_free_ VimVm **index = calloc(m->n_vms + 1, sizeof(*index));
-        size_t k;
+        _cleanup_(placement_view_done) PlacementView v = {};
 
-        if (!vms || !index) {
-                log_oom();
+        if (placement_view_init(m, &v) < 0)
                 return;
-        }
-        k = placement_snapshot(m, vms, index);
-        for (size_t i = 0; i < k; i++) {
-                VimVm *vm = index[i];
+        for (size_t i = 0; i < v.n; i++) {
+                VimVm *vm = v.index[i];
                 char reason[128];
 
                 if (vm->state != VIM_VM_ACTIVE)
                         continue;
-                if (vms[i].used > 0) {
+                if (v.vms[i].used > 0) {
                         vm->empty_since = 0;
                         vm->may_return_to_standby = true;
                         continue;
@@ -202,14 +210,14 @@ void vim_placement_check_standby(VimManager *m, usec_t now) {
                         continue;
                 if (vm->empty_since == 0)
                         vm->empty_since = now;
-                if (!acs_placement_may_standby(&m->policy, vms, k, i, vm->empty_since, now))
+                if (!acs_placement_may_standby(&m->policy, v.vms, v.n, i, vm->empty_since, now))
                         continue;
 
                 (void) snprintf(reason, sizeof(reason), "empty for %.0f s", (double) (now - vm->empty_since) / USEC_PER_SEC);
                 (void) vim_vm_send_order(vm, ACS_ORDER_STANDBY, 0, NULL);
                 vim_vm_set_state(vm, VIM_VM_STANDBY, "vm-standby", reason);
                 vim_placement_run_hook(m, m->settings.standby_command, vm);
-                vms[i].active = false;
+                v.vms[i].active = false;
         }
 }
 
