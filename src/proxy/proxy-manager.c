@@ -48,6 +48,7 @@ Manager *manager_free(Manager *m) {
         sd_bus_slot_unref(m->object_slot);
         sd_bus_flush_close_unref(m->bus);
         sd_event_source_disable_unref(m->tick_source);
+        sd_event_source_disable_unref(m->watchdog_source);
         sd_event_unref(m->event);
         safe_close(m->http_fd);
         safe_close(m->admin_fd);
@@ -211,6 +212,25 @@ static int manager_on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         return sd_event_source_set_time_relative(s, MANAGER_TICK_USEC);
 }
 
+/* WATCHDOG=1 only while every worker's loop turns: a stuck worker loses traffic even though
+ * the main loop is fine, and systemd should restart the service then. */
+static int manager_on_watchdog(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        usec_t now = now_usec(CLOCK_MONOTONIC);
+
+        for (unsigned i = 0; i < m->n_workers; i++) {
+                usec_t beat = atomic_load_explicit(&m->workers[i]->heartbeat, memory_order_relaxed);
+
+                if (beat + m->watchdog_usec / 2 < now) {
+                        log_error("Worker %u has not run its loop for %llu ms, not pinging the watchdog.", i,
+                                  (unsigned long long) ((now - beat) / USEC_PER_MSEC));
+                        return sd_event_source_set_time_relative(s, m->watchdog_usec / 4);
+                }
+        }
+        (void) sd_notify(false, "WATCHDOG=1");
+        return sd_event_source_set_time_relative(s, m->watchdog_usec / 4);
+}
+
 static int manager_connect_bus(Manager *m) {
         const char *address = m->bus_address_override;
         int r;
@@ -253,7 +273,7 @@ int manager_start(Manager *m) {
                 return log_error_errno(r, "Failed to create the event loop: %m");
         (void) sd_event_add_signal(m->event, NULL, SIGTERM, manager_on_signal, m);
         (void) sd_event_add_signal(m->event, NULL, SIGINT, manager_on_signal, m);
-        (void) sd_event_set_watchdog(m->event, true);
+        (void) sd_watchdog_enabled(false, &m->watchdog_usec);
 
         r = manager_inherit_fds(m);
         if (r < 0)
@@ -315,6 +335,14 @@ int manager_start(Manager *m) {
                 r = health_checker_new(m, &m->health);
                 if (r < 0)
                         return r;
+        }
+
+        if (m->watchdog_usec > 0) {
+                r = sd_event_add_time_relative(m->event, &m->watchdog_source, CLOCK_MONOTONIC,
+                                               m->watchdog_usec / 4, 0, manager_on_watchdog, m);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to add the watchdog timer: %m");
+                (void) sd_event_source_set_enabled(m->watchdog_source, SD_EVENT_ON);
         }
 
         r = sd_event_add_time_relative(m->event, &m->tick_source, CLOCK_MONOTONIC, MANAGER_TICK_USEC,

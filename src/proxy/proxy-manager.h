@@ -33,6 +33,8 @@ typedef struct Manager {
 
         sd_event *event;
         sd_event_source *tick_source;
+        sd_event_source *watchdog_source;
+        usec_t watchdog_usec;           /* WatchdogSec= of the service, 0 if none */
         sd_bus *bus;
         sd_bus_slot *source_signal_slot;
         sd_bus_slot *source_call_slot;

@@ -145,6 +145,7 @@ static int worker_on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
 
         worker_update_now(w);
         now = worker_now(w);
+        atomic_store_explicit(&w->heartbeat, now, memory_order_relaxed);
         worker_refresh_set(w);
         for (c = w->clients; c; c = c->clients_next) {
                 /* Stopping: idle keep-alive connections go now, busy ones when done. A fresh
@@ -271,6 +272,7 @@ int worker_start(Worker *w) {
         (void) sd_event_source_set_enabled(w->cleanup_source, SD_EVENT_OFF);
 
         worker_update_now(w);
+        atomic_store(&w->heartbeat, worker_now(w));
         worker_refresh_set(w);
 
         r = pthread_create(&w->thread, NULL, worker_thread, w);

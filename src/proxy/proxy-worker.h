@@ -70,6 +70,7 @@ typedef struct Worker {
         uint64_t rng;
         usec_t now;                     /* the loop's time, read once per dispatch */
         _Atomic bool stopping;
+        _Atomic usec_t heartbeat;       /* the last tick, for the manager's watchdog */
         usec_t stop_deadline;
         int startup_error;
 } Worker;

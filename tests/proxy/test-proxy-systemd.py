@@ -32,7 +32,7 @@ class Systemd(ProxyTestCase):
         notify.bind(notify_path)
         self.addCleanup(notify.close)
         p = self.start(["systemd-socket-activate", "-l", f"127.0.0.1:{port}", "--fdname=http",
-                        "-E", f"NOTIFY_SOCKET={notify_path}",
+                        "-E", f"NOTIFY_SOCKET={notify_path}", "-E", "WATCHDOG_USEC=400000",
                         binary("src/proxy/acs-proxy"), "--config", conf], name="acs-proxy")
         self.proxy_proc, self.proxy_port = p, port
         wait_port(port)
@@ -44,8 +44,11 @@ class Systemd(ProxyTestCase):
         while not any("READY=1" in m for m in messages):
             messages.append(notify.recv(4096).decode())
         self.assertTrue(any("STATUS=Serving on" in m for m in messages), messages)
-        # The status line is refreshed once a second with the request rate.
-        wait_until(lambda: "requests/s" in notify.recv(4096).decode(), 5)
+        # The status line is refreshed once a second with the request rate, and the watchdog
+        # is pinged (at a quarter of WatchdogSec=) while the workers' loops turn.
+        seen = []
+        wait_until(lambda: seen.append(notify.recv(4096).decode()) or
+                   (any("requests/s" in m for m in seen) and sum("WATCHDOG=1" in m for m in seen) >= 3), 5)
 
     def test_restart_behind_its_socket_loses_no_connection(self):
         """As systemd does for acs-proxy.socket: the listening socket outlives the service, so
