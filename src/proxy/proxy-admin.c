@@ -124,9 +124,11 @@ static int admin_conn_flush(AdminConn *ac) {
 }
 
 static void admin_reply(AdminConn *ac, unsigned status, const char *type, const char *body) {
+        bool head = ac->parser.llhttp.method == HTTP_HEAD;
+
         acs_buf_printf(&ac->out, "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
                        status, status == 200 ? "OK" : status == 404 ? "Not Found" : http_status_reason(status),
-                       type, strlen(body), body);
+                       type, strlen(body), head ? "" : body);
         ac->answered = true;
         (void) sd_event_source_set_io_events(ac->io, EPOLLIN | EPOLLOUT);
 }
