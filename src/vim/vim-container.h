@@ -28,6 +28,7 @@ typedef struct VimContainer {
         /* the proxy's view (vim-proxy-stats.c) */
         uint32_t proxy_in_flight;
         usec_t proxy_seen;              /* 0: the proxy never reported it */
+        char proxy_health[16];          /* "up", "down", "draining", "slowstart"; "" before the first */
 
         /* draining ordered by the VIM */
         usec_t drain_started;           /* 0: not draining on our order */

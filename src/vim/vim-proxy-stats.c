@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <stdlib.h>
+#include <string.h>
 
 #include "acs-log.h"
 #include "acs-macro.h"
@@ -9,15 +10,52 @@
 #define PROXY_POLL_INTERVAL USEC_PER_SEC
 #define PROXY_CALL_TIMEOUT (800 * USEC_PER_MSEC)
 
-static VimContainer *find_backend(VimManager *m, const char *address, uint16_t port) {
-        for (size_t i = 0; i < m->n_vms; i++)
-                for (size_t k = 0; k < m->vms[i]->n_containers; k++) {
-                        VimContainer *c = m->vms[i]->containers[k];
+/* The containers by (port, address), for one lookup per backend the proxy reports: with ten
+ * thousand backends a linear search each would be a hundred million comparisons a second. */
+typedef struct BackendIndex {
+        VimContainer **items;
+        size_t n;
+} BackendIndex;
 
-                        if (c->port == port && streq(c->address, address))
-                                return c;
-                }
-        return NULL;
+static int container_compare(const void *a, const void *b) {
+        const VimContainer *x = *(VimContainer *const *) a, *y = *(VimContainer *const *) b;
+
+        if (x->port != y->port)
+                return x->port < y->port ? -1 : 1;
+        return strcmp(x->address, y->address);
+}
+
+static int backend_index_build(VimManager *m, BackendIndex *ret) {
+        size_t total = 0;
+
+        for (size_t i = 0; i < m->n_vms; i++)
+                total += m->vms[i]->n_containers;
+        ret->n = 0;
+        ret->items = calloc(MAX(total, (size_t) 1), sizeof(*ret->items));
+        if (!ret->items)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->n_vms; i++)
+                for (size_t k = 0; k < m->vms[i]->n_containers; k++)
+                        ret->items[ret->n++] = m->vms[i]->containers[k];
+        qsort(ret->items, ret->n, sizeof(*ret->items), container_compare);
+        return 0;
+}
+
+static VimContainer *backend_index_find(const BackendIndex *index, const char *address, uint16_t port) {
+        VimContainer key = { .address = (char *) address, .port = port }, *k = &key, **found;
+
+        found = bsearch(&k, index->items, index->n, sizeof(*index->items), container_compare);
+        return found ? *found : NULL;
+}
+
+/* The proxy's verdict on a backend changed: an event for the journal and the dashboard. */
+static void backend_health_changed(VimContainer *c, const char *health) {
+        int level = streq(health, "down") ? LOG_WARNING : LOG_INFO;
+
+        log_event(level, "health", c->vm ? c->vm->name : NULL, c->id, "Backend %s:%u (%.12s on %s) at the proxy: %s -> %s.",
+                  c->address, c->port, c->id, c->vm ? c->vm->name : "?", c->proxy_health[0] ? c->proxy_health : "new",
+                  health);
+        (void) snprintf(c->proxy_health, sizeof(c->proxy_health), "%s", health);
 }
 
 static int proxy_stats_read(VimProxyStats *p, sd_bus_message *reply) {
@@ -25,8 +63,15 @@ static int proxy_stats_read(VimProxyStats *p, sd_bus_message *reply) {
         usec_t now = now_usec(CLOCK_MONOTONIC);
         uint64_t requests = 0, errors = 0;
         uint32_t in_flight = 0;
+        _cleanup_free_ VimContainer **items = NULL;
+        BackendIndex index;
         double p99 = 0;
         int r;
+
+        r = backend_index_build(m, &index);
+        if (r < 0)
+                return r;
+        items = index.items;
 
         r = sd_bus_message_enter_container(reply, 'a', "(sqsuttt)");
         if (r < 0)
@@ -47,10 +92,12 @@ static int proxy_stats_read(VimProxyStats *p, sd_bus_message *reply) {
                 errors += err;
                 in_flight += inf;
                 p99 = MAX(p99, (double) p99_usec / 1000.0);
-                c = find_backend(m, address, port);
+                c = backend_index_find(&index, address, port);
                 if (c) {
                         c->proxy_in_flight = inf;
                         c->proxy_seen = now;
+                        if (!streq(c->proxy_health, health))
+                                backend_health_changed(c, health);
                 }
         }
         r = sd_bus_message_exit_container(reply);

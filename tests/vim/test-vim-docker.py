@@ -202,6 +202,8 @@ HealthCheckInterval=1s
                    what="vm2's backends ejected by the proxy's checks")
         ejected = time.monotonic() - t
         self.assertLess(ejected, 10)
+        # the VIM saw it too, in its event stream
+        self.wait_event("health", rf"on {vm2}\) at the proxy: up -> down", timeout=5)
         self.wait_state(lambda s: self.vm(vm2, s)["state"] == "unreachable", 5, "vm2 unreachable")
         self.wait_state(lambda s: s["service"]["ready"] == 3 and len(self.vm(vm1, s)["containers"]) == 3, 60,
                         "the lost capacity replaced on vm1")
