@@ -2,6 +2,7 @@
 """acs-vim scaling end to end over the real link: scale-out by CPU with binpack placement
 (vm1 full, then vm2, then the standby vm3 activated), scale-in after the window with draining,
 vm3 back to standby; and a manual Scale() through the bus that the window holds."""
+import os
 import time
 import unittest
 
@@ -15,7 +16,9 @@ def containers(vm):
 
 class ScalingTest(VimTestCase):
     def test_scale_out_fill_vm1_then_vm2_then_standby_vm3_and_back(self):
-        self.start_vim()
+        hooks = os.path.join(self.tmpdir, "hooks")
+        self.start_vim(ActivateCommand=f'echo "activate $ACS_VM" >> {hooks}',
+                       StandbyCommand=f'echo "standby $ACS_VM" >> {hooks}')
         monitor = self.own(Monitor(self.bus, "--match", "type='signal',member='BackendsChanged'"))
         self.set_cpu(0.5)
         self.start_agent("vm1", containers=1, capacity=2)
@@ -50,6 +53,10 @@ class ScalingTest(VimTestCase):
         self.wait_state(lambda s: sum(len(v["containers"]) for v in s["vms"]) == 1, 20,
                         "drained containers removed, one left")
         self.wait_state(lambda s: self.vm("vm3", s)["state"] == "standby", 15, "vm3 back to standby")
+        # the operator's hooks ran for vm3, with its name in the environment
+        wait_until(lambda: os.path.exists(hooks) and "standby vm3" in open(hooks).read(), 5, what="hooks")
+        with open(hooks) as f:
+            self.assertEqual(f.read().split("\n")[:2], ["activate vm3", "standby vm3"])
         removes = self.vim_events("container-remove")
         self.assertTrue(removes and all("drained" in l for l in removes), removes)
         # the containers were drained before removal: the agents got drain orders first
