@@ -204,6 +204,12 @@ class Failures(ProxyTestCase):
         results = self.concurrent(2, "/slow?ms=1500")
         self.assertEqual(sorted(r[0] for r in results), [200, 503])
 
+    def test_access_log(self):
+        b = self.backend()
+        self.proxy([b], extra="AccessLog=yes\n")
+        self.assertEqual(self.get("/logged?x=1")[0], 200)
+        self.proxy_proc.wait_for_output(r'127\.0\.0\.1 "GET /logged\?x=1" 127\.0\.0\.1:%d 200 \d+us' % b.port)
+
     def test_metrics_on_admin_port(self):
         b = self.backend()
         admin = take_port()
