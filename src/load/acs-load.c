@@ -111,46 +111,35 @@ static int parse_argv(int argc, char *argv[], Args *a) {
         int c, r;
 
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                r = 0;
                 switch (c) {
                 case ARG_URL:
                         a->url = optarg;
                         break;
                 case ARG_USERS:
                         r = parse_unsigned_arg("--users", optarg, &a->users);
-                        if (r < 0)
-                                return r;
                         break;
                 case ARG_DURATION:
                         r = parse_duration_arg("--duration", optarg, &a->duration);
-                        if (r < 0)
-                                return r;
                         break;
                 case ARG_RAMP:
                         r = parse_duration_arg("--ramp", optarg, &a->ramp);
-                        if (r < 0)
-                                return r;
                         break;
                 case ARG_PROFILE:
                         a->profile = optarg;
                         break;
                 case ARG_TIMEOUT:
                         r = parse_duration_arg("--timeout", optarg, &a->timeout);
-                        if (r < 0)
-                                return r;
-                        if (a->timeout < USEC_PER_MSEC) {
+                        if (r >= 0 && a->timeout < USEC_PER_MSEC) {
                                 log_error("--timeout must be at least 1ms.");
-                                return -EINVAL;
+                                r = -EINVAL;
                         }
                         break;
                 case ARG_MAX_USERS:
                         r = parse_unsigned_arg("--max-users", optarg, &a->max_users);
-                        if (r < 0)
-                                return r;
                         break;
                 case ARG_MAX_DURATION:
                         r = parse_duration_arg("--max-duration", optarg, &a->max_duration);
-                        if (r < 0)
-                                return r;
                         break;
                 case ARG_COUNT_BACKENDS:
                         a->count_backends = true;
@@ -166,6 +155,7 @@ static int parse_argv(int argc, char *argv[], Args *a) {
                         if (r < 0)
                                 return log_error_errno(r, "Invalid --log-level: %s", optarg);
                         log_set_max_level(r);
+                        r = 0;
                         break;
                 case 'h':
                         help();
@@ -176,6 +166,8 @@ static int parse_argv(int argc, char *argv[], Args *a) {
                 default:
                         return -EINVAL;
                 }
+                if (r < 0)
+                        return r;
         }
         if (optind < argc) {
                 log_error("Unexpected argument: %s", argv[optind]);
