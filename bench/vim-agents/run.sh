@@ -9,8 +9,8 @@ build=${1:-build}
 agents=${2:-1000}
 seconds=${3:-30}   # measured, after all agents connected
 work=$(mktemp -d /tmp/acs-bench-vim-agents.XXXXXX)
-agent_port=18150
-api_port=18151
+agent_port=18190
+api_port=18191
 
 cleanup() {
         [ -n "${vim_pid:-}" ] && kill "$vim_pid" 2>/dev/null || true

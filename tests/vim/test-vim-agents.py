@@ -14,6 +14,8 @@ from vimtest import VimTestCase
 
 
 class AgentsTest(VimTestCase):
+    PORTS = (17880, 17959)
+
     def test_vmm_killed_unreachable_then_readopted(self):
         self.start_vim(Placement="spread")
         vm1 = self.start_agent("vm1", containers=2, capacity=3)

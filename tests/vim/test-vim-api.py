@@ -7,13 +7,15 @@ import json
 import socket
 import time
 
-from acstest import Monitor, binary, http_get, http_json, main, wait_port, wait_until
+from acstest import Monitor, binary, free_port, http_get, http_json, main, wait_port, wait_until
 from vimtest import VimTestCase
 
 VIM = ("org.acs.VIM1", "/org/acs/VIM1", "org.acs.VIM1")
 
 
 class BusApiTest(VimTestCase):
+    PORTS = (17960, 18039)
+
     def test_backends_and_signals(self):
         self.start_vim()
         monitor = self.own(Monitor(self.bus, "--match", "type='signal',interface='org.acs.VIM1'"))
@@ -75,6 +77,8 @@ class BusApiTest(VimTestCase):
 
 
 class HttpApiTest(VimTestCase):
+    PORTS = (17960, 18039)
+
     def url(self, path):
         return f"http://127.0.0.1:{self.api_port}{path}"
 
@@ -177,7 +181,7 @@ class HttpApiTest(VimTestCase):
         self.assertEqual(states[-1]["service"]["ready"], 1)
 
     def test_probe_and_load_through_the_proxy_url(self):
-        web_port = self.agent_port + 3
+        web_port = free_port(self.api_port + 1, self.PORTS[1])
         web = self.start([binary("src/web/acs-web"), f"--port={web_port}", "--listen=127.0.0.1", "--workers=1"],
                          env={"ACS_VM": "vm7", "ACS_CONTAINER": "c0ffee", "ACS_SERVICE": "web"}, name="acs-web")
         wait_port(web_port)

@@ -18,13 +18,15 @@ from vimtest import VimTestCase
 
 
 class DockerClusterTest(VimTestCase):
+    PORTS = (18040, 18079)
+
     def setUp(self):
         super().setUp()
         self.prefix = f"vt{os.getpid() % 10000}"
         self.vms = [f"{self.prefix}vm{i}" for i in (1, 2, 3)]
         self.addCleanup(self.remove_containers)
-        self.proxy_port = free_port(self.api_port + 1, 18199)
-        self.proxy_admin_port = free_port(self.proxy_port + 1, 18199)
+        self.proxy_port = free_port(self.api_port + 1, self.PORTS[1])
+        self.proxy_admin_port = free_port(self.proxy_port + 1, self.PORTS[1])
         self.vmm = {}
 
     def remove_containers(self):
@@ -45,7 +47,7 @@ class DockerClusterTest(VimTestCase):
             with open(os.open(key, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
                 f.write(os.urandom(32).hex() + "\n")
         conf = os.path.join(d, "vmm.conf")
-        ports = 18000 + 20 * i
+        ports = 18100 + 20 * i  # containers: 18100-18159
         with open(conf, "w") as f:
             f.write(f"""[VM]
 Name={vm}

@@ -56,7 +56,8 @@ class ScalingTest(VimTestCase):
         # the operator's hooks ran for vm3, with its name in the environment
         wait_until(lambda: os.path.exists(hooks) and "standby vm3" in open(hooks).read(), 5, what="hooks")
         with open(hooks) as f:
-            self.assertEqual(f.read().split("\n")[:2], ["activate vm3", "standby vm3"])
+            lines = f.read().split("\n")
+        self.assertLess(lines.index("activate vm3"), lines.index("standby vm3"))
         removes = self.vim_events("container-remove")
         self.assertTrue(removes and all("drained" in l for l in removes), removes)
         # the containers were drained before removal: the agents got drain orders first

@@ -8,10 +8,11 @@ import time
 
 from acstest import BUILD_DIR, DaemonTestCase, binary, free_port, http_json, wait_port, wait_until
 
-VIM_PORTS = (17800, 18199)
-
-
 class VimTestCase(DaemonTestCase):
+    # Each test file takes its own part of the VIM's range (17800-18199), so files that meson
+    # runs in parallel never race for the same free port.
+    PORTS = (17800, 17879)
+
     def setUp(self):
         super().setUp()
         self.bus = self.start_bus()
@@ -19,8 +20,8 @@ class VimTestCase(DaemonTestCase):
         os.makedirs(self.keys, mode=0o700)
         self.cpu_file = os.path.join(self.tmpdir, "cpu")
         self.set_cpu(0.6)
-        self.agent_port = free_port(*VIM_PORTS)
-        self.api_port = free_port(self.agent_port + 1, VIM_PORTS[1])
+        self.agent_port = free_port(*self.PORTS)
+        self.api_port = free_port(self.agent_port + 1, self.PORTS[1])
         self.token = "t0ken-" + os.urandom(8).hex()
         self.agents = {}
         self.vim = None
