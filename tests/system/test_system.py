@@ -404,6 +404,15 @@ class SystemTest(unittest.TestCase):
         for unit, level in figures.items():
             self.assertLessEqual(level, EXPOSURE_TARGET[unit], unit)
 
+    def test_10_remove_keeps_the_key_purge_deletes_it(self):
+        vm = self.fleet["vm2"]
+        vm.run("dpkg", "--remove", "acs-vmm")
+        self.assertEqual(vm.run("systemctl", "is-active", "acs-vmm.service", check=False).stdout.strip(), "inactive")
+        vm.run("test", "-f", "/etc/acs/vmm.key")
+        vm.run("dpkg", "--purge", "acs-vmm")
+        self.assertNotEqual(vm.run("test", "-e", "/etc/acs/vmm.key", check=False).returncode, 0)
+        self.assertNotEqual(vm.run("test", "-e", "/etc/acs/vmm.conf", check=False).returncode, 0)
+
 
 if __name__ == "__main__":
     if os.geteuid() != 0:
