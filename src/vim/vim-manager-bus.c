@@ -424,8 +424,17 @@ int vim_manager_bus_start(VimManager *m) {
         r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+        /* The name comes later (vim_manager_bus_own_name()): a proxy asks for the backends as
+         * soon as the name has an owner, and a VIM that just started knows none yet. */
+        return 0;
+}
+
+int vim_manager_bus_own_name(VimManager *m) {
+        int r;
+
         r = sd_bus_request_name(m->bus, "org.acs.VIM1", 0);
         if (r < 0)
                 return log_error_errno(r, "Failed to own org.acs.VIM1: %m");
+        log_info("Owning org.acs.VIM1 with %zu backends.", m->backends->n_items);
         return 0;
 }

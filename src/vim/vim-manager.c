@@ -122,7 +122,7 @@ fail:
 }
 
 int vim_manager_run(VimManager *m) {
-        (void) sd_notify(false, "READY=1\nSTATUS=Waiting for VMMs to register.");
+        (void) sd_notify(false, "READY=1\nSTATUS=Waiting for VMMs to register before taking org.acs.VIM1.");
         return sd_event_loop(m->event);
 }
 

@@ -105,5 +105,7 @@ void vim_placement_run_hook(VimManager *m, const char *command, VimVm *vm);
 
 /* --- bus object, vim-manager-bus.c */
 int vim_manager_bus_start(VimManager *m);
+/* Takes org.acs.VIM1 once the model is rebuilt from the VMMs' registrations. */
+int vim_manager_bus_own_name(VimManager *m);
 void vim_manager_bus_emit_backends_changed(VimManager *m, uint64_t generation);
 void vim_manager_bus_emit_properties(VimManager *m, const char *property);

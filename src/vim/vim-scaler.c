@@ -245,6 +245,8 @@ static int scaler_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 m->decided_once = true;
                 vim_backends_release(m);
                 log_info("Cluster model rebuilt from %zu VMs; deciding from now on.", m->n_vms);
+                if (vim_manager_bus_own_name(m) < 0)
+                        return sd_event_exit(m->event, -EEXIST);
         }
 
         scaler_advance_drains(m, now);

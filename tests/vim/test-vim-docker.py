@@ -11,6 +11,7 @@ nothing recreated."""
 import json
 import os
 import subprocess
+import threading
 import time
 
 from acstest import (Bus, binary, docker, free_port, http_get, http_json, main, wait_port, wait_until)
@@ -153,9 +154,32 @@ HealthCheckInterval=1s
                    what="nothing starting")
         _, before = self.backends()
         all_before = sorted(sum((self.containers_of(v) for v in self.vms), []))
-        self.vim.stop()
-        self.start_vim(Placement="binpack", TargetCpu="0.6", TargetInflight="1.0", ScaleDownWindow="60s",
-                       VmStandbyDelay="3s", DrainTimeout="5s", MaxReplicas="6")
+        # meanwhile the proxy keeps its set: it has no one to ask until the new VIM owns the name,
+        # with the model rebuilt from the VMMs
+        def proxy_backends():
+            return len(self.bus.call_json("org.acs.Proxy1", "/org/acs/Proxy1", "org.acs.Proxy1",
+                                          "GetBackendStats")["data"][0])
+
+        self.assertEqual(proxy_backends(), len(before))
+        sizes, done = [], threading.Event()
+
+        def watch():
+            while not done.is_set():
+                sizes.append(proxy_backends())
+                time.sleep(0.1)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            self.vim.stop()
+            self.start_vim(Placement="binpack", TargetCpu="0.6", TargetInflight="1.0", ScaleDownWindow="60s",
+                           VmStandbyDelay="3s", DrainTimeout="5s", MaxReplicas="6")
+            time.sleep(1)  # the proxy asks again once the name has its new owner
+        finally:
+            done.set()
+            watcher.join()
+        self.assertGreater(len(sizes), 10)
+        self.assertEqual(min(sizes), len(before), "the proxy never lost a backend")
         self.wait_state(lambda s: len([v for v in s["vms"] if v["state"] != "unreachable"]) == 3, 30,
                         "all VMMs re-registered")
         time.sleep(2)

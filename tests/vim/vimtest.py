@@ -54,6 +54,9 @@ class VimTestCase(DaemonTestCase):
         self.vim = self.start([binary("src/vim/acs-vim"), "--config", path,
                                f"--bus-address={self.bus.address}"], name=f"acs-vim-{len(self._owned)}")
         wait_port(self.api_port)
+        # org.acs.VIM1 is taken once the VMMs had the grace period to register
+        wait_until(lambda: self.bus.busctl("status", "org.acs.VIM1", check=False).returncode == 0, 10,
+                   interval=0.1, what="org.acs.VIM1 on the bus")
         return self.vim
 
     def start_agent(self, name, containers=1, capacity=2, standby=False, key_dir=None, generate=True):
