@@ -339,6 +339,26 @@ class SystemTest(unittest.TestCase):
         for cid in before:
             self.assertIn(cid[:12], adopted)
 
+    def test_07b_vim_restarted_by_systemd_and_activated_on_demand(self):
+        front = self.fleet["front"]
+        registered = lambda: front.journal("-u", "acs-vim", "ACS_EVENT=vm-registered").count("registered")
+        before = registered()
+        # A crash: Restart=on-failure brings it back, the VMs register again.
+        front.run("systemctl", "kill", "--signal=SIGKILL", "acs-vim.service")
+        acstest.wait_until(lambda: registered() >= before + len(VMS), 60, interval=1,
+                           what="both VMs registered with the restarted acs-vim")
+        self.assertEqual(front.run("systemctl", "is-active", "acs-vim.service", check=False).stdout.strip(), "active")
+        # Stopped with its sockets (so no agent can wake it), it comes back when someone calls
+        # it on the bus (D-Bus activation)...
+        front.run("systemctl", "stop", "acs-vim.service", "acs-vim.socket", "acs-vim-http.socket")
+        front.run("busctl", "call", "org.acs.VIM1", "/org/acs/VIM1", "org.acs.VIM1", "GetBackends", user=65534)
+        self.assertEqual(front.run("systemctl", "is-active", "acs-vim.service", check=False).stdout.strip(), "active")
+        # ... or when a client connects to its dashboard port (socket activation).
+        front.run("systemctl", "stop", "acs-vim.service")
+        status, _, _ = acstest.http_get(f"http://127.0.0.1:{self.port['http']}/api/v1/state", timeout=10)
+        self.assertEqual(status, 200)
+        self.assertEqual(front.run("systemctl", "is-active", "acs-vim.service", check=False).stdout.strip(), "active")
+
     def test_08_proxy_restart_under_load_loses_nothing(self):
         front = self.fleet["front"]
         # Cheap requests (cost_ms=1), so that the count is high and the restarts fall among them.
