@@ -36,6 +36,7 @@ struct VimApiConnection {
         bool busy;              /* an answer is coming later (probe): read no further request */
         bool closing;           /* close once out is written */
         bool keep_alive;
+        usec_t last_activity;   /* monotonic: accepted, or last bytes read */
 };
 
 static void connection_update_events(VimApiConnection *c);
@@ -163,11 +164,21 @@ static void api_on_log_event(int level, const char *event, const char *vm, const
 
 static int api_on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         VimApi *api = userdata;
+        usec_t now = now_usec(CLOCK_MONOTONIC), idle_timeout = api->manager->settings.idle_timeout;
         bool any = false;
 
         (void) sd_event_source_set_time_relative(s, USEC_PER_SEC);
-        for (VimApiConnection *c = api->connections; c && !any; c = c->next)
-                any = c->sse;
+        for (VimApiConnection *c = api->connections, *next; c; c = next) {
+                next = c->next;
+                any = any || c->sse;
+                /* [Api] IdleTimeout=: idle or slow clients cannot hold all API_CONNECTIONS_MAX
+                 * slots. Event streams are exempt. */
+                if (!c->sse && !c->busy && c->last_activity + idle_timeout < now) {
+                        log_debug("API client %s idle for %llu s, closing.", c->peer,
+                                  (unsigned long long) (idle_timeout / USEC_PER_SEC));
+                        connection_free(c);
+                }
+        }
         if (any) {
                 _cleanup_(vim_json_putp) json_object *state = vim_api_state_json(api->manager);
 
@@ -558,6 +569,7 @@ static int connection_on_io(sd_event_source *s, int fd, uint32_t revents, void *
                         c->closing = c->closing || !c->busy;
                         (void) shutdown(fd, SHUT_RD);
                 } else if (n > 0) {
+                        c->last_activity = now_usec(CLOCK_MONOTONIC);
                         acs_buf_commit(&c->in, (size_t) n);
                         connection_process(c);
                 }
@@ -642,6 +654,7 @@ static int api_on_accept(sd_event_source *s, int fd, uint32_t revents, void *use
         c->in.max = API_INPUT_MAX;
         c->out.max = API_OUTPUT_MAX;
         c->keep_alive = true;
+        c->last_activity = now_usec(CLOCK_MONOTONIC);
         (void) snprintf(c->peer, sizeof(c->peer), "%s:%u", host, port);
         c->parser = acs_http_request_parser_new(NULL);
         c->next = api->connections;

@@ -38,6 +38,7 @@ static const AcsConfigItem vim_config_table[] = {
 
         { "Api", "Listen", ACS_CONFIG_STRING, S(api_listen) },
         { "Api", "Token", ACS_CONFIG_STRING, S(token) },
+        { "Api", "IdleTimeout", ACS_CONFIG_DURATION, S(idle_timeout), .min = USEC_PER_SEC, .max = 3600 * USEC_PER_SEC },
 
         { "Dashboard", "Directory", ACS_CONFIG_STRING, S(dashboard_directory) },
         { "Dashboard", "ProxyUrl", ACS_CONFIG_STRING, S(proxy_url) },
@@ -65,6 +66,7 @@ void vim_settings_init(VimSettings *s) {
                 .vm_headroom = p.vm_headroom,
                 .vm_standby_delay = p.vm_standby_delay,
                 .drain_timeout = 30 * USEC_PER_SEC,
+                .idle_timeout = 30 * USEC_PER_SEC,
                 .max_load_users = 50,
                 .max_load_seconds = 300,
         };

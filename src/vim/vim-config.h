@@ -42,6 +42,7 @@ typedef struct VimSettings {
         /* [Api] */
         char *api_listen;               /* "127.0.0.1:8081" */
         char *token;                    /* mutations need "Authorization: Bearer <token>"; empty: no mutations */
+        usec_t idle_timeout;            /* a connection silent this long is closed (event streams excepted) */
 
         /* [Dashboard] */
         char *dashboard_directory;

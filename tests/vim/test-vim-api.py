@@ -117,6 +117,12 @@ class HttpApiTest(VimTestCase):
             sock.sendall(b"GET /api/v1/state HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n")
             self.assertRegex(sock.recv(4096), rb"^HTTP/1.1 4\d\d ")
         self.assertEqual(http_json(self.url("/api/v1/state"))[0], 200)
+        # silent clients are closed after [Api] IdleTimeout=2s, so they cannot hold every slot
+        with socket.create_connection(("127.0.0.1", self.api_port), timeout=10) as sock:
+            sock.sendall(b"GET /api/v1/sta")
+            t = time.monotonic()
+            self.assertEqual(sock.recv(4096), b"")
+            self.assertLess(time.monotonic() - t, 5)
 
     def test_mutations_need_the_token(self):
         self.start_vim()

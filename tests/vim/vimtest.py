@@ -42,7 +42,7 @@ class VimTestCase(DaemonTestCase):
             f.write(f"[Agents]\nListen=127.0.0.1:{self.agent_port}\nKeyDirectory={self.keys}\n"
                     "GracePeriod=2s\nHandshakeTimeout=1s\n[Scaling]\n")
             f.writelines(f"{k}={v}\n" for k, v in conf.items())
-            f.write(f"[Api]\nListen=127.0.0.1:{self.api_port}\nToken={self.token}\n"
+            f.write(f"[Api]\nListen=127.0.0.1:{self.api_port}\nToken={self.token}\nIdleTimeout=2s\n"
                     f"[Dashboard]\nDirectory={self.tmpdir}/dashboard\n"
                     f"LoadCommand={os.path.join(BUILD_DIR, 'src/load/acs-load')}\nMaxLoadUsers=4\n"
                     "MaxLoadSeconds=30\n")
