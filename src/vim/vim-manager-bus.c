@@ -17,7 +17,7 @@
 #define VIM_BUS_INTERFACE "org.acs.VIM1"
 
 /* "uid 1000 (:1.42)", for the journal: who made a change. */
-static void bus_caller(sd_bus_message *msg, char *buf, size_t size) {
+void vim_bus_caller(sd_bus_message *msg, char *buf, size_t size) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
         uid_t uid = (uid_t) -1;
 
@@ -67,7 +67,7 @@ static int scale_authorized(sd_bus_message *msg, void *userdata, sd_bus_error *e
                 r = scale_read(m, msg, &replicas, error);
         if (r < 0)
                 return r;
-        bus_caller(msg, who, sizeof(who));
+        vim_bus_caller(msg, who, sizeof(who));
         r = vim_scaler_scale_to(m, replicas, who);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Failed to scale: %m");
@@ -175,7 +175,7 @@ static int set_policy_authorized(sd_bus_message *msg, void *userdata, sd_bus_err
                 r = policy_read(m, msg, &p, error);
         if (r < 0)
                 return r;
-        bus_caller(msg, who, sizeof(who));
+        vim_bus_caller(msg, who, sizeof(who));
         m->policy = p;
         vim_manager_policy_changed(m, who);
         return sd_bus_reply_method_return(msg, NULL);
@@ -190,63 +190,6 @@ static int method_set_policy(sd_bus_message *msg, void *userdata, sd_bus_error *
         if (r < 0)
                 return r;
         return acs_polkit_check_async(msg, "org.acs.manage", "change the scaling policy", set_policy_authorized, m,
-                                      error);
-}
-
-static int vm_read(VimManager *m, sd_bus_message *msg, VimVm **ret, sd_bus_error *error) {
-        const char *name;
-        int r;
-
-        r = sd_bus_message_read(msg, "s", &name);
-        if (r < 0)
-                return r;
-        *ret = vim_manager_find_vm(m, name);
-        if (!*ret)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "No VM named \"%s\".", name);
-        return 0;
-}
-
-static int vm_state_authorized(sd_bus_message *msg, VimManager *m, sd_bus_error *error, bool activate) {
-        char who[128];
-        VimVm *vm;
-        int r;
-
-        r = sd_bus_message_rewind(msg, true);
-        if (r >= 0)
-                r = vm_read(m, msg, &vm, error);
-        if (r < 0)
-                return r;
-        bus_caller(msg, who, sizeof(who));
-        r = activate ? vim_scaler_activate(m, vm, who) : vim_scaler_standby(m, vm, who);
-        if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "VM %s: %m", vm->name);
-        return sd_bus_reply_method_return(msg, NULL);
-}
-
-static int activate_authorized(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        return vm_state_authorized(msg, userdata, error, true);
-}
-
-static int standby_authorized(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        return vm_state_authorized(msg, userdata, error, false);
-}
-
-static int method_activate(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        VimVm *vm;
-        int r = vm_read(userdata, msg, &vm, error);
-
-        if (r < 0)
-                return r;
-        return acs_polkit_check_async(msg, "org.acs.manage", "activate a VM", activate_authorized, userdata, error);
-}
-
-static int method_standby(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        VimVm *vm;
-        int r = vm_read(userdata, msg, &vm, error);
-
-        if (r < 0)
-                return r;
-        return acs_polkit_check_async(msg, "org.acs.manage", "send a VM to standby", standby_authorized, userdata,
                                       error);
 }
 
@@ -272,7 +215,7 @@ static int drain_authorized(sd_bus_message *msg, void *userdata, sd_bus_error *e
                 r = drain_read(m, msg, &id, error);
         if (r < 0)
                 return r;
-        bus_caller(msg, who, sizeof(who));
+        vim_bus_caller(msg, who, sizeof(who));
         r = vim_scaler_drain(m, id, who);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Failed to drain %s: %m", id);
@@ -286,28 +229,6 @@ static int method_drain(sd_bus_message *msg, void *userdata, sd_bus_error *error
         if (r < 0)
                 return r;
         return acs_polkit_check_async(msg, "org.acs.drain", "drain a container", drain_authorized, userdata, error);
-}
-
-static int property_get_vms(sd_bus *bus, const char *path, const char *interface, const char *property,
-                            sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        VimManager *m = userdata;
-        int r;
-
-        r = sd_bus_message_open_container(reply, 'a', "(sssuuud)");
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < m->n_vms; i++) {
-                VimVm *vm = m->vms[i];
-                unsigned ready = 0;
-
-                for (size_t k = 0; k < vm->n_containers; k++)
-                        ready += vim_container_effective_state(vm->containers[k]) == ACS_CONTAINER_READY;
-                r = sd_bus_message_append(reply, "(sssuuud)", vm->name, vm->address, vim_vm_state_to_string(vm->state),
-                                          vm->capacity, (uint32_t) vm->n_containers, ready, vm->cpu);
-                if (r < 0)
-                        return r;
-        }
-        return sd_bus_message_close_container(reply);
 }
 
 static int property_get_backends(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -360,7 +281,7 @@ static const sd_bus_vtable vim_vtable[] = {
         SD_BUS_VTABLE_START(0),
         /* Large arrays (a thousand VMs, ten thousand backends): the change signal names them
          * without their value; who cares reads them, the proxy calls GetBackends() anyway. */
-        SD_BUS_PROPERTY("VMs", "a(sssuuud)", property_get_vms, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
+        SD_BUS_PROPERTY("VMs", "a(sssuuud)", vim_vm_bus_property_get_vms, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
         SD_BUS_PROPERTY("Backends", "a(squsss)", property_get_backends, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
         SD_BUS_PROPERTY("Policy", "a{sv}", property_get_policy, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Generation", "t", property_get_generation, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -372,9 +293,9 @@ static const sd_bus_vtable vim_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("SetPolicy", SD_BUS_ARGS("a{sv}", policy), SD_BUS_NO_RESULT, method_set_policy,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("Activate", SD_BUS_ARGS("s", vm), SD_BUS_NO_RESULT, method_activate,
+        SD_BUS_METHOD_WITH_ARGS("Activate", SD_BUS_ARGS("s", vm), SD_BUS_NO_RESULT, vim_vm_bus_method_activate,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("Standby", SD_BUS_ARGS("s", vm), SD_BUS_NO_RESULT, method_standby,
+        SD_BUS_METHOD_WITH_ARGS("Standby", SD_BUS_ARGS("s", vm), SD_BUS_NO_RESULT, vim_vm_bus_method_standby,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Drain", SD_BUS_ARGS("s", container), SD_BUS_NO_RESULT, method_drain,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
