@@ -26,27 +26,19 @@
 
 extern char **environ;
 
-typedef struct VimProbe {
+struct VimProbe {
         VimApiConnection *connection;   /* NULL once the client went away */
         int fd;
         sd_event_source *io, *timer;
         AcsBuf request, response;
         usec_t started;
-} VimProbe;
-
-/* Probes by connection: at most one per connection (it reads no further request meanwhile). */
-typedef struct ProbeSlot {
-        VimApiConnection *connection;
-        VimProbe *probe;
-} ProbeSlot;
-static ProbeSlot probe_slots[64];
+};
 
 static VimProbe *probe_free(VimProbe *p) {
         if (!p)
                 return NULL;
-        for (size_t i = 0; i < ELEMENTSOF(probe_slots); i++)
-                if (probe_slots[i].probe == p)
-                        probe_slots[i] = (ProbeSlot) {};
+        if (p->connection)
+                *vim_api_connection_probe(p->connection) = NULL;
         sd_event_source_disable_unref(p->io);
         sd_event_source_disable_unref(p->timer);
         safe_close(p->fd);
@@ -56,11 +48,7 @@ static VimProbe *probe_free(VimProbe *p) {
 }
 
 void vim_api_probe_forget(VimApiConnection *c) {
-        for (size_t i = 0; i < ELEMENTSOF(probe_slots); i++)
-                if (probe_slots[i].connection == c) {
-                        probe_free(probe_slots[i].probe);
-                        return;
-                }
+        probe_free(*vim_api_connection_probe(c));
 }
 
 /* Splits "http://host:port/path" (host numeric or a name resolvable without waiting). */
@@ -197,14 +185,10 @@ int vim_api_probe_start(VimApi *api, VimApiConnection *c) {
         struct sockaddr_in sa;
         char host[256];
         const char *path;
-        ProbeSlot *slot = NULL;
         VimProbe *p;
         int r;
 
-        for (size_t i = 0; i < ELEMENTSOF(probe_slots) && !slot; i++)
-                if (!probe_slots[i].probe)
-                        slot = probe_slots + i;
-        if (!slot)
+        if (*vim_api_connection_probe(c))
                 return -EBUSY;
         r = parse_url(m->settings.proxy_url, &sa, host, sizeof(host), &path);
         if (r < 0)
@@ -216,7 +200,7 @@ int vim_api_probe_start(VimApi *api, VimApiConnection *c) {
         p->connection = c;
         p->started = now_usec(CLOCK_MONOTONIC);
         p->response.max = PROBE_RESPONSE_MAX;
-        *slot = (ProbeSlot) { .connection = c, .probe = p };
+        *vim_api_connection_probe(c) = p;
 
         p->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (p->fd < 0) {

@@ -37,7 +37,12 @@ struct VimApiConnection {
         bool closing;           /* close once out is written */
         bool keep_alive;
         usec_t last_activity;   /* monotonic: accepted, or last bytes read */
+        VimProbe *probe;        /* POST /api/v1/probe in flight */
 };
+
+VimProbe **vim_api_connection_probe(VimApiConnection *c) {
+        return &c->probe;
+}
 
 static void connection_update_events(VimApiConnection *c);
 

@@ -18,6 +18,7 @@
 
 typedef struct VimManager VimManager;
 typedef struct VimApiConnection VimApiConnection;
+typedef struct VimProbe VimProbe;
 
 #define VIM_API_LOG_REPLAY 100
 
@@ -49,8 +50,10 @@ int vim_api_metrics_text(VimManager *m, AcsBuf *out);
 /* --- vim-api-probe.c: POST /api/v1/probe and the load runs */
 /* Starts one GET through the proxy; the answer goes to c when it completes. */
 int vim_api_probe_start(VimApi *api, VimApiConnection *c);
-/* Detaches a probe from a connection that went away. */
+/* Ends the probe of a connection that goes away. */
 void vim_api_probe_forget(VimApiConnection *c);
+/* The connection's probe in flight (at most one: it reads no further request meanwhile). */
+VimProbe **vim_api_connection_probe(VimApiConnection *c);
 int vim_api_load_start(VimApi *api, unsigned users, unsigned duration_s, char *error, size_t error_size);
 int vim_api_load_stop(VimApi *api);
 
