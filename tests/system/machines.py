@@ -228,9 +228,13 @@ class Machine:
         # A v1 cpuset cgroup takes no process until it has CPUs and memory nodes.
         for knob in ("cpuset.cpus", "cpuset.mems"):
             src, dst = os.path.join(parent, knob), os.path.join(child, knob)
-            if os.path.exists(dst) and not open(dst).read().strip():
-                with open(src) as s, open(dst, "w") as d:
-                    d.write(s.read())
+            if not os.path.exists(dst):
+                continue
+            with open(dst) as d:
+                if d.read().strip():
+                    continue
+            with open(src) as s, open(dst, "w") as d:
+                d.write(s.read())
 
     def _enter_cgroups(self):
         for _, path in self.cgroups:

@@ -249,6 +249,12 @@ class SystemTest(unittest.TestCase):
                                   120, interval=1, what="answers from containers of both VMs")
         print("answered by:", {vm: sorted(c)[:4] for vm, c in seen.items()})
 
+    def test_05a_scale_out_in_the_journal(self):
+        # The README's question "when did it scale and why", asked as the README asks it.
+        out = self.fleet["front"].journal("-u", "acs-vim", "ACS_EVENT=scale-out")
+        self.assertRegex(out, r"target .* -> \d+")
+        print(out.splitlines()[0])
+
     def test_05b_acsctl_reads_without_privilege(self):
         out = self.fleet["front"].run("acsctl", "vms", user=65534).stdout
         for vm in VMS:
