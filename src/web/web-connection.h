@@ -23,6 +23,7 @@ struct WebConnection {
         AcsHttpRequestParser *parser;
         AcsBuf in;                      /* read, not yet parsed */
         AcsBuf out;                     /* answers not yet written */
+        bool drained;                   /* the last read emptied the socket; wait for an edge */
 
         WebJob job;
         bool busy;                      /* job is with the workers */

@@ -53,8 +53,12 @@ static int server_make_identity(WebServer *s) {
                 r = acs_buf_append_str(&b, ",\"service\":");
         if (r >= 0)
                 r = json_append_string(&b, s->settings.service);
-        if (r >= 0)
+        if (r >= 0 && acs_buf_len(&b) >= WEB_IDENTITY_MAX)
+                r = -E2BIG;
+        if (r >= 0) {
+                s->identity_json_len = acs_buf_len(&b);
                 s->identity_json = acs_buf_steal_string(&b);
+        }
         acs_buf_done(&b);
         if (r < 0)
                 return r;
@@ -120,7 +124,7 @@ int web_server_new(const WebSettings *settings, WebServer **ret) {
 
         r = server_make_identity(s);
         if (r < 0)
-                return log_oom();
+                return log_error_errno(r, "Failed to prepare the answers' vm/container/service: %m");
 
         /* Block the signals we handle before any worker starts, so every thread inherits it
          * and they all arrive through the signalfd. */

@@ -31,6 +31,9 @@ typedef struct WebSettings {
         usec_t request_timeout;         /* a request that does not arrive completely */
 } WebSettings;
 
+/* Room for the escaped identity: three fields of up to 127 bytes, 6 bytes each at worst. */
+#define WEB_IDENTITY_MAX 2400
+
 typedef struct WebConnection WebConnection;
 
 typedef struct WebServer {
@@ -50,6 +53,7 @@ typedef struct WebServer {
         uint64_t n_requests;            /* "/" requests started, the "request" of the answer */
         uint64_t n_in_flight;           /* requests whose cost is being burned */
         char *identity_json;            /* "\"vm\":…,\"container\":…,\"service\":…" escaped once */
+        size_t identity_json_len;       /* < WEB_IDENTITY_MAX */
         char date[40];                  /* the Date header's value, formatted once a second */
         time_t date_time;
 } WebServer;
