@@ -3,7 +3,8 @@
 #
 # Requests per second of acs-web with cost_ms=0 on one core, against nginx on the same core
 # serving a small static response of about the same size, in the same run, measured by wrk
-# pinned to another core. Prints a Markdown table with the ratio (goal: acs-web >= 0.8x nginx).
+# pinned to another core. Prints a Markdown table with the ratio (goal: acs-web >= 0.8x nginx),
+# and, when valgrind is installed, the instructions each server executes per request.
 #
 # Environment: DURATION (s, default 10), CONNECTIONS (default 50), SERVER_CPU (0), CLIENT_CPU (1).
 set -euo pipefail
@@ -110,12 +111,68 @@ if [ "$web_bad" != 0 ] || [ "$ngx_bad" != 0 ]; then
         exit 1
 fi
 
+# Instructions per request, from callgrind: two runs of N1 and N2 sequential keep-alive
+# requests on one connection, the difference divided by N2 - N1, so start-up and exit cancel out.
+# Unlike requests/s, this does not depend on what else the machine is doing.
+keepalive_client() {
+        python3 - "$@" <<'PY'
+import socket, sys
+port, n, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+s = socket.create_connection(("127.0.0.1", port))
+f = s.makefile("rb")
+request = f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
+for _ in range(n):
+    s.sendall(request)
+    assert f.readline().startswith(b"HTTP/1.1 200"), "not a 200"
+    length = 0
+    while (line := f.readline()) not in (b"\r\n", b""):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    f.read(length)
+PY
+}
+
+# callgrind_run NAME PORT PATH N STOPSIGNAL CMD...: prints the instructions of the whole run.
+callgrind_run() {
+        local name=$1 port=$2 path=$3 n=$4 sig=$5 pid
+        shift 5
+        valgrind --tool=callgrind --callgrind-out-file="$tmp/$name.$n.out" "$@" 2>"$tmp/$name.$n.vg" &
+        pid=$!
+        wait_http "http://127.0.0.1:$port$path" >/dev/null
+        keepalive_client "$port" "$n" "$path"
+        kill -"$sig" "$pid"
+        wait "$pid" || true
+        awk '/^(summary|totals):/ { print $2; exit }' "$tmp/$name.$n.out"
+}
+
+instructions_per_request() {
+        local name=$1 port=$2 path=$3 sig=$4 a b
+        shift 4
+        a=$(callgrind_run "$name" "$port" "$path" 500 "$sig" "$@")
+        b=$(callgrind_run "$name" "$port" "$path" 2500 "$sig" "$@")
+        # wait_http's own request counts in both runs alike.
+        echo $(( (b - a) / 2000 ))
+}
+
+web_ipr=n/a
+ngx_ipr=n/a
+if command -v valgrind >/dev/null; then
+        for pid in "${pids[@]}"; do
+                kill "$pid" 2>/dev/null || true
+        done
+        wait 2>/dev/null || true
+        pids=()
+        web_ipr=$(ACS_PORT=$web_port ACS_WEB_LISTEN=127.0.0.1 ACS_WEB_COST_MS=0 ACS_WEB_WORKERS=1 \
+                  instructions_per_request acs-web "$web_port" "/?cost_ms=0" TERM "$web")
+        ngx_ipr=$(instructions_per_request nginx "$nginx_port" "/" QUIT nginx -c "$tmp/nginx.conf" -p "$tmp")
+fi
+
 ratio=$(awk -v a="$web_rps" -v b="$ngx_rps" 'BEGIN { printf "%.2f", a / b }')
 echo "wrk -t1 -c$connections -d${duration}s, server on CPU $server_cpu, wrk on CPU $client_cpu, $(nproc) CPUs, $(date -u +%Y-%m-%d)"
 echo
-echo "| server | requests/s | p50 | p99 | vs nginx |"
-echo "|---|---:|---:|---:|---:|"
-printf '| acs-web %s (cost_ms=0, 1 worker) | %.0f | %s | %s | %sx |\n' \
-        "$("$web" --version | awk '{print $2}')" "$web_rps" "$web_p50" "$web_p99" "$ratio"
-printf '| nginx %s (return 200, 1 worker) | %.0f | %s | %s | 1.00x |\n' \
-        "$(nginx -v 2>&1 | sed 's|.*/||')" "$ngx_rps" "$ngx_p50" "$ngx_p99"
+echo "| server | requests/s | p50 | p99 | vs nginx | instructions per request |"
+echo "|---|---:|---:|---:|---:|---:|"
+printf '| acs-web %s (cost_ms=0, 1 worker) | %.0f | %s | %s | %sx | %s |\n' \
+        "$("$web" --version | awk '{print $2}')" "$web_rps" "$web_p50" "$web_p99" "$ratio" "$web_ipr"
+printf '| nginx %s (return 200, 1 worker) | %.0f | %s | %s | 1.00x | %s |\n' \
+        "$(nginx -v 2>&1 | sed 's|.*/||')" "$ngx_rps" "$ngx_p50" "$ngx_p99" "$ngx_ipr"
