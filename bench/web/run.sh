@@ -6,11 +6,13 @@
 # pinned to another core. Prints a Markdown table with the ratio (goal: acs-web >= 0.8x nginx),
 # and, when valgrind is installed, the instructions each server executes per request.
 #
-# Environment: DURATION (s, default 10), CONNECTIONS (default 50), SERVER_CPU (0), CLIENT_CPU (1).
+# Environment: DURATION (s per round, default 4), ROUNDS (5), CONNECTIONS (50), SERVER_CPU (0),
+# CLIENT_CPU (1).
 set -euo pipefail
 
 build=${1:-build}
-duration=${DURATION:-10}
+duration=${DURATION:-4}
+rounds=${ROUNDS:-5}
 connections=${CONNECTIONS:-50}
 server_cpu=${SERVER_CPU:-0}
 client_cpu=${CLIENT_CPU:-1}
@@ -100,16 +102,39 @@ run_wrk() {
              / Non-2xx/ { bad = $NF } END { print rps, p50, p99, bad + 0 }' "$tmp/wrk.out"
 }
 
-# A short warm-up each, then the measured runs, alternating so both see the same machine.
-run_wrk "http://127.0.0.1:$web_port/?cost_ms=0" >/dev/null
-run_wrk "http://127.0.0.1:$nginx_port/" >/dev/null
-read -r web_rps web_p50 web_p99 web_bad < <(run_wrk "http://127.0.0.1:$web_port/?cost_ms=0")
-read -r ngx_rps ngx_p50 ngx_p99 ngx_bad < <(run_wrk "http://127.0.0.1:$nginx_port/")
+# The machine may be shared: measure in alternating rounds, so that both servers see the same
+# background, and report the median of each column over the rounds.
+median() {
+        sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
 
-if [ "$web_bad" != 0 ] || [ "$ngx_bad" != 0 ]; then
-        echo "bench/web: non-2xx answers (acs-web $web_bad, nginx $ngx_bad)" >&2
-        exit 1
-fi
+# wrk prints latencies with units (us, ms, s); convert to ms for the medians.
+to_ms() {
+        awk '{ v = $1; if (v ~ /us$/) v = v / 1000; else if (v ~ /ms$/) v = v + 0; else if (v ~ /s$/) v = v * 1000;
+               printf "%.3f\n", v }'
+}
+
+: >"$tmp/web.rounds"
+: >"$tmp/nginx.rounds"
+run_wrk "http://127.0.0.1:$web_port/?cost_ms=0" >/dev/null    # warm-up
+run_wrk "http://127.0.0.1:$nginx_port/" >/dev/null
+for _ in $(seq 1 "$rounds"); do
+        run_wrk "http://127.0.0.1:$web_port/?cost_ms=0" >>"$tmp/web.rounds"
+        run_wrk "http://127.0.0.1:$nginx_port/" >>"$tmp/nginx.rounds"
+done
+
+for name in web nginx; do
+        if awk '$4 != 0 { bad = 1 } END { exit !bad }' "$tmp/$name.rounds"; then
+                echo "bench/web: $name gave non-2xx answers" >&2
+                exit 1
+        fi
+done
+web_rps=$(awk '{ print $1 }' "$tmp/web.rounds" | median)
+web_p50=$(awk '{ print $2 }' "$tmp/web.rounds" | to_ms | median)
+web_p99=$(awk '{ print $3 }' "$tmp/web.rounds" | to_ms | median)
+ngx_rps=$(awk '{ print $1 }' "$tmp/nginx.rounds" | median)
+ngx_p50=$(awk '{ print $2 }' "$tmp/nginx.rounds" | to_ms | median)
+ngx_p99=$(awk '{ print $3 }' "$tmp/nginx.rounds" | to_ms | median)
 
 # Instructions per request, from callgrind: two runs of N1 and N2 sequential keep-alive
 # requests on one connection, the difference divided by N2 - N1, so start-up and exit cancel out.
@@ -168,11 +193,14 @@ if command -v valgrind >/dev/null; then
 fi
 
 ratio=$(awk -v a="$web_rps" -v b="$ngx_rps" 'BEGIN { printf "%.2f", a / b }')
-echo "wrk -t1 -c$connections -d${duration}s, server on CPU $server_cpu, wrk on CPU $client_cpu, $(nproc) CPUs, $(date -u +%Y-%m-%d)"
+echo "wrk -t1 -c$connections, $rounds alternating rounds of ${duration}s (medians), server on CPU $server_cpu," \
+     "wrk on CPU $client_cpu, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%d)"
 echo
-echo "| server | requests/s | p50 | p99 | vs nginx | instructions per request |"
+echo "| server | requests/s | p50 ms | p99 ms | vs nginx | instructions per request |"
 echo "|---|---:|---:|---:|---:|---:|"
 printf '| acs-web %s (cost_ms=0, 1 worker) | %.0f | %s | %s | %sx | %s |\n' \
         "$("$web" --version | awk '{print $2}')" "$web_rps" "$web_p50" "$web_p99" "$ratio" "$web_ipr"
 printf '| nginx %s (return 200, 1 worker) | %.0f | %s | %s | 1.00x | %s |\n' \
         "$(nginx -v 2>&1 | sed 's|.*/||')" "$ngx_rps" "$ngx_p50" "$ngx_p99" "$ngx_ipr"
+echo
+echo "requests/s per round: acs-web $(awk '{ printf "%.0f ", $1 }' "$tmp/web.rounds")/ nginx $(awk '{ printf "%.0f ", $1 }' "$tmp/nginx.rounds")"
