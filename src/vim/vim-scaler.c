@@ -331,7 +331,7 @@ int vim_scaler_activate(VimManager *m, VimVm *vm, const char *who) {
                 return 0;
         }
         (void) vim_vm_send_order(vm, ACS_ORDER_ACTIVATE, 0, NULL);
-        vim_vm_set_state(vm, VIM_VM_ACTIVE, "vm-activate", reason);
+        vim_vm_set_state(vm, VIM_VM_ACTIVE, "activate", reason);
         vim_placement_run_hook(m, m->settings.activate_command, vm);
         return 0;
 }
@@ -350,6 +350,6 @@ int vim_scaler_standby(VimManager *m, VimVm *vm, const char *who) {
                 return 0;
         }
         /* Its containers are drained once the others carry the load; then it goes to standby. */
-        vim_vm_set_state(vm, VIM_VM_DRAINING, "vm-draining", reason);
+        vim_vm_set_state(vm, VIM_VM_DRAINING, "standby", reason);
         return 0;
 }

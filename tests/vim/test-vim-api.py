@@ -164,6 +164,13 @@ class HttpApiTest(VimTestCase):
         self.wait_state(lambda s: s["service"]["ready"] == 3, 10, "scaled to 3")
         status, _ = http_json(self.url("/api/v1/vms/nope/activate"), method="POST", headers=auth, data=b"")
         self.assertEqual(status, 404)
+        # standby of a VM that runs containers: it drains first, logged with who asked
+        status, _ = http_json(self.url("/api/v1/vms/vm1/standby"), method="POST", headers=auth, data=b"")
+        self.assertEqual(status, 200)
+        self.wait_event("standby", r"VM vm1: active -> draining: requested by alice \(api 127\.0\.0\.1:\d+\)")
+        self.assertEqual(self.vm("vm1")["state"], "draining")
+        status, _ = http_json(self.url("/api/v1/vms/vm1/activate"), method="POST", headers=auth, data=b"")
+        self.assertEqual(status, 200)
 
     def test_event_stream_replays_then_streams(self):
         self.start_vim()
