@@ -156,6 +156,11 @@ void vmm_manager_containers_changed(VmmManager *m, bool backends) {
         if (backends) {
                 m->generation++;
                 vmm_manager_bus_emit_backends_changed(m);
+                /* The VIM routes to ready containers and stops routing to draining ones: tell it
+                 * now rather than at the next once-a-second report, which would add up to a
+                 * second to every scale-out. */
+                if (m->uplink)
+                        vmm_uplink_send_metrics(m->uplink);
         }
         vmm_manager_bus_emit_changed(m, "Containers", NULL);
         manager_notify_status(m);
