@@ -21,13 +21,12 @@ static bool vm_placeable(const VimVm *vm) {
         return vim_vm_can_order(vm) && (vm->state == VIM_VM_ACTIVE || vm->state == VIM_VM_STANDBY);
 }
 
+/* What scale-in may take from a VM: never below the minimum its VMM keeps by itself (the
+ * registration's min), or the two would undo each other's work. */
 static unsigned vm_removable(const VimVm *vm) {
-        unsigned n = 0;
+        unsigned n = vim_vm_count_serving(vm);
 
-        for (size_t k = 0; k < vm->n_containers; k++)
-                if (vim_container_effective_state(vm->containers[k]) != ACS_CONTAINER_DRAINING)
-                        n++;
-        return n;
+        return n > vm->min ? n - vm->min : 0;
 }
 
 /* What placement sees: the VMs it may use, the VimVm behind each entry, and a plan. */
