@@ -70,6 +70,7 @@ static uint16_t arg_port = 7070;
 static unsigned arg_agents = 1;
 static unsigned arg_containers = 10;
 static unsigned arg_capacity = 0;       /* 0: = containers */
+static unsigned arg_min = 0;            /* the minimum the simulated VMM keeps */
 static const char *arg_key_dir = NULL;
 static bool arg_generate_keys = false;
 static const char *arg_prefix = "sim";
@@ -159,7 +160,7 @@ static int agent_send_register(Agent *a) {
                         .vm = a->name,
                         .address = "127.0.0.1",
                         .capacity = arg_capacity,
-                        .min = 0,
+                        .min = MIN(arg_min, arg_capacity),
                         .state = a->standby ? ACS_VM_STANDBY : ACS_VM_ACTIVE,
                         .containers = infos,
                         .n_containers = n,
@@ -342,6 +343,7 @@ static int help(void) {
                "  --prefix PREFIX       VM name prefix (sim)\n"
                "  --containers N        containers each agent starts with (10)\n"
                "  --capacity N          slots each agent reports (= containers)\n"
+               "  --min N               the minimum each agent says it keeps (0)\n"
                "  --standby             register as a standby VM\n"
                "  --key-dir DIR         keys as DIR/<vm>.key\n"
                "  --generate-keys       write a fresh key for every agent into DIR first\n"
@@ -359,7 +361,7 @@ static int help(void) {
 
 static int parse_argv(int argc, char *argv[]) {
         enum { A_HOST = 0x100, A_PORT, A_AGENTS, A_NAME, A_PREFIX, A_CONTAINERS, A_CAPACITY, A_STANDBY, A_KEY_DIR,
-               A_GEN, A_CPU, A_CPU_FILE, A_BASE_PORT, A_OBEY, A_DURATION, A_BUS, A_FLIPS, A_VIM_PID };
+               A_GEN, A_CPU, A_CPU_FILE, A_BASE_PORT, A_OBEY, A_DURATION, A_BUS, A_FLIPS, A_VIM_PID, A_MIN };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "host", required_argument, NULL, A_HOST },
@@ -369,6 +371,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "prefix", required_argument, NULL, A_PREFIX },
                 { "containers", required_argument, NULL, A_CONTAINERS },
                 { "capacity", required_argument, NULL, A_CAPACITY },
+                { "min", required_argument, NULL, A_MIN },
                 { "standby", no_argument, NULL, A_STANDBY },
                 { "key-dir", required_argument, NULL, A_KEY_DIR },
                 { "generate-keys", no_argument, NULL, A_GEN },
@@ -395,6 +398,7 @@ static int parse_argv(int argc, char *argv[]) {
                 case A_PREFIX: arg_prefix = optarg; break;
                 case A_CONTAINERS: arg_containers = (unsigned) atoi(optarg); break;
                 case A_CAPACITY: arg_capacity = (unsigned) atoi(optarg); break;
+                case A_MIN: arg_min = (unsigned) atoi(optarg); break;
                 case A_STANDBY: arg_standby = true; break;
                 case A_KEY_DIR: arg_key_dir = optarg; break;
                 case A_GEN: arg_generate_keys = true; break;

@@ -89,6 +89,18 @@ class ScalingTest(VimTestCase):
         self.wait_state(lambda s: s["service"]["running"] == 1, 15, "scaled in")
         self.assertGreater(time.monotonic() - t, 3.5)
 
+    def test_scale_in_keeps_each_vms_minimum(self):
+        self.start_vim(Placement="spread")
+        self.start_agent("vm1", containers=2, capacity=4, minimum=2)
+        self.start_agent("vm2", containers=1, capacity=4)
+        self.wait_state(lambda s: s["service"]["ready"] == 3, 10, "registered")
+        self.set_cpu(0.05)
+        # spread would take from vm1 first (the fuller), but vm1's VMM keeps 2 by itself
+        self.wait_state(lambda s: not self.vm("vm2", s)["containers"], 20, "vm2 emptied")
+        time.sleep(2)
+        self.assertEqual(len(self.vm("vm1")["containers"]), 2)
+        self.assertNotIn("order drain", self.agents["vm1"].output())
+
     def test_dry_run_decides_but_orders_nothing(self):
         self.start_vim(DryRun="yes")
         self.start_agent("vm1", containers=1, capacity=4)

@@ -59,10 +59,10 @@ class VimTestCase(DaemonTestCase):
                    interval=0.1, what="org.acs.VIM1 on the bus")
         return self.vim
 
-    def start_agent(self, name, containers=1, capacity=2, standby=False, key_dir=None, generate=True):
+    def start_agent(self, name, containers=1, capacity=2, standby=False, key_dir=None, generate=True, minimum=0):
         argv = [binary("bench/vim-agents/vim-agents-load"), "--port", self.agent_port, "--name", name,
                 "--containers", containers, "--capacity", capacity, "--key-dir", key_dir or self.keys,
-                "--cpu-file", self.cpu_file, "--obey",
+                "--cpu-file", self.cpu_file, "--obey", "--min", minimum,
                 "--base-port", 30000 + 100 * (sum(map(ord, name)) % 300)]
         if generate and not os.path.exists(os.path.join(key_dir or self.keys, f"{name}.key")):
             argv.append("--generate-keys")
