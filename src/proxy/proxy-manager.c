@@ -48,6 +48,7 @@ Manager *manager_free(Manager *m) {
         sd_bus_slot_unref(m->object_slot);
         sd_bus_flush_close_unref(m->bus);
         sd_event_source_disable_unref(m->tick_source);
+        sd_event_source_disable_unref(m->first_backends_source);
         sd_event_source_disable_unref(m->watchdog_source);
         sd_event_unref(m->event);
         safe_close(m->http_fd);
@@ -256,6 +257,56 @@ static int manager_connect_bus(Manager *m) {
         return sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
 }
 
+#define MANAGER_FIRST_BACKENDS_TIMEOUT_USEC (5 * USEC_PER_SEC)
+
+/* Starts the workers, which accept connections, and tells the service manager we are ready. */
+static int manager_start_serving(Manager *m) {
+        int r;
+
+        if (m->serving)
+                return 0;
+        m->serving = true;
+        m->first_backends_source = sd_event_source_disable_unref(m->first_backends_source);
+
+        m->workers = calloc(m->settings.workers, sizeof(Worker *));
+        if (!m->workers)
+                return log_oom();
+        for (unsigned i = 0; i < m->settings.workers; i++) {
+                m->workers[i] = worker_new(m, i);
+                if (!m->workers[i])
+                        return log_oom();
+                m->n_workers++;
+                r = worker_start(m->workers[i]);
+                if (r < 0)
+                        return r;
+        }
+
+        log_info("Listening on %s with %u worker(s), balancing with %s.",
+                 m->http_fd >= 0 ? "the activated socket" : m->settings.listen, m->n_workers, m->lb->name);
+        (void) sd_notifyf(false, "READY=1\nSTATUS=Serving on %s.", m->settings.listen);
+        return 0;
+}
+
+static void manager_start_serving_or_exit(Manager *m) {
+        int r = manager_start_serving(m);
+
+        if (r < 0)
+                (void) sd_event_exit(m->event, r);
+}
+
+static int manager_on_first_backends_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        log_warning("No backend set from the controller after %llu s; serving anyway (503 until one arrives).",
+                    (unsigned long long) (MANAGER_FIRST_BACKENDS_TIMEOUT_USEC / USEC_PER_SEC));
+        manager_start_serving_or_exit(m);
+        return 0;
+}
+
+void manager_backends_arrived(Manager *m) {
+        manager_start_serving_or_exit(m);
+}
+
 int manager_start(Manager *m) {
         sigset_t mask;
         int r;
@@ -312,17 +363,20 @@ int manager_start(Manager *m) {
                 }
         }
 
-        m->workers = calloc(m->settings.workers, sizeof(Worker *));
-        if (!m->workers)
-                return log_oom();
-        for (unsigned i = 0; i < m->settings.workers; i++) {
-                m->workers[i] = worker_new(m, i);
-                if (!m->workers[i])
-                        return log_oom();
-                m->n_workers++;
-                r = worker_start(m->workers[i]);
+        /* With a controller, accept only once its backend set is here: a restarted proxy behind
+         * its socket would otherwise answer the queued connections with 503. The kernel holds
+         * them meanwhile. A controller that does not answer delays us by a bounded time only. */
+        if (m->settings.source == PROXY_SOURCE_STATIC || !m->bus) {
+                r = manager_start_serving(m);
                 if (r < 0)
                         return r;
+        } else {
+                r = sd_event_add_time_relative(m->event, &m->first_backends_source, CLOCK_MONOTONIC,
+                                               MANAGER_FIRST_BACKENDS_TIMEOUT_USEC, 0,
+                                               manager_on_first_backends_timeout, m);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to add the start-up timer: %m");
+                (void) sd_notify(false, "STATUS=Waiting for the backend set from the controller.");
         }
 
         if (m->settings.admin_listen || m->admin_fd >= 0) {
@@ -356,9 +410,6 @@ int manager_start(Manager *m) {
 int manager_run(Manager *m) {
         int r;
 
-        log_info("Listening on %s with %u worker(s), balancing with %s.",
-                 m->http_fd >= 0 ? "the activated socket" : m->settings.listen, m->n_workers, m->lb->name);
-        (void) sd_notifyf(false, "READY=1\nSTATUS=Serving on %s.", m->settings.listen);
         r = sd_event_loop(m->event);
         for (unsigned i = 0; i < m->n_workers; i++) {
                 worker_stop(m->workers[i]);

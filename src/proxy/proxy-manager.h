@@ -34,6 +34,8 @@ typedef struct Manager {
         sd_event *event;
         sd_event_source *tick_source;
         sd_event_source *watchdog_source;
+        sd_event_source *first_backends_source; /* bounds the wait for the controller's first set */
+        bool serving;                   /* workers started: accepting connections */
         usec_t watchdog_usec;           /* WatchdogSec= of the service, 0 if none */
         sd_bus *bus;
         sd_bus_slot *source_signal_slot;
@@ -74,6 +76,8 @@ void manager_freep(Manager **m);
 int manager_load(Manager *m, const char *config_path);
 /* Binds or inherits the sockets, connects the bus, starts the workers. */
 int manager_start(Manager *m);
+/* The controller's backend set arrived: start accepting if we were waiting for it. */
+void manager_backends_arrived(Manager *m);
 int manager_run(Manager *m);
 
 /* Publishes a new backend set (takes the reference). Backends that left are marked removed. */

@@ -104,6 +104,7 @@ static int source_on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
         log_info("Backend set generation %llu from %s: %u backend(s).",
                  (unsigned long long) set->generation, source_service(m), set->n_backends);
         manager_set_backends(m, set);
+        manager_backends_arrived(m);
 again:
         if (m->source_refetch)
                 (void) source_fetch(m);
