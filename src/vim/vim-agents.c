@@ -63,7 +63,7 @@ static void agent_on_register(VimManager *m, VimVm *vm, const AcsRegister *reg) 
                 vim_scaler_adopt(m, vm, vim_vm_count_serving(vm), "are back");
         (void) vim_vm_apply_containers(vm, reg->containers, reg->n_containers, true, &adopted);
         vim_scaler_adopt(m, vm, adopted, "adopted at registration");
-        vim_manager_containers_changed(m);
+        vim_manager_containers_changed(m, vm);
         vim_manager_vms_changed(m);
 }
 
@@ -80,7 +80,7 @@ static void agent_on_metrics(VimManager *m, VimVm *vm, const AcsMetrics *metrics
          * yet: a VMM restarted next to running containers adopts them after it registered. */
         if (vim_vm_apply_containers(vm, metrics->containers, metrics->n_containers,
                                     vm->last_seen < vm->registered + m->settings.grace_period, &adopted))
-                vim_manager_containers_changed(m);
+                vim_manager_containers_changed(m, vm);
         vim_scaler_adopt(m, vm, adopted, "appeared without an order");
 }
 

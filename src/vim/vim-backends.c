@@ -22,7 +22,6 @@ VimBackends *vim_backends_new(void) {
 VimBackends *vim_backends_free(VimBackends *b) {
         if (!b)
                 return NULL;
-        free(b->items);
         return mfree(b);
 }
 
@@ -39,31 +38,25 @@ static uint32_t backend_weight(const VimContainer *c) {
         return (uint32_t) CLAMP(lround(c->cpu_limit * 100), 1, 256);
 }
 
-/* Fills items (borrowing the containers' strings) with the current set. */
-static size_t backends_compute(VimManager *m, VimBackend *items) {
+/* Fills items (borrowing the containers' strings) with vm's part of the set. */
+static size_t backends_compute_vm(VimVm *vm, VimBackend *items) {
         size_t n = 0;
 
-        for (size_t i = 0; i < m->n_vms; i++) {
-                VimVm *vm = m->vms[i];
+        for (size_t k = 0; k < vm->n_containers; k++) {
+                VimContainer *c = vm->containers[k];
+                AcsContainerState s = vim_container_effective_state(c);
 
-                for (size_t k = 0; k < vm->n_containers; k++) {
-                        VimContainer *c = vm->containers[k];
-                        AcsContainerState s = vim_container_effective_state(c);
-
-                        if (s == ACS_CONTAINER_STARTING)
-                                continue;
-                        items[n++] = (VimBackend) {
-                                .address = c->address,
-                                .port = c->port,
-                                .weight = backend_weight(c),
-                                .draining = s == ACS_CONTAINER_DRAINING,
-                                .vm = vm->name,
-                                .container = c->id,
-                        };
-                }
+                if (s == ACS_CONTAINER_STARTING)
+                        continue;
+                items[n++] = (VimBackend) {
+                        .address = c->address,
+                        .port = c->port,
+                        .weight = backend_weight(c),
+                        .draining = s == ACS_CONTAINER_DRAINING,
+                        .vm = vm->name,
+                        .container = c->id,
+                };
         }
-        /* In the model's order (VMs by registration, containers as reported): stable while
-         * nothing changes, so comparing with the last set needs no sort. */
         return n;
 }
 
@@ -91,43 +84,70 @@ static VimBackend *backends_copy(const VimBackend *items, size_t n) {
         return copy;
 }
 
-int vim_backends_update(VimManager *m) {
-        VimBackends *b = m->backends;
+/* Recomputes vm's part of the set: 1 when it changed, 0 when not, or -ENOMEM. The set is kept
+ * per VM so that one VM's report costs its own ten containers, not the whole fleet's. */
+static int backends_refresh_vm(VimManager *m, VimVm *vm) {
         _cleanup_free_ VimBackend *items = NULL;
         VimBackend *copy;
-        size_t n, total = 0;
+        size_t n;
         bool same;
 
-        /* Computed into borrowed entries (no copy, no allocation per entry): most updates find
-         * nothing changed, and a thousand VMs make ten thousand entries. */
-        for (size_t i = 0; i < m->n_vms; i++)
-                total += m->vms[i]->n_containers;
-        items = calloc(MAX(total, (size_t) 1), sizeof(*items));
+        items = calloc(MAX(vm->n_containers, (size_t) 1), sizeof(*items));
         if (!items)
                 return -ENOMEM;
-        n = backends_compute(m, items);
+        n = backends_compute_vm(vm, items);
 
-        same = n == b->n_items;
+        same = n == vm->n_backends;
         for (size_t i = 0; same && i < n; i++)
-                same = backend_equal(items + i, b->items + i);
+                same = backend_equal(items + i, vm->backends + i);
         if (same)
                 return 0;
 
         copy = backends_copy(items, n);
         if (!copy)
                 return -ENOMEM;
-        free(b->items);
-        b->items = copy;
-        b->n_items = n;
+        m->backends->n_items = m->backends->n_items - vm->n_backends + n;
+        free(vm->backends);
+        vm->backends = copy;
+        vm->n_backends = n;
+        return 1;
+}
+
+/* A new generation of the set: the signal, unless held. */
+static void backends_changed(VimManager *m) {
+        VimBackends *b = m->backends;
+
         b->generation++;
         b->last_change = now_usec(CLOCK_MONOTONIC);
-
         if (b->hold_signals) {
                 b->dirty = true;
-                return 1;
+                return;
         }
-        log_debug("Backend set generation %llu: %zu backends.", (unsigned long long) b->generation, n);
+        log_debug("Backend set generation %llu: %zu backends.", (unsigned long long) b->generation, b->n_items);
         vim_manager_bus_emit_backends_changed(m, b->generation);
+}
+
+int vim_backends_update_vm(VimManager *m, VimVm *vm) {
+        int r = backends_refresh_vm(m, vm);
+
+        if (r > 0)
+                backends_changed(m);
+        return r;
+}
+
+int vim_backends_update(VimManager *m) {
+        bool changed = false;
+
+        for (size_t i = 0; i < m->n_vms; i++) {
+                int r = backends_refresh_vm(m, m->vms[i]);
+
+                if (r < 0)
+                        return r;
+                changed = changed || r > 0;
+        }
+        if (!changed)
+                return 0;
+        backends_changed(m);
         return 1;
 }
 
@@ -145,19 +165,20 @@ void vim_backends_release(VimManager *m) {
         }
 }
 
-int vim_backends_append(VimBackends *b, sd_bus_message *reply) {
+int vim_backends_append(VimManager *m, sd_bus_message *reply) {
         int r;
 
         r = sd_bus_message_open_container(reply, 'a', "(squsss)");
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < b->n_items; i++) {
-                VimBackend *x = b->items + i;
+        for (size_t i = 0; i < m->n_vms; i++)
+                for (size_t k = 0; k < m->vms[i]->n_backends; k++) {
+                        VimBackend *x = m->vms[i]->backends + k;
 
-                r = sd_bus_message_append(reply, "(squsss)", x->address, x->port, x->weight,
-                                          x->draining ? "draining" : "ready", x->vm, x->container);
-                if (r < 0)
-                        return r;
-        }
+                        r = sd_bus_message_append(reply, "(squsss)", x->address, x->port, x->weight,
+                                                  x->draining ? "draining" : "ready", x->vm, x->container);
+                        if (r < 0)
+                                return r;
+                }
         return sd_bus_message_close_container(reply);
 }

@@ -15,6 +15,7 @@
 #include "acs-time.h"
 
 typedef struct VimManager VimManager;
+typedef struct VimVm VimVm;
 
 typedef struct VimBackend {
         const char *address;
@@ -25,10 +26,10 @@ typedef struct VimBackend {
         const char *container;
 } VimBackend;
 
+/* The set itself lives with the VMs (VimVm.backends), one part each; this is what is global. */
 typedef struct VimBackends {
         uint64_t generation;
-        VimBackend *items;      /* one allocation: the array, then its strings */
-        size_t n_items;
+        size_t n_items;         /* over all VMs */
         bool hold_signals;      /* after a restart, until the VMMs had time to register */
         bool dirty;             /* changed while signals were held */
         usec_t last_change;     /* monotonic, for the benchmark's latency and the API */
@@ -40,8 +41,10 @@ VimBackends *vim_backends_free(VimBackends *b);
 /* Recomputes the set from the model; on change bumps the generation and (unless held) emits
  * BackendsChanged. Returns 1 when it changed, 0 when not, or a negative errno. */
 int vim_backends_update(VimManager *m);
+/* The same for one VM's part, after its report. */
+int vim_backends_update_vm(VimManager *m, VimVm *vm);
 /* Stops holding the signals; emits once if the set changed meanwhile. */
 void vim_backends_release(VimManager *m);
 
 /* Appends a(squsss). */
-int vim_backends_append(VimBackends *b, sd_bus_message *reply);
+int vim_backends_append(VimManager *m, sd_bus_message *reply);

@@ -37,7 +37,7 @@ static int method_get_backends(sd_bus_message *msg, void *userdata, sd_bus_error
         r = sd_bus_message_append(reply, "t", m->backends->generation);
         if (r < 0)
                 return r;
-        r = vim_backends_append(m->backends, reply);
+        r = vim_backends_append(m, reply);
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);
@@ -235,7 +235,7 @@ static int property_get_backends(sd_bus *bus, const char *path, const char *inte
                                  sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         VimManager *m = userdata;
 
-        return vim_backends_append(m->backends, reply);
+        return vim_backends_append(m, reply);
 }
 
 static int property_get_policy(sd_bus *bus, const char *path, const char *interface, const char *property,

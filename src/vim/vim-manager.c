@@ -163,8 +163,8 @@ VimContainer *vim_manager_find_container(VimManager *m, const char *id) {
         return NULL;
 }
 
-void vim_manager_containers_changed(VimManager *m) {
-        int r = vim_backends_update(m);
+void vim_manager_containers_changed(VimManager *m, VimVm *vm) {
+        int r = vm ? vim_backends_update_vm(m, vm) : vim_backends_update(m);
 
         if (r < 0)
                 log_warning_errno(r, "Failed to update the backend set, ignoring: %m");

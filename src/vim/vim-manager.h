@@ -64,8 +64,9 @@ void vim_manager_remove_vm(VimManager *m, VimVm *vm);
 VimVm *vim_manager_find_vm(VimManager *m, const char *name);
 VimContainer *vim_manager_find_container(VimManager *m, const char *id);
 
-/* Something the backend set shows may have changed: recompute it now (it emits on change). */
-void vim_manager_containers_changed(VimManager *m);
+/* Something the backend set shows may have changed on vm (NULL: anywhere): recompute it now
+ * (it emits on change). */
+void vim_manager_containers_changed(VimManager *m, VimVm *vm);
 /* A VM's state changed: PropertiesChanged for VMs, at the next flush. */
 void vim_manager_vms_changed(VimManager *m);
 /* Emits what changed since the last flush (once a second, from the scaler). */

@@ -166,7 +166,7 @@ unsigned vim_placement_remove(VimManager *m, unsigned n, char *summary, size_t s
                 drained += done;
         }
         if (drained > 0)
-                vim_manager_containers_changed(m);
+                vim_manager_containers_changed(m, NULL);
         return drained;
 }
 

@@ -152,7 +152,7 @@ static void scaler_advance_draining_vms(VimManager *m, usec_t now) {
                         changed = true;
                 }
                 if (changed)
-                        vim_manager_containers_changed(m);
+                        vim_manager_containers_changed(m, vm);
         }
 }
 
@@ -314,7 +314,7 @@ int vim_scaler_drain(VimManager *m, const char *container_id, const char *who) {
                 return 0;
         c->drain_started = now_usec(CLOCK_MONOTONIC);
         (void) vim_vm_send_order(c->vm, ACS_ORDER_DRAIN, 0, c->id);
-        vim_manager_containers_changed(m);
+        vim_manager_containers_changed(m, c->vm);
         return 0;
 }
 

@@ -4,6 +4,7 @@
 
 #include "acs-log.h"
 #include "acs-macro.h"
+#include "vim-backends.h"
 #include "vim-manager.h"
 #include "vim-vm.h"
 
@@ -49,8 +50,11 @@ VimVm *vim_vm_free(VimVm *vm) {
                 vim_container_free(vm->containers[vm->n_containers - 1]);
         if (vm->link)
                 acs_link_set_userdata(vm->link, NULL);
-        if (vm->manager)
+        if (vm->manager) {
+                vm->manager->backends->n_items -= vm->n_backends;
                 vim_manager_remove_vm(vm->manager, vm);
+        }
+        free(vm->backends);
         free(vm->containers);
         free(vm->orders);
         free(vm->name);
@@ -106,8 +110,12 @@ bool vim_vm_apply_containers(VimVm *vm, const AcsContainerInfo *list, size_t n, 
                          * means the other VM's report is stale. The newest report wins. */
                         VimContainer *other = vim_manager_find_container(vm->manager, list[i].id);
 
-                        if (other)
+                        if (other) {
+                                VimVm *was = other->vm;
+
                                 vim_container_free(other);
+                                vim_manager_containers_changed(vm->manager, was);
+                        }
                         c = vim_container_new(vm, &list[i]);
                         if (!c) {
                                 log_oom();

@@ -54,6 +54,10 @@ typedef struct VimVm {
         VimContainer **containers;
         size_t n_containers;
 
+        /* its part of the backend set (vim-backends.c): one allocation, array then strings */
+        struct VimBackend *backends;
+        size_t n_backends;
+
         VimOrder *orders;               /* sent, not acknowledged */
         size_t n_orders;
         unsigned pending_adds;          /* add orders not yet visible as containers: a VMM acks an
