@@ -102,7 +102,17 @@ class VimTestCase(DaemonTestCase):
         return wait_until(lambda: [l for l in self.vim_events(event) if rx.search(l)], timeout,
                           interval=0.1, what=f"ACS_EVENT={event} /{pattern}/")
 
+    def vims(self):
+        return [p for p in self._owned if getattr(p, "name", "").startswith("acs-vim")]
+
     def tearDown(self):
+        # Every acs-vim must end cleanly on SIGTERM: exit 0, and under ASan no leak or error report.
+        problems = []
+        for p in self.vims():
+            rc = p.stop()
+            out = p.output()
+            if rc != 0 or "Sanitizer" in out or "runtime error" in out:
+                problems.append(f"{p.name} exited {rc}: " + out[-3000:])
         # On Python 3.11 unittest's outcome has no "success" yet when tearDown runs: find this
         # test among the recorded failures to print what the daemons said.
         result = getattr(self._outcome, "result", None)
@@ -112,3 +122,5 @@ class VimTestCase(DaemonTestCase):
                 if hasattr(p, "output"):
                     print(f"----- {p.name} -----\n{p.output()[-6000:]}")
         super().tearDown()
+        if problems:
+            self.fail("\n".join(problems))
