@@ -191,6 +191,7 @@ int vim_policy_apply_json(AcsPolicy *p, const char *json, size_t size, char *err
                 if (r < 0) {
                         (void) snprintf(error, error_size, r == -ENOENT ? "unknown policy key \"%s\"" :
                                         "policy key \"%s\": wrong type or value", key);
+                        r = -EINVAL;
                         goto out;
                 }
         }

@@ -39,8 +39,8 @@ const char *vim_policy_key(size_t i);
 /* Field i's value as a number (double kinds, counts, seconds, bool as 0/1). */
 double vim_policy_get_number(const AcsPolicy *p, size_t i);
 
-/* Applies a partial policy from JSON text; on error *ret_error says which key and why (static
- * or allocated into buf). */
+/* Applies a partial policy from JSON text, all or nothing: 0, -EINVAL with error[] saying which
+ * key and why, or -ENOMEM. */
 int vim_policy_apply_json(AcsPolicy *p, const char *json, size_t size, char *error, size_t error_size);
 
 static inline void vim_json_putp(json_object **o) {
