@@ -15,6 +15,8 @@ def containers(vm):
 
 
 class ScalingTest(VimTestCase):
+    PORTS = (17800, 17879)
+
     def test_scale_out_fill_vm1_then_vm2_then_standby_vm3_and_back(self):
         hooks = os.path.join(self.tmpdir, "hooks")
         self.start_vim(ActivateCommand=f'echo "activate $ACS_VM" >> {hooks}',
