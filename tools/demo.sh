@@ -28,6 +28,9 @@ vm_prefix=
 load_profile=
 setup=1
 quiet=0
+front_bus_kind=system
+system_bus_socket=/run/dbus/system_bus_socket
+system_bus_policy=/etc/dbus-1/system.d/acs-demo.conf
 
 usage() {
         cat <<EOF
@@ -43,6 +46,8 @@ usage: tools/demo.sh [OPTIONS]      (make demo DEMO_ARGS="OPTIONS")
   --build-dir DIR          Meson build directory (default build/)
   --base-port N            Ports N.. instead of 8080/8081/7070/8090+n/9100+ (for tests)
   --vm-prefix P            Name the VMs P-vm1... (for tests running beside other clusters)
+  --front-bus KIND         system (default: the machine's system bus, started if none runs, as
+                           on a real front host) or private (a bus of the demo's own, for tests)
   --no-setup               Do not install packages, build or start dockerd
   --quiet                  No live summary line
 EOF
@@ -60,6 +65,7 @@ while (($#)); do
         --build-dir) build_dir=$(realpath -m "$2"); shift ;;
         --base-port) base_port=$2; shift ;;
         --vm-prefix) vm_prefix=$2-; shift ;;
+        --front-bus) front_bus_kind=$2; shift ;;
         --no-setup) setup=0 ;;
         --quiet) quiet=1 ;;
         -h|--help) usage; exit 0 ;;
@@ -68,6 +74,7 @@ while (($#)); do
         shift
 done
 case "$placement" in spread|binpack) ;; *) echo "demo: --placement is spread or binpack" >&2; exit 2 ;; esac
+case "$front_bus_kind" in system|private) ;; *) echo "demo: --front-bus is system or private" >&2; exit 2 ;; esac
 
 if [ -n "$base_port" ]; then
         proxy_port=$base_port api_port=$((base_port + 1)) agent_port=$((base_port + 2))
@@ -86,6 +93,7 @@ die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 pids=()
 names=()
 started_dockerd=0
+installed_bus_policy=0
 
 remove_demo_containers() {
         local vm ids
@@ -119,6 +127,10 @@ cleanup() {
         done
         remove_demo_containers
         ((started_dockerd)) && "$source_dir/tools/ensure-dockerd.sh" stop || true
+        if ((installed_bus_policy)); then
+                rm -f "$system_bus_policy"
+                reload_system_bus
+        fi
         rm -f "$demo_dir/env"
         log "stopped; logs are kept in $demo_dir/logs"
 }
@@ -177,6 +189,10 @@ render() {
 }
 
 bus_up() { busctl --address="$1" list --no-pager >/dev/null 2>&1; }
+reload_system_bus() {
+        busctl --address="unix:path=$system_bus_socket" call org.freedesktop.DBus /org/freedesktop/DBus \
+                org.freedesktop.DBus ReloadConfig >/dev/null 2>&1 || true
+}
 name_on_bus() { busctl --address="$1" status "$2" >/dev/null 2>&1; }
 http_ok() { curl -sf --noproxy '*' --max-time 1 -o /dev/null "$1"; }
 
@@ -205,7 +221,13 @@ rm -f "$demo_dir/logs/"*.log "$demo_dir/env"
 remove_demo_containers
 
 token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-front_bus="unix:path=$demo_dir/front/bus.socket"
+if [ "$front_bus_kind" = system ]; then
+        front_bus="unix:path=$system_bus_socket"
+        front_bus_option= front_busctl_option=--system
+else
+        front_bus="unix:path=$demo_dir/front/bus.socket"
+        front_bus_option=--bus-address=$front_bus front_busctl_option=--address=$front_bus
+fi
 
 # --- the simulated VMs: a bus, a key, a config each -----------------------------------------------
 vm_buses=()
@@ -244,8 +266,24 @@ else
 fi
 
 # --- start: buses, the VIM, the VMMs, the proxies -------------------------------------------------
-rm -f "$demo_dir/front/bus.socket"
-start front-bus dbus-daemon --config-file="$config_dir/bus.conf" --address="$front_bus" --nofork --nopidfile
+if [ "$front_bus_kind" = system ]; then
+        # The front host's daemons own their names on the system bus, as installed ones do. The
+        # packaged policy lets only user acs own them; the demo runs them as root, so it adds a
+        # policy of its own for as long as it runs.
+        install -m 0644 "$config_dir/system-bus-policy.conf" "$system_bus_policy"
+        installed_bus_policy=1
+        if bus_up "$front_bus"; then
+                reload_system_bus
+        else
+                log "no system bus is running: starting one (stopped again on Ctrl-C)"
+                mkdir -p "$(dirname "$system_bus_socket")"
+                rm -f "$system_bus_socket"
+                start system-bus dbus-daemon --system --nofork --nopidfile
+        fi
+else
+        rm -f "$demo_dir/front/bus.socket"
+        start front-bus dbus-daemon --config-file="$config_dir/bus.conf" --address="$front_bus" --nofork --nopidfile
+fi
 for i in "${!vms[@]}"; do
         start "${vms[i]}-bus" dbus-daemon --config-file="$config_dir/bus.conf" --address="${vm_buses[i]}" \
                 --nofork --nopidfile
@@ -309,9 +347,9 @@ ACS demo is up ($( ((two_tier)) && echo two-tier || echo direct) routing, $place
   dashboard   http://127.0.0.1:$api_port/          API: curl http://127.0.0.1:$api_port/api/v1/state
   add load    $build_dir/src/load/acs-load --url http://127.0.0.1:$proxy_port/ --users 12 --duration 60 --count-backends
               or: curl -X POST -H 'Authorization: Bearer $token' -d '{"users":12,"duration_s":60}' http://127.0.0.1:$api_port/api/v1/load
-  watch       $build_dir/src/ctl/acsctl --bus-address=$front_bus top
+  watch       $build_dir/src/ctl/acsctl $front_bus_option top
               $build_dir/src/ctl/acsctl --vmm --bus-address=${vm_buses[0]} status
-              busctl --address=$front_bus introspect org.acs.VIM1 /org/acs/VIM1
+              busctl $front_busctl_option introspect org.acs.VIM1 /org/acs/VIM1
               busctl --address=${vm_buses[0]} get-property org.acs.VMM1 /org/acs/VMM1 org.acs.VMM1 Containers
               tail -f $demo_dir/logs/acs-vim.log       (all logs: $demo_dir/logs/)
   everything  $demo_dir/env   (source it: . $demo_dir/env)

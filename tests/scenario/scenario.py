@@ -50,6 +50,7 @@ class Cluster:
         self.vms = [f"{vm_prefix}-vm{i}" for i in (1, 2, 3)]
         argv = [os.path.join(acstest.SOURCE_DIR, "tools", "demo.sh"), "--no-setup", "--quiet",
                 "--build-dir", acstest.BUILD_DIR, "--dir", self.dir, "--base-port", base_port,
+                "--front-bus", "private",
                 "--vm-prefix", vm_prefix, "--placement", placement,
                 "--scale-down-window", scale_down_window, "--standby-delay", standby_delay,
                 "--cpu-limit", cpu_limit]
