@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,24 +117,19 @@ void backend_note_failure(Backend *b, usec_t now, unsigned eject_failures, usec_
                   (unsigned long long) (eject_time * (1u << MIN(e, 6u)) / USEC_PER_MSEC), n);
 }
 
-/* Bucket i holds latencies in [16 µs * 2^(i/4), 16 µs * 2^((i+1)/4)). */
+/* Bucket i holds latencies in [16 µs * 2^(i/4), 16 µs * 2^((i+1)/4)); bucket 0 also holds
+ * everything shorter, the last everything longer. */
 static unsigned latency_bucket(usec_t latency) {
-        unsigned i = 0;
-        double bound = 16.0 * 1.189207115; /* 2^(1/4) */
+        double i;
 
-        while (i < LATENCY_BUCKETS - 1 && (double) latency >= bound) {
-                bound *= 1.189207115;
-                i++;
-        }
-        return i;
+        if (latency < 20)       /* below 16 µs * 2^(1/4) */
+                return 0;
+        i = floor(4.0 * log2((double) latency / 16.0));
+        return i >= LATENCY_BUCKETS - 1 ? LATENCY_BUCKETS - 1 : (unsigned) i;
 }
 
 static usec_t latency_bucket_upper(unsigned i) {
-        double bound = 16.0;
-
-        for (unsigned k = 0; k <= i; k++)
-                bound *= 1.189207115;
-        return (usec_t) bound;
+        return (usec_t) (16.0 * exp2((double) (i + 1) / 4.0));
 }
 
 void backend_record_latency(Backend *b, usec_t now, usec_t latency) {

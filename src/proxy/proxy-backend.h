@@ -32,7 +32,7 @@ typedef struct BackendPool {
 } BackendPool;
 
 #define LATENCY_SLOTS 10        /* one per second: p99 over the last 10 s */
-#define LATENCY_BUCKETS 48      /* log2-spaced buckets of 1/4 octave from 16 µs */
+#define LATENCY_BUCKETS 96      /* log2-spaced buckets of 1/4 octave from 16 µs to 268 s */
 
 typedef struct LatencySlot {
         _Atomic uint64_t second;

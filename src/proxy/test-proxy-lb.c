@@ -232,4 +232,20 @@ TEST(latency_p99) {
         backend_unref(b);
 }
 
+TEST(latency_p99_of_slow_backends) {
+        /* acs-web answers in hundreds of milliseconds under its cost model: no saturation. */
+        Backend *b = backend_new("127.0.0.1", 9001, 1, 1);
+        usec_t now = 50 * USEC_PER_SEC;
+
+        for (unsigned i = 0; i < 100; i++)
+                backend_record_latency(b, now, 350 * USEC_PER_MSEC);
+        ASSERT_TRUE(backend_latency_p99(b, now) >= 350 * USEC_PER_MSEC);
+        ASSERT_TRUE(backend_latency_p99(b, now) < 420 * USEC_PER_MSEC);
+        for (unsigned i = 0; i < 100; i++)
+                backend_record_latency(b, now, 30 * USEC_PER_SEC);
+        ASSERT_TRUE(backend_latency_p99(b, now) >= 30 * USEC_PER_SEC);
+        ASSERT_TRUE(backend_latency_p99(b, now) < 36 * USEC_PER_SEC);
+        backend_unref(b);
+}
+
 ACS_TEST_MAIN();

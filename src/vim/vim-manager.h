@@ -79,6 +79,8 @@ int vim_agents_start(VimManager *m, int fd);
 
 /* --- scaler, vim-scaler.c */
 int vim_scaler_start(VimManager *m);
+/* Fresh in-flight counts from the proxy: decide now if they call for more containers. */
+void vim_scaler_leading_signal(VimManager *m);
 /* Sets the replica count by hand (Scale(), the API); the scale-down window then holds it. */
 int vim_scaler_scale_to(VimManager *m, unsigned replicas, const char *who);
 /* Drains one container by hand. */

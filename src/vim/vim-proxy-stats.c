@@ -7,8 +7,10 @@
 #include "vim-manager.h"
 #include "vim-proxy-stats.h"
 
-#define PROXY_POLL_INTERVAL USEC_PER_SEC
+/* Four times a second: the in-flight counts are the leading signal of a load step. */
+#define PROXY_POLL_INTERVAL (250 * USEC_PER_MSEC)
 #define PROXY_CALL_TIMEOUT (800 * USEC_PER_MSEC)
+#define PROXY_RATE_INTERVAL USEC_PER_SEC
 
 /* The containers by (port, address), for one lookup per backend the proxy reports: with ten
  * thousand backends a linear search each would be a hundred million comparisons a second. */
@@ -104,10 +106,15 @@ static int proxy_stats_read(VimProxyStats *p, sd_bus_message *reply) {
         if (r < 0)
                 return r;
 
-        if (p->prev_time > 0 && now > p->prev_time && requests >= p->prev_requests)
+        /* The rate over a second or more: a quarter-second count of a few requests is noise. */
+        if (p->prev_time == 0 || requests < p->prev_requests) {
+                p->prev_requests = requests;
+                p->prev_time = now;
+        } else if (now >= p->prev_time + PROXY_RATE_INTERVAL) {
                 p->requests_per_s = (double) (requests - p->prev_requests) * USEC_PER_SEC / (now - p->prev_time);
-        p->prev_requests = requests;
-        p->prev_time = now;
+                p->prev_requests = requests;
+                p->prev_time = now;
+        }
         p->requests_total = requests;
         p->errors_total = errors;
         p->in_flight = in_flight;
@@ -136,6 +143,7 @@ static int proxy_stats_on_reply(sd_bus_message *reply, void *userdata, sd_bus_er
         if (!p->available)
                 log_info("Reading backend statistics from the proxy.");
         p->available = true;
+        vim_scaler_leading_signal(p->manager);
         return 0;
 }
 

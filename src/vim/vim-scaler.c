@@ -5,6 +5,7 @@
  * placement. Every decision, and every decision held back while the signal is outside the
  * band, is logged once with its inputs.
  */
+#include <math.h>
 #include <stdlib.h>
 
 #include "acs-log.h"
@@ -13,6 +14,9 @@
 #include "vim-manager.h"
 
 #define SCALER_INTERVAL USEC_PER_SEC
+/* The proxy's in-flight counts may bring the next decision forward, but not closer than this
+ * to the last one: scale-up is fast, not frantic. */
+#define SCALER_POKE_MIN (250 * USEC_PER_MSEC)
 #define HOLD_LOG_INTERVAL (60 * USEC_PER_SEC)
 /* How long a draining container keeps its place in the proxy's set before in-flight 0 counts:
  * the proxy needs the new set first. */
@@ -55,6 +59,24 @@ static void scaler_input(VimManager *m, usec_t now, AcsScaleInput *ret) {
         }
         in.cpu = in.ready > 0 ? cpu / in.ready : 0;
         *ret = in;
+}
+
+void vim_scaler_leading_signal(VimManager *m) {
+        usec_t now = now_usec(CLOCK_MONOTONIC), next;
+        AcsScaleInput in;
+
+        if (!m->scaler_timer || !m->decided_once || m->policy.target_inflight <= 0)
+                return;
+        scaler_input(m, now, &in);
+        /* Only a load that asks for more containers than decided: CPU lags by a second or more,
+         * and a waiting request is the earliest sign of a step. */
+        if (in.ready == 0 || in.inflight <= in.ready * m->policy.target_inflight * (1 + m->policy.tolerance) ||
+            ceil(in.inflight / m->policy.target_inflight) <= m->desired)
+                return;
+        if (sd_event_source_get_time(m->scaler_timer, &next) < 0)
+                return;
+        if (next > now && next - SCALER_INTERVAL + SCALER_POKE_MIN <= now)
+                (void) sd_event_source_set_time(m->scaler_timer, now);
 }
 
 void vim_scaler_count(VimManager *m, unsigned *ret_running, unsigned *ret_ready) {
