@@ -6,13 +6,13 @@ proxies as separate processes (tools/demo.sh), acs-web containers, and acs-load 
 $ACS_BUILD_DIR/tests/scenario/.
 
 The assertions, as the issue states them:
-  - scale-out: acs-vim decides within 2 s of the step, and the first new container is ready
-    (acs-vim's state) and serving (the first request it answers was sent) within 4 s (the
-    issue's 2 s for ready-and-serving is measured and printed, see SERVING_BUDGET_S);
+  - scale-out: the first new container is ready (acs-vim's state) and serving (the first
+    request it answers was sent) within 2 s of the step;
   - placement: binpack fills vm1 before vm2 gets a container; spread gives vm2 one while vm1 has
     room;
   - the standby vm3 is activated before vm1 and vm2 are full (VmHeadroom=2) and serves requests;
-  - scale-in only after the stabilization window (10 s here), with draining; vm3 back to standby;
+  - scale-in only after the stabilization window (10 s here: at least that long after the
+    desired count last rose), with draining; vm3 back to standby;
   - zero failed or non-2xx requests in the whole run; p99 over the requests of the steady high
     phase (from 15 s after the step to the drop) under P99_BOUND_MS;
   - Ctrl-C on the demo stops everything and leaves no container behind.
@@ -26,12 +26,12 @@ import scenario
 PROFILE = "0:1,10:12,35:1,55:1"
 STEP, DROP = 10, 35
 WINDOW_S = 10
-# The issue's budget: detection and decision within 2 s of the step. The first new container
-# is then ready and serving one reporting round later (the VMM's metrics, once a second):
-# measured 1.9..3.2 s on a shared two-core machine, so ready and serving get one more second
-# of reporting and one of scheduling noise.
+# The budget: the first new container ready and serving within 2 s of the step. acs-vim reads
+# the proxy's in-flight counts four times a second and decides as soon as they call for more
+# containers; acs-vmm reports a container the moment it is ready. Measured on a shared two-core
+# machine: decided 0.3..0.5 s, first new container serving 0.7..0.9 s after the step.
 DECISION_BUDGET_S = 2.0
-SERVING_BUDGET_S = 4.0
+SERVING_BUDGET_S = 2.0
 # One request costs half a container's CPU share for one second (acs-web's cost model): alone on
 # a container limited to 0.1 CPU it takes 0.35..0.5 s, two at once twice that; on a two-core
 # machine that also runs twelve containers and every daemon, requests wait for the CPU too.
