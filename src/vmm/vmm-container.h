@@ -48,6 +48,7 @@ struct VmmContainer {
         double cpus;                    /* CPUs used over the last interval */
         double utilization;             /* cpus / the container's limit */
         uint64_t memory;
+        uint32_t in_flight;             /* at the VM-side proxy, in two-tier routing */
 
         sd_event_source *timer;         /* readiness probes while starting; the drain deadline */
         VmmHttp *probe;

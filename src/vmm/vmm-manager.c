@@ -16,6 +16,7 @@
 #include "vmm-docker.h"
 #include "vmm-image.h"
 #include "vmm-manager.h"
+#include "vmm-proxy-stats.h"
 #include "vmm-uplink.h"
 
 #define VMM_DOCKER_BACKOFF_MIN (250 * USEC_PER_MSEC)
@@ -72,6 +73,7 @@ VmmManager *vmm_manager_free(VmmManager *m) {
         if (!m)
                 return NULL;
         vmm_uplink_free(m->uplink);
+        vmm_proxy_stats_free(m->proxy_stats);
         /* Containers cancel their probes in m->http; Docker requests only name containers by id,
          * and are dropped without callbacks. */
         while (m->containers)
@@ -752,6 +754,11 @@ int vmm_manager_start(VmmManager *m) {
                 r = vmm_uplink_new(m, &m->uplink);
                 if (r < 0)
                         return r;
+        }
+        if (m->bus) {
+                r = vmm_proxy_stats_new(m, &m->proxy_stats);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to set up reading the VM-side proxy: %m");
         }
         manager_docker_connect(m);
         r = sd_event_source_set_enabled(m->tick, SD_EVENT_ONESHOT);

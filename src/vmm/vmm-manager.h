@@ -21,6 +21,7 @@
 typedef struct VmmCurl VmmCurl;
 typedef struct VmmDocker VmmDocker;
 typedef struct VmmUplink VmmUplink;
+typedef struct VmmProxyStats VmmProxyStats;
 
 struct VmmManager {
         sd_event *event;
@@ -31,6 +32,7 @@ struct VmmManager {
         VmmDocker *docker;
         VmmCurl *http;                  /* readiness probes */
         VmmUplink *uplink;
+        VmmProxyStats *proxy_stats;     /* the VM-side proxy's in-flight counts (two-tier) */
 
         VmmContainer *containers;
         unsigned desired;

@@ -47,7 +47,7 @@ static int uplink_containers(VmmUplink *u, AcsContainerInfo **ret, size_t *ret_n
                         .cpu = c->utilization,
                         .cpu_limit = m->settings.cpu_limit,
                         .mem = c->memory,
-                        .in_flight = 0,         /* the proxy, not the VMM, sees requests */
+                        .in_flight = c->in_flight,      /* from the VM-side proxy, if any */
                 };
         }
         *ret = infos;
