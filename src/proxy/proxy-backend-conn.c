@@ -65,6 +65,7 @@ int backend_conn_get(Worker *w, Backend *b, BackendConn **ret) {
                 w->n_idle--;
                 bc->in_pool = false;
                 bc->got_bytes = bc->final_response = bc->response_complete = bc->interim = false;
+                bc->retry_elsewhere = false;
                 *ret = bc;
                 return 0;
         }
@@ -234,6 +235,14 @@ static void backend_conn_read(BackendConn *bc) {
         for (size_t done = 0; done < (size_t) n;) {
                 e = http_parser_feed(&bc->parser, (const char *) w->scratch + done, (size_t) n - done, &consumed);
                 done += consumed;
+                if (e != HPE_OK && e != HPE_PAUSED && bc->retry_elsewhere) {
+                        /* Nothing of this answer went to the client: treat it as a failure
+                         * before the response, which forward_backend_failed() retries. */
+                        bc->got_bytes = false;
+                        bc->unusable = true;
+                        forward_backend_failed(bc, -EAGAIN, false, "503 from the backend");
+                        return;
+                }
                 if (e != HPE_OK && e != HPE_PAUSED) {
                         log_warning("Backend %s sent a malformed response: %s", bc->backend->name,
                                     strna(bc->parser.reason));

@@ -42,6 +42,7 @@ typedef struct BackendConn {
         bool final_response;    /* the head of the final (non-1xx) response arrived */
         bool response_complete;
         bool interim;           /* the message being parsed is a 1xx */
+        bool retry_elsewhere;   /* answered 503 to a request we may send to another backend */
         bool unusable;          /* extra bytes or EOF: never back to the pool */
         bool dead;
 } BackendConn;

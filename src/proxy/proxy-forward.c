@@ -425,6 +425,12 @@ static int response_headers_complete(HttpParser *hp) {
                 return 0;
         }
 
+        if (status == 503 && c->worker->manager->settings.retry_on_503 && c->replayable && !c->retried &&
+            c->request_complete && acs_buf_len(&c->replay) > 0) {
+                bc->retry_elsewhere = true;
+                return response_refuse(hp, "503, to be retried on another backend");
+        }
+
         bc->interim = false;
         bc->final_response = true;
         c->response_started = true;
@@ -609,7 +615,7 @@ void forward_backend_failed(BackendConn *bc, int error, bool timeout, const char
                 return;
         }
         keep = c->request_complete && c->keep_alive;
-        client_reply_error(c, timeout ? 504 : 502, !keep);
+        client_reply_error(c, timeout ? 504 : error == -EAGAIN ? 503 : 502, !keep);
         if (client_flush(c) < 0)
                 return;
         if (c->state == CLIENT_IDLE)

@@ -43,6 +43,7 @@ const AcsConfigItem proxy_settings_table[] = {
         P("EjectAfterFailures", ACS_CONFIG_UINT, eject_failures, .min = 1, .max = 1000),
         P("EjectTime", ACS_CONFIG_DURATION, eject_time, .min = 1000, .max = SEC(3600)),
         P("AccessLog", ACS_CONFIG_BOOL, access_log),
+        P("RetryOn503", ACS_CONFIG_BOOL, retry_on_503),
         {},
 };
 

@@ -56,6 +56,10 @@ typedef struct ProxySettings {
         usec_t eject_time;              /* first ejection; doubles on each repeat */
 
         bool access_log;
+        /* A 503 to an idempotent, bodiless request is retried once on another backend, as a
+         * connection failure is (HAProxy's retry-on 503). For a front proxy whose backends are
+         * the VM-side proxies of two-tier routing: one of them may have no container left. */
+        bool retry_on_503;
 } ProxySettings;
 
 extern const AcsConfigItem proxy_settings_table[];

@@ -159,12 +159,14 @@ class RecordingBackend:
         self.delay = 0.0        # seconds before each answer
         self.healthy = True     # what /healthz says
         self.dying = False      # reset every request without an answer, as a killed process
+        self.unavailable = False  # answer every request but /healthz with 503
         self.port = port or take_port()
         self.conns = []
         self.requests = []
         self.busy = 0
         self.max_busy = 0           # the most requests being answered at the same time
         self.lock = threading.Lock()
+        self._answering = threading.local()     # per serving thread: is its request counted busy
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", self.port))
@@ -230,11 +232,11 @@ class RecordingBackend:
                         n = len(self.requests)
                         self.busy += 1
                         self.max_busy = max(self.max_busy, self.busy)
+                    self._answering.counted = True
                     try:
                         keep = self._respond(conn, req, n)
                     finally:
-                        with self.lock:
-                            self.busy -= 1
+                        self._done_answering()
                     if not keep:
                         conn.close()
                         return
@@ -243,6 +245,13 @@ class RecordingBackend:
             rec.closed_by_peer = True
         finally:
             conn.close()
+
+    def _done_answering(self):
+        """Ends the busy period of the request this thread answers (once)."""
+        if getattr(self._answering, "counted", False):
+            self._answering.counted = False
+            with self.lock:
+                self.busy -= 1
 
     def _respond(self, conn, req, n):
         """Sends the answer; False to close the connection afterwards."""
@@ -253,6 +262,9 @@ class RecordingBackend:
         if path == "/healthz":
             code = "200 OK" if self.healthy else "503 Unavailable"
             conn.sendall(f"HTTP/1.1 {code}\r\nContent-Length: 0\r\n\r\n".encode())
+            return True
+        if self.unavailable:
+            conn.sendall(f"HTTP/1.1 503 Service Unavailable\r\n{extra}Content-Length: 0\r\n\r\n".encode())
             return True
         if path == "/die" or self.dying:
             # Gone mid-request, as a killed process: a reset, no response byte.
@@ -291,6 +303,9 @@ class RecordingBackend:
                                 "body_sha256": hashlib.sha256(req.body).hexdigest()}) + "\n").encode()
         if self.delay:
             time.sleep(self.delay)
+        # Done before the answer leaves: once it is out, the proxy may hand this backend its
+        # next request on another connection before this thread runs again.
+        self._done_answering()
         close = path == "/close"
         head = (f"HTTP/1.1 200 OK\r\n{extra}Content-Type: application/json\r\n"
                 f"Content-Length: {len(body)}\r\n" + ("Connection: close\r\n" if close else "") + "\r\n")

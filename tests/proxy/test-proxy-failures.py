@@ -57,6 +57,27 @@ class Failures(ProxyTestCase):
         self.assertEqual(len([r for r in good.requests if r.method == "POST"]) +
                          len([r for r in dying.requests if r.method == "POST"]), 1)
 
+    def test_retry_on_503_only_when_asked_and_only_idempotent(self):
+        empty, good = self.backend("empty"), self.backend("good")
+        empty.unavailable = True
+        # Without RetryOn503 the 503 reaches the client (roundrobin: the first goes to "empty").
+        self.proxy([empty, good], extra="Balance=roundrobin\n")
+        self.assertEqual(self.get("/")[0], 503)
+        self.proxy_proc.stop()
+
+        # With it, as a front proxy over VM-side proxies: a GET that meets a 503 is sent once
+        # more, elsewhere; a POST is not.
+        self.proxy([empty, good], extra="Balance=roundrobin\nRetryOn503=yes\nEjectAfterFailures=1000\n")
+        for _ in range(6):
+            st, hdrs, body = self.get("/")
+            self.assertEqual(st, 200)
+            self.assertIn(b'"backend": "good"', body)
+        self.assertGreaterEqual(len(empty.requests), 3, "the 503 backend was asked and its answer retried")
+        statuses = [self.get("/echo", method="POST", body=b"x")[0] for _ in range(4)]
+        self.assertIn(503, statuses, "a POST is never retried")
+        self.assertEqual(len([r for r in empty.requests + good.requests if r.method == "POST"]), 4,
+                         "each POST was sent exactly once")
+
     def test_connect_timeout_504(self):
         # A listener whose backlog is full and that never accepts: SYNs go unanswered.
         port = take_port()
