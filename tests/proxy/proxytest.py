@@ -434,6 +434,48 @@ class ProxyTestCase(DaemonTestCase):
         self.proxy_proc = p
         return p
 
+    def restart_behind_held_socket(self, conf, request, args=(), restarts=3, clients=4):
+        """As systemd does for acs-proxy.socket: the test holds the listening socket, which
+        outlives each acs-proxy it passes it to (LISTEN_FDS, name "http"); connection attempts
+        during a restart wait in its backlog for the next instance. Runs `clients` threads
+        calling request() in a loop across `restarts` restarts; returns their results."""
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.proxy_port))
+        listener.listen(1024)
+        self.addCleanup(listener.close)
+
+        def start():
+            # LISTEN_PID must name the service itself: the shell sets it, then execs.
+            return self.start(["sh", "-c", 'LISTEN_PID=$$ exec "$@"', "sh", binary("src/proxy/acs-proxy"),
+                               "--config", conf, *args], name="acs-proxy",
+                              env={"LISTEN_FDS": "1", "LISTEN_FDNAMES": "http"},
+                              pass_fds=(3,), preexec_fn=lambda: os.dup2(listener.fileno(), 3))
+
+        stop = threading.Event()
+        results = []
+
+        def loop():
+            while not stop.is_set():
+                try:
+                    results.append(request())
+                except OSError as e:
+                    results.append(repr(e))
+
+        self.proxy_proc = start()
+        threads = [threading.Thread(target=loop) for _ in range(clients)]
+        for t in threads:
+            t.start()
+        for _ in range(restarts):
+            time.sleep(0.5)
+            self.assertEqual(self.proxy_proc.stop(), 0)
+            self.proxy_proc = start()
+        time.sleep(0.5)
+        stop.set()
+        for t in threads:
+            t.join()
+        return results
+
     def connect(self):
         s = socket.create_connection(("127.0.0.1", self.proxy_port), timeout=5)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

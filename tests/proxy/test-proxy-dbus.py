@@ -9,7 +9,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -69,46 +68,12 @@ class DBusSource(ProxyTestCase):
         b0 = self.backend("b0")
         self.write_set([(b0.port, "ready")])
         self.start_controller()
-        port = take_port()
+        self.proxy_port = take_port()
         conf = os.path.join(self.tmpdir, "proxy-held.conf")
         with open(conf, "w") as f:
-            f.write(f"[Proxy]\nListen=127.0.0.1:{port}\nSource=vim\nWorkers=2\n")
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", port))
-        listener.listen(1024)
-        self.addCleanup(listener.close)
-        self.proxy_port = port
-
-        def start():
-            return self.start(["sh", "-c", 'LISTEN_PID=$$ exec "$@"', "sh", binary("src/proxy/acs-proxy"),
-                               "--config", conf, f"--bus-address={self.bus.address}"], name="acs-proxy",
-                              env={"LISTEN_FDS": "1", "LISTEN_FDNAMES": "http"},
-                              pass_fds=(3,), preexec_fn=lambda: os.dup2(listener.fileno(), 3))
-
-        stop = threading.Event()
-        results = []
-
-        def clients():
-            while not stop.is_set():
-                try:
-                    st, _ = self.get()
-                except OSError as e:
-                    st = repr(e)
-                results.append(st)
-
-        self.proxy_proc = start()
-        threads = [threading.Thread(target=clients) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for _ in range(3):
-            time.sleep(0.5)
-            self.assertEqual(self.proxy_proc.stop(), 0)
-            self.proxy_proc = start()
-        time.sleep(0.5)
-        stop.set()
-        for t in threads:
-            t.join()
+            f.write(f"[Proxy]\nListen=127.0.0.1:{self.proxy_port}\nSource=vim\nWorkers=2\n")
+        results = self.restart_behind_held_socket(conf, lambda: self.get()[0],
+                                                  args=(f"--bus-address={self.bus.address}",))
         failures = [r for r in results if r != 200]
         self.assertGreater(len(results), 50)
         self.assertEqual(failures, [], f"{len(failures)} of {len(results)} failed")

@@ -5,8 +5,6 @@ exit 78 with a clear message on a bad configuration."""
 import os
 import socket
 import subprocess
-import threading
-import time
 
 from proxytest import ProxyTestCase, take_port
 from acstest import binary, main, wait_port, wait_until
@@ -54,47 +52,11 @@ class Systemd(ProxyTestCase):
         """As systemd does for acs-proxy.socket: the listening socket outlives the service, so
         connection attempts during a restart wait in its backlog for the next instance."""
         b = self.backend()
-        port = take_port()
-        conf = self.write_conf(f"[Proxy]\nListen=127.0.0.1:{port}\nSource=static\n"
+        self.proxy_port = take_port()
+        conf = self.write_conf(f"[Proxy]\nListen=127.0.0.1:{self.proxy_port}\nSource=static\n"
                                f"Backend=127.0.0.1:{b.port}\nWorkers=2\n")
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", port))
-        listener.listen(1024)
-        self.addCleanup(listener.close)
-        self.proxy_port = port
-
-        def start():
-            # LISTEN_PID must name the service itself: the shell sets it, then execs.
-            return self.start(["sh", "-c", 'LISTEN_PID=$$ exec "$@"', "sh", binary("src/proxy/acs-proxy"),
-                               "--config", conf], name="acs-proxy",
-                              env={"LISTEN_FDS": "1", "LISTEN_FDNAMES": "http"},
-                              pass_fds=(3,), preexec_fn=lambda: os.dup2(listener.fileno(), 3))
-
-        stop = threading.Event()
-        results = []
-
-        def clients():
-            while not stop.is_set():
-                try:
-                    st = self.exchange(b"GET / HTTP/1.1\r\n" + H + b"\r\n")[0]
-                except OSError as e:
-                    st = repr(e)
-                results.append(st)
-
-        self.proxy_proc = start()
-        threads = [threading.Thread(target=clients) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for _ in range(3):
-            time.sleep(0.5)
-            old = self.proxy_proc
-            self.assertEqual(old.stop(), 0)
-            self.proxy_proc = start()
-        time.sleep(0.5)
-        stop.set()
-        for t in threads:
-            t.join()
+        results = self.restart_behind_held_socket(
+            conf, lambda: self.exchange(b"GET / HTTP/1.1\r\n" + H + b"\r\n")[0])
         failures = [r for r in results if r != 200]
         self.assertGreater(len(results), 50)
         self.assertEqual(failures, [], f"{len(failures)} of {len(results)} failed")
