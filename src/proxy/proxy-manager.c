@@ -8,6 +8,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "acs-bus.h"
 #include "acs-log.h"
 #include "acs-macro.h"
 #include "proxy-admin.h"
@@ -239,19 +240,7 @@ static int manager_connect_bus(Manager *m) {
         if (!address && m->settings.bus_address && *m->settings.bus_address)
                 address = m->settings.bus_address;
 
-        if (address) {
-                r = sd_bus_new(&m->bus);
-                if (r < 0)
-                        return r;
-                r = sd_bus_set_address(m->bus, address);
-                if (r >= 0)
-                        r = sd_bus_set_bus_client(m->bus, true);
-                if (r >= 0)
-                        r = sd_bus_start(m->bus);
-        } else if (m->bus_scope == 1)
-                r = sd_bus_open_user(&m->bus);
-        else
-                r = sd_bus_open_system(&m->bus);
+        r = acs_bus_open(address ?: m->bus_scope == 1 ? "user" : NULL, &m->bus);
         if (r < 0)
                 return r;
         return sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);

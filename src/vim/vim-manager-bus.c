@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "acs-bus.h"
 #include "acs-log.h"
 #include "acs-macro.h"
 #include "acs-polkit.h"
@@ -323,21 +324,9 @@ void vim_manager_bus_emit_properties(VimManager *m, const char *property) {
 int vim_manager_bus_start(VimManager *m) {
         int r;
 
-        if (!m->bus_address)
-                r = sd_bus_open_system(&m->bus);
-        else if (streq(m->bus_address, "user"))
-                r = sd_bus_open_user(&m->bus);
-        else {
-                r = sd_bus_new(&m->bus);
-                if (r >= 0)
-                        r = sd_bus_set_address(m->bus, m->bus_address);
-                if (r >= 0)
-                        r = sd_bus_set_bus_client(m->bus, true);
-                if (r >= 0)
-                        r = sd_bus_start(m->bus);
-        }
+        r = acs_bus_open(m->bus_address, &m->bus);
         if (r < 0)
-                return log_error_errno(r, "Failed to connect to the bus %s: %m", m->bus_address ?: "(system)");
+                return log_error_errno(r, "Failed to connect to the %s bus: %m", acs_bus_describe(m->bus_address));
 
         r = sd_bus_add_object_vtable(m->bus, &m->bus_slot_vtable, VIM_BUS_PATH, VIM_BUS_INTERFACE, vim_vtable, m);
         if (r < 0)

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acs-bus.h"
 #include "acs-log.h"
 #include "acs-macro.h"
 #include "vim-manager.h"
@@ -175,13 +176,7 @@ int vim_proxy_stats_start(VimManager *m) {
         p->manager = m;
 
         if (address[0]) {
-                r = sd_bus_new(&p->bus);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to allocate a bus: %m");
-                (void) sd_bus_set_bus_client(p->bus, true);
-                r = sd_bus_set_address(p->bus, address);
-                if (r >= 0)
-                        r = sd_bus_start(p->bus);
+                r = acs_bus_open(address, &p->bus);
                 if (r >= 0)
                         r = sd_bus_attach_event(p->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
                 if (r < 0) {
