@@ -160,7 +160,8 @@ HealthCheckInterval=1s
             return len(self.bus.call_json("org.acs.Proxy1", "/org/acs/Proxy1", "org.acs.Proxy1",
                                           "GetBackendStats")["data"][0])
 
-        self.assertEqual(proxy_backends(), len(before))
+        # The proxy fetches a new set on BackendsChanged: give the last change a moment to arrive.
+        wait_until(lambda: proxy_backends() == len(before), 3, what="the proxy to hold the VIM's backend set")
         sizes, done = [], threading.Event()
 
         def watch():
