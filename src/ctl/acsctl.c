@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "acs-bus.h"
 #include "acs-log.h"
 #include "ctl-bus.h"
 #include "ctl-vim.h"
@@ -63,12 +64,9 @@ static int parse_argv(int argc, char **argv) {
                         printf("acsctl %s\n", ACS_VERSION);
                         return 0;
                 case ARG_BUS:
-                        if (streq(optarg, "system"))
-                                arg_bus_address = NULL;
-                        else if (streq(optarg, "user"))
-                                arg_bus_address = "user";
-                        else
-                                return log_error_errno(EINVAL, "--bus= takes system or user, not \"%s\".", optarg);
+                        r = acs_bus_address_from_option(optarg, &arg_bus_address);
+                        if (r < 0)
+                                return r;
                         break;
                 case ARG_BUS_ADDRESS:
                         arg_bus_address = optarg;
@@ -82,10 +80,9 @@ static int parse_argv(int argc, char **argv) {
                                 return log_error_errno(EINVAL, "--count= takes a positive number.");
                         break;
                 case ARG_LOG_LEVEL:
-                        r = log_level_from_string(optarg);
+                        r = log_set_max_level_from_option(optarg);
                         if (r < 0)
-                                return log_error_errno(r, "\"%s\" is not a log level.", optarg);
-                        log_set_max_level(r);
+                                return r;
                         break;
                 default:
                         return -EINVAL;

@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 
 #include "acs-config.h"
+#include "acs-bus.h"
 #include "acs-log.h"
 #include "acs-macro.h"
 #include "proxy-manager.h"
@@ -40,7 +41,8 @@ static int parse_argv(int argc, char *argv[], Manager *m) {
                 { "bus",         required_argument, NULL, ARG_BUS         },
                 {}
         };
-        int c, level;
+        const char *scope;
+        int c, r;
 
         while ((c = getopt_long(argc, argv, "hc:", options, NULL)) >= 0)
                 switch (c) {
@@ -54,12 +56,9 @@ static int parse_argv(int argc, char *argv[], Manager *m) {
                         arg_config = optarg;
                         break;
                 case ARG_LOG_LEVEL:
-                        level = log_level_from_string(optarg);
-                        if (level < 0) {
-                                log_error("Invalid log level: %s", optarg);
-                                return -EINVAL;
-                        }
-                        log_set_max_level(level);
+                        r = log_set_max_level_from_option(optarg);
+                        if (r < 0)
+                                return r;
                         break;
                 case ARG_BUS_ADDRESS:
                         free(m->bus_address_override);
@@ -69,14 +68,10 @@ static int parse_argv(int argc, char *argv[], Manager *m) {
                         break;
                 case ARG_BUS:
                         m->bus_requested = true;
-                        if (streq(optarg, "user"))
-                                m->bus_scope = 1;
-                        else if (streq(optarg, "system"))
-                                m->bus_scope = 0;
-                        else {
-                                log_error("--bus= takes user or system, not %s.", optarg);
-                                return -EINVAL;
-                        }
+                        r = acs_bus_address_from_option(optarg, &scope);
+                        if (r < 0)
+                                return r;
+                        m->bus_scope = scope != NULL;
                         break;
                 case '?':
                         return -EINVAL;

@@ -2,7 +2,18 @@
 #include <errno.h>
 
 #include "acs-bus.h"
+#include "acs-log.h"
 #include "acs-macro.h"
+
+int acs_bus_address_from_option(const char *value, const char **ret_address) {
+        if (streq(value, "system"))
+                *ret_address = NULL;
+        else if (streq(value, "user"))
+                *ret_address = "user";
+        else
+                return log_error_errno(EINVAL, "--bus=%s: expected system or user", value);
+        return 0;
+}
 
 int acs_bus_open(const char *address, sd_bus **ret) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;

@@ -12,6 +12,10 @@
  */
 int acs_bus_open(const char *address, sd_bus **ret);
 
+/* --bus=system|user of every program: the address acs_bus_open() takes for it (NULL or "user"),
+ * or a logged refusal and -EINVAL. */
+int acs_bus_address_from_option(const char *value, const char **ret_address);
+
 /* "system", "user" or the address, for log messages. */
 static inline const char *acs_bus_describe(const char *address) {
         return !address ? "system" : address;

@@ -83,6 +83,15 @@ AcsLogTarget log_get_target(void) {
         return log_target;
 }
 
+int log_set_max_level_from_option(const char *value) {
+        int level = log_level_from_string(value);
+
+        if (level < 0)
+                return log_error_errno(EINVAL, "--log-level=%s: expected debug, info, notice, warning or err", value);
+        log_set_max_level(level);
+        return 0;
+}
+
 void log_set_max_level(int level) {
         log_max_level = CLAMP(level, LOG_EMERG, LOG_DEBUG);
 }

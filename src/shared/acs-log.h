@@ -35,6 +35,8 @@ void log_set_max_level(int level);
 int log_get_max_level(void);
 /* "debug", "info", "notice", "warning", "err"/"error", "crit", "alert", "emerg" or 0..7. */
 int log_level_from_string(const char *s);
+/* --log-level=VALUE of every program: sets the level, or logs what was expected and returns -EINVAL. */
+int log_set_max_level_from_option(const char *value);
 const char *log_level_to_string(int level);
 void log_set_event_hook(AcsLogEventHook hook, void *userdata);
 

@@ -75,6 +75,10 @@ TEST(level_switch) {
         ASSERT_EQ(log_level_from_string("warning"), LOG_WARNING);
         ASSERT_EQ(log_level_from_string("7"), LOG_DEBUG);
         ASSERT_EQ(log_level_from_string("loud"), -EINVAL);
+        ASSERT_OK(log_set_max_level_from_option("notice"));
+        ASSERT_EQ(log_get_max_level(), LOG_NOTICE);
+        ASSERT_EQ(log_set_max_level_from_option("loud"), -EINVAL);
+        ASSERT_EQ(log_get_max_level(), LOG_NOTICE);
         unsetenv("ACS_LOG_LEVEL");
         log_set_max_level(LOG_INFO);
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 
+#include "acs-bus.h"
 #include "acs-log.h"
 #include "acs-macro.h"
 #include "vim-manager.h"
@@ -39,7 +40,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "bus-address", required_argument, NULL, ARG_BUS_ADDRESS },
                 {},
         };
-        int c, level;
+        int c, r;
 
         while ((c = getopt_long(argc, argv, "hc:", options, NULL)) >= 0)
                 switch (c) {
@@ -53,18 +54,14 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_config = optarg;
                         break;
                 case ARG_LOG_LEVEL:
-                        level = log_level_from_string(optarg);
-                        if (level < 0)
-                                return log_error_errno(level, "Unknown log level \"%s\".", optarg);
-                        log_set_max_level(level);
+                        r = log_set_max_level_from_option(optarg);
+                        if (r < 0)
+                                return r;
                         break;
                 case ARG_BUS:
-                        if (streq(optarg, "system"))
-                                arg_bus_address = NULL;
-                        else if (streq(optarg, "user"))
-                                arg_bus_address = "user";
-                        else
-                                return log_error_errno(EINVAL, "--bus= takes system or user, not \"%s\".", optarg);
+                        r = acs_bus_address_from_option(optarg, &arg_bus_address);
+                        if (r < 0)
+                                return r;
                         break;
                 case ARG_BUS_ADDRESS:
                         arg_bus_address = optarg;

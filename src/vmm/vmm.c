@@ -6,6 +6,7 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "acs-bus.h"
 #include "acs-log.h"
 #include "acs-macro.h"
 #include "vmm-config.h"
@@ -39,7 +40,8 @@ static int parse_argv(int argc, char *argv[]) {
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
         };
-        int c, level;
+        const char *scope;
+        int c, r;
 
         while ((c = getopt_long(argc, argv, "c:h", options, NULL)) >= 0)
                 switch (c) {
@@ -50,19 +52,15 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_bus_address = optarg;
                         break;
                 case ARG_BUS:
-                        if (streq(optarg, "user"))
-                                arg_user_bus = true;
-                        else if (streq(optarg, "system"))
-                                arg_user_bus = false;
-                        else
-                                return log_error_errno(EINVAL, "--bus=%s: expected system or user", optarg);
+                        r = acs_bus_address_from_option(optarg, &scope);
+                        if (r < 0)
+                                return r;
+                        arg_user_bus = scope != NULL;
                         break;
                 case ARG_LOG_LEVEL:
-                        level = log_level_from_string(optarg);
-                        if (level < 0)
-                                return log_error_errno(EINVAL, "--log-level=%s: expected debug, info, notice, warning or err",
-                                                       optarg);
-                        log_set_max_level(level);
+                        r = log_set_max_level_from_option(optarg);
+                        if (r < 0)
+                                return r;
                         break;
                 case 'h':
                         help();
