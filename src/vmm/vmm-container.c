@@ -6,7 +6,7 @@
 #include "acs-log.h"
 #include "acs-macro.h"
 #include "vmm-container.h"
-#include "vmm-curl.h"
+#include "acs-curl.h"
 #include "vmm-docker.h"
 #include "vmm-manager.h"
 
@@ -66,7 +66,7 @@ VmmContainer *vmm_container_free(VmmContainer *c) {
                 if (c->next)
                         c->next->prev = c->prev;
         }
-        vmm_http_cancel(c->probe);
+        acs_http_cancel(c->probe);
         sd_event_source_disable_unref(c->timer);
         vmm_cgroup_close(&c->cgroup);
         if (c->adopting && c->manager) {
@@ -126,7 +126,7 @@ static int container_arm_timer(VmmContainer *c, usec_t delay) {
         return r;
 }
 
-static void container_probe_done(VmmHttp *h, int error, long status, AcsBuf *body, void *userdata) {
+static void container_probe_done(AcsHttp *h, int error, long status, AcsBuf *body, void *userdata) {
         VmmContainer *c = userdata;
         VmmManager *m = c->manager;
 
@@ -166,7 +166,7 @@ static void container_probe(VmmContainer *c) {
                 return;
 
         snprintf(url, sizeof(url), "http://%s:%u/readyz", c->manager->settings.address, c->port);
-        r = vmm_http_start(c->manager->http, &(VmmHttpOptions) {
+        r = acs_http_start(c->manager->http, &(AcsHttpOptions) {
                 .url = url,
                 .timeout = VMM_PROBE_TIMEOUT,
                 .max_body = 4096,
@@ -222,7 +222,7 @@ void vmm_container_drain(VmmContainer *c) {
         log_event(LOG_INFO, "container-draining", m->settings.name, c->id,
                   "Draining container %.12s on port %u for %.1fs before stopping it.", c->id, c->port,
                   (double) m->settings.drain_time / USEC_PER_SEC);
-        c->probe = vmm_http_cancel(c->probe);
+        c->probe = acs_http_cancel(c->probe);
         container_set_state(c, VMM_CONTAINER_DRAINING);
         if (container_arm_timer(c, m->settings.drain_time) < 0)
                 vmm_container_remove(c, true);
@@ -274,7 +274,7 @@ void vmm_container_remove(VmmContainer *c, bool graceful) {
         if (c->removing)
                 return;
         c->removing = true;
-        c->probe = vmm_http_cancel(c->probe);
+        c->probe = acs_http_cancel(c->probe);
         if (c->timer)
                 (void) sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
         vmm_manager_containers_changed(m, was_backend);

@@ -21,7 +21,7 @@
 #include "vmm-monitor.h"
 
 typedef struct VmmManager VmmManager;
-typedef struct VmmHttp VmmHttp;
+typedef struct AcsHttp AcsHttp;
 
 typedef enum VmmContainerState {
         VMM_CONTAINER_CREATING,
@@ -51,7 +51,7 @@ struct VmmContainer {
         uint32_t in_flight;             /* at the VM-side proxy, in two-tier routing */
 
         sd_event_source *timer;         /* readiness probes while starting; the drain deadline */
-        VmmHttp *probe;
+        AcsHttp *probe;
 };
 
 const char *vmm_container_state_to_string(VmmContainerState s);

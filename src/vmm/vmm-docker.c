@@ -6,9 +6,9 @@
 
 #include "acs-log.h"
 #include "acs-macro.h"
-#include "vmm-curl.h"
+#include "acs-curl.h"
 #include "vmm-docker.h"
-#include "vmm-json-stream.h"
+#include "acs-json-stream.h"
 
 /* The newest Engine API we speak; Debian 12's docker.io has 1.41. */
 #define VMM_DOCKER_API_MAX_MAJOR 1
@@ -17,12 +17,12 @@
 #define VMM_DOCKER_BUILD_TIMEOUT (300 * USEC_PER_SEC)
 
 struct VmmDocker {
-        VmmCurl *curl;
+        AcsCurl *curl;
         char *socket_path;
         char api_version[16];
 
-        VmmHttp *events;
-        VmmJsonStream *events_stream;
+        AcsHttp *events;
+        AcsJsonStream *events_stream;
         json_object *events_queue;      /* parsed, not yet dispatched (see docker_events_queue) */
         sd_event_source *events_dispatch;
         VmmDockerEvent on_event;
@@ -59,7 +59,7 @@ int vmm_docker_new(sd_event *event, const char *socket_path, VmmDocker **ret) {
         d->socket_path = strdup(socket_path);
         if (!d->socket_path)
                 return -ENOMEM;
-        d->curl = vmm_curl_new(event);
+        d->curl = acs_curl_new(event);
         if (!d->curl)
                 return -ENOMEM;
         d->events_queue = json_object_new_array();
@@ -80,7 +80,7 @@ VmmDocker *vmm_docker_free(VmmDocker *d) {
                 return NULL;
         vmm_docker_unwatch_events(d);
         /* Pending calls go without their callbacks; the destroy hook frees each DockerCall. */
-        vmm_curl_free(d->curl);
+        acs_curl_free(d->curl);
         json_object_put(d->events_queue);
         sd_event_source_disable_unref(d->events_dispatch);
         free(d->socket_path);
@@ -129,7 +129,7 @@ static void docker_take_api_version(VmmDocker *d, json_object *reply) {
                          VMM_DOCKER_API_MAX_MINOR);
 }
 
-static void docker_call_done(VmmHttp *h, int error, long status, AcsBuf *body, void *userdata) {
+static void docker_call_done(AcsHttp *h, int error, long status, AcsBuf *body, void *userdata) {
         DockerCall *c = userdata;
         _cleanup_(json_object_putp) json_object *reply = NULL;
 
@@ -182,7 +182,7 @@ static int docker_call(VmmDocker *d, const DockerCallOptions *o, VmmDockerReply 
         if (r < 0)
                 return -ENOMEM;
 
-        r = vmm_http_start(d->curl, &(VmmHttpOptions) {
+        r = acs_http_start(d->curl, &(AcsHttpOptions) {
                 .url = url,
                 .unix_socket = d->socket_path,
                 .method = o->method,
@@ -458,10 +458,10 @@ static int docker_events_queue(json_object *event, void *userdata) {
         return 0;
 }
 
-static int docker_events_data(VmmHttp *h, const void *p, size_t n, void *userdata) {
+static int docker_events_data(AcsHttp *h, const void *p, size_t n, void *userdata) {
         VmmDocker *d = userdata;
 
-        return vmm_json_stream_feed(d->events_stream, p, n, docker_events_queue, d);
+        return acs_json_stream_feed(d->events_stream, p, n, docker_events_queue, d);
 }
 
 static int docker_events_dispatch(sd_event_source *s, void *userdata) {
@@ -477,11 +477,11 @@ static int docker_events_dispatch(sd_event_source *s, void *userdata) {
         return 0;
 }
 
-static void docker_events_done(VmmHttp *h, int error, long status, AcsBuf *body, void *userdata) {
+static void docker_events_done(AcsHttp *h, int error, long status, AcsBuf *body, void *userdata) {
         VmmDocker *d = userdata;
 
         d->events = NULL;
-        d->events_stream = vmm_json_stream_free(d->events_stream);
+        d->events_stream = acs_json_stream_free(d->events_stream);
         if (error >= 0 && status != 200)
                 error = -EPROTO;
         d->on_events_end(d, error < 0 ? error : -ECONNRESET, d->events_userdata);
@@ -498,14 +498,14 @@ int vmm_docker_watch_events(VmmDocker *d, const char *vm, VmmDockerEvent on_even
         filters = docker_label_filters(vm, ",\"type\":[\"container\"]");
         if (!filters || asprintf(&url, "http://docker/v%s/events?filters=%s", d->api_version, filters) < 0)
                 return -ENOMEM;
-        d->events_stream = vmm_json_stream_new();
+        d->events_stream = acs_json_stream_new();
         if (!d->events_stream)
                 return -ENOMEM;
         d->on_event = on_event;
         d->on_events_end = on_end;
         d->events_userdata = userdata;
 
-        r = vmm_http_start(d->curl, &(VmmHttpOptions) {
+        r = acs_http_start(d->curl, &(AcsHttpOptions) {
                 .url = url,
                 .unix_socket = d->socket_path,
                 .on_done = docker_events_done,
@@ -513,13 +513,13 @@ int vmm_docker_watch_events(VmmDocker *d, const char *vm, VmmDockerEvent on_even
                 .userdata = d,
         }, &d->events);
         if (r < 0) {
-                d->events_stream = vmm_json_stream_free(d->events_stream);
+                d->events_stream = acs_json_stream_free(d->events_stream);
                 return r;
         }
         return 0;
 }
 
 void vmm_docker_unwatch_events(VmmDocker *d) {
-        d->events = vmm_http_cancel(d->events);
-        d->events_stream = vmm_json_stream_free(d->events_stream);
+        d->events = acs_http_cancel(d->events);
+        d->events_stream = acs_json_stream_free(d->events_stream);
 }

@@ -2,7 +2,7 @@
 #pragma once
 
 /*
- * The Docker Engine API over its unix socket, asynchronously (vmm-curl.c). Only the calls the
+ * The Docker Engine API over its unix socket, asynchronously (acs-curl.c). Only the calls the
  * VMM needs, and only in shapes it chooses: a caller can name a container id, a port and
  * limits, never an image other than ours, a mount, a device, a capability or a privileged flag.
  *
@@ -23,7 +23,7 @@
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
 
 typedef struct VmmDocker VmmDocker;
-typedef struct VmmHttp VmmHttp;
+typedef struct AcsHttp AcsHttp;
 
 /* error < 0: no answer from the Engine (it is down); else status is the HTTP status and reply
  * the parsed JSON body (NULL when the body was empty or not JSON). */

@@ -12,7 +12,7 @@
 
 #include "acs-log.h"
 #include "acs-macro.h"
-#include "vmm-curl.h"
+#include "acs-curl.h"
 #include "vmm-docker.h"
 #include "vmm-image.h"
 #include "vmm-manager.h"
@@ -48,7 +48,7 @@ int vmm_manager_new(sd_event *event, VmmSettings *settings, VmmManager **ret) {
         r = vmm_docker_new(event, m->settings.docker_socket, &m->docker);
         if (r < 0)
                 return r;
-        m->http = vmm_curl_new(event);
+        m->http = acs_curl_new(event);
         if (!m->http)
                 return -ENOMEM;
 
@@ -79,7 +79,7 @@ VmmManager *vmm_manager_free(VmmManager *m) {
         while (m->containers)
                 vmm_container_free(m->containers);
         vmm_docker_free(m->docker);
-        vmm_curl_free(m->http);
+        acs_curl_free(m->http);
         sd_event_source_disable_unref(m->tick);
         sd_event_source_disable_unref(m->reconcile);
         sd_event_source_disable_unref(m->docker_retry);

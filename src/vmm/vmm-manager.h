@@ -18,7 +18,7 @@
 #include "vmm-container.h"
 #include "vmm-image.h"
 
-typedef struct VmmCurl VmmCurl;
+typedef struct AcsCurl AcsCurl;
 typedef struct VmmDocker VmmDocker;
 typedef struct VmmUplink VmmUplink;
 typedef struct VmmProxyStats VmmProxyStats;
@@ -30,7 +30,7 @@ struct VmmManager {
         const char *cgroup_root;        /* "/sys/fs/cgroup" */
 
         VmmDocker *docker;
-        VmmCurl *http;                  /* readiness probes */
+        AcsCurl *http;                  /* readiness probes */
         VmmUplink *uplink;
         VmmProxyStats *proxy_stats;     /* the VM-side proxy's in-flight counts (two-tier) */
 

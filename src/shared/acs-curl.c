@@ -3,31 +3,31 @@
 #include <stdlib.h>
 
 #include "acs-macro.h"
-#include "vmm-curl.h"
+#include "acs-curl.h"
 
-#define VMM_HTTP_MAX_BODY_DEFAULT (16U * 1024 * 1024)
+#define ACS_HTTP_MAX_BODY_DEFAULT (16U * 1024 * 1024)
 
-struct VmmCurl {
+struct AcsCurl {
         sd_event *event;
         CURLM *multi;
         sd_event_source *timer;
-        VmmHttp *requests;              /* every request in flight, to drop them in vmm_curl_free() */
+        AcsHttp *requests;              /* every request in flight, to drop them in acs_curl_free() */
 };
 
-struct VmmHttp {
-        VmmCurl *curl;
-        VmmHttp *prev, *next;
+struct AcsHttp {
+        AcsCurl *curl;
+        AcsHttp *prev, *next;
         CURL *easy;
         struct curl_slist *headers;
         AcsBuf body;
-        VmmHttpDone on_done;
-        VmmHttpData on_data;
+        AcsHttpDone on_done;
+        AcsHttpData on_data;
         void *userdata;
         void (*destroy)(void *userdata);
         int data_error;                 /* set when on_data or the size limit aborted the transfer */
 };
 
-static VmmHttp *http_free(VmmHttp *h) {
+static AcsHttp *http_free(AcsHttp *h) {
         if (!h)
                 return NULL;
         if (h->curl) {
@@ -49,9 +49,9 @@ static VmmHttp *http_free(VmmHttp *h) {
         return mfree(h);
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(VmmHttp *, http_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(AcsHttp *, http_free);
 
-VmmHttp *vmm_http_cancel(VmmHttp *h) {
+AcsHttp *acs_http_cancel(AcsHttp *h) {
         return http_free(h);
 }
 
@@ -77,12 +77,12 @@ static int curl_result_to_errno(CURLcode c) {
 
 /* Hands finished transfers to their owners. Called after every curl_multi_socket_action(),
  * outside any curl callback, so an owner may start or cancel requests from on_done. */
-static void curl_dispatch_done(VmmCurl *g) {
+static void curl_dispatch_done(AcsCurl *g) {
         CURLMsg *msg;
         int left;
 
         while ((msg = curl_multi_info_read(g->multi, &left))) {
-                VmmHttp *h = NULL;
+                AcsHttp *h = NULL;
                 long status = 0;
                 int error;
 
@@ -109,7 +109,7 @@ static void curl_dispatch_done(VmmCurl *g) {
 }
 
 static int curl_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        VmmCurl *g = userdata;
+        AcsCurl *g = userdata;
         int action = 0, running;
 
         if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
@@ -125,7 +125,7 @@ static int curl_on_io(sd_event_source *s, int fd, uint32_t revents, void *userda
 }
 
 static int curl_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        VmmCurl *g = userdata;
+        AcsCurl *g = userdata;
         int running;
 
         (void) curl_multi_socket_action(g->multi, CURL_SOCKET_TIMEOUT, 0, &running);
@@ -134,7 +134,7 @@ static int curl_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 static int curl_on_socket_change(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
-        VmmCurl *g = userp;
+        AcsCurl *g = userp;
         sd_event_source *io = socketp;
         uint32_t events = 0;
         int r;
@@ -172,7 +172,7 @@ static int curl_on_socket_change(CURL *easy, curl_socket_t fd, int what, void *u
 }
 
 static int curl_on_timer_change(CURLM *multi, long timeout_ms, void *userp) {
-        VmmCurl *g = userp;
+        AcsCurl *g = userp;
 
         if (timeout_ms < 0)
                 return sd_event_source_set_enabled(g->timer, SD_EVENT_OFF) < 0 ? -1 : 0;
@@ -183,8 +183,8 @@ static int curl_on_timer_change(CURLM *multi, long timeout_ms, void *userp) {
         return 0;
 }
 
-VmmCurl *vmm_curl_new(sd_event *event) {
-        _cleanup_(vmm_curl_freep) VmmCurl *g = NULL;
+AcsCurl *acs_curl_new(sd_event *event) {
+        _cleanup_(acs_curl_freep) AcsCurl *g = NULL;
 
         g = calloc(1, sizeof(*g));
         if (!g)
@@ -207,7 +207,7 @@ VmmCurl *vmm_curl_new(sd_event *event) {
         return TAKE_PTR(g);
 }
 
-VmmCurl *vmm_curl_free(VmmCurl *g) {
+AcsCurl *acs_curl_free(AcsCurl *g) {
         if (!g)
                 return NULL;
         while (g->requests)
@@ -221,7 +221,7 @@ VmmCurl *vmm_curl_free(VmmCurl *g) {
 }
 
 static size_t http_write_callback(char *p, size_t size, size_t nmemb, void *userdata) {
-        VmmHttp *h = userdata;
+        AcsHttp *h = userdata;
         size_t n = size * nmemb;
         int r;
 
@@ -242,8 +242,8 @@ static size_t http_write_callback(char *p, size_t size, size_t nmemb, void *user
         return n;
 }
 
-int vmm_http_start(VmmCurl *g, const VmmHttpOptions *o, VmmHttp **ret_http) {
-        _cleanup_(http_freep) VmmHttp *h = NULL;
+int acs_http_start(AcsCurl *g, const AcsHttpOptions *o, AcsHttp **ret_http) {
+        _cleanup_(http_freep) AcsHttp *h = NULL;
         bool ok = true;
 
         h = calloc(1, sizeof(*h));
@@ -252,7 +252,7 @@ int vmm_http_start(VmmCurl *g, const VmmHttpOptions *o, VmmHttp **ret_http) {
         h->on_done = o->on_done;
         h->on_data = o->on_data;
         h->userdata = o->userdata;
-        h->body.max = o->max_body ?: VMM_HTTP_MAX_BODY_DEFAULT;
+        h->body.max = o->max_body ?: ACS_HTTP_MAX_BODY_DEFAULT;
 
         h->easy = curl_easy_init();
         if (!h->easy)
@@ -263,10 +263,16 @@ int vmm_http_start(VmmCurl *g, const VmmHttpOptions *o, VmmHttp **ret_http) {
         ok = ok && curl_easy_setopt(h->easy, CURLOPT_WRITEFUNCTION, http_write_callback) == CURLE_OK;
         ok = ok && curl_easy_setopt(h->easy, CURLOPT_WRITEDATA, h) == CURLE_OK;
         ok = ok && curl_easy_setopt(h->easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
-        ok = ok && curl_easy_setopt(h->easy, CURLOPT_PROTOCOLS_STR, "http") == CURLE_OK;
+        ok = ok && curl_easy_setopt(h->easy, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
         ok = ok && curl_easy_setopt(h->easy, CURLOPT_CONNECTTIMEOUT_MS, 5000L) == CURLE_OK;
         if (o->unix_socket)
                 ok = ok && curl_easy_setopt(h->easy, CURLOPT_UNIX_SOCKET_PATH, o->unix_socket) == CURLE_OK;
+        if (o->ca_file)
+                ok = ok && curl_easy_setopt(h->easy, CURLOPT_CAINFO, o->ca_file) == CURLE_OK;
+        if (o->cert_file)
+                ok = ok && curl_easy_setopt(h->easy, CURLOPT_SSLCERT, o->cert_file) == CURLE_OK;
+        if (o->key_file)
+                ok = ok && curl_easy_setopt(h->easy, CURLOPT_SSLKEY, o->key_file) == CURLE_OK;
         if (o->timeout > 0)
                 ok = ok && curl_easy_setopt(h->easy, CURLOPT_TIMEOUT_MS, (long) (o->timeout / USEC_PER_MSEC)) == CURLE_OK;
         if (o->body) {

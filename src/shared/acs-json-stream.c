@@ -4,15 +4,15 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "vmm-json-stream.h"
+#include "acs-json-stream.h"
 
-struct VmmJsonStream {
+struct AcsJsonStream {
         json_tokener *tokener;
         bool in_document;       /* the tokener holds the start of a document */
 };
 
-VmmJsonStream *vmm_json_stream_new(void) {
-        VmmJsonStream *s = calloc(1, sizeof(*s));
+AcsJsonStream *acs_json_stream_new(void) {
+        AcsJsonStream *s = calloc(1, sizeof(*s));
 
         if (!s)
                 return NULL;
@@ -22,7 +22,7 @@ VmmJsonStream *vmm_json_stream_new(void) {
         return s;
 }
 
-VmmJsonStream *vmm_json_stream_free(VmmJsonStream *s) {
+AcsJsonStream *acs_json_stream_free(AcsJsonStream *s) {
         if (!s)
                 return NULL;
         json_tokener_free(s->tokener);
@@ -33,7 +33,7 @@ static bool is_space(char c) {
         return c == ' ' || c == '\n' || c == '\r' || c == '\t';
 }
 
-int vmm_json_stream_feed(VmmJsonStream *s, const void *data, size_t size, VmmJsonStreamDocument cb, void *userdata) {
+int acs_json_stream_feed(AcsJsonStream *s, const void *data, size_t size, AcsJsonStreamDocument cb, void *userdata) {
         const char *p = data;
 
         while (size > 0) {

@@ -12,16 +12,16 @@
 
 #include "acs-macro.h"
 
-typedef struct VmmJsonStream VmmJsonStream;
+typedef struct AcsJsonStream AcsJsonStream;
 
 /* Gets one document (the callee takes a reference if it keeps it); a negative return stops
  * the feed and is returned from it. */
-typedef int (*VmmJsonStreamDocument)(json_object *document, void *userdata);
+typedef int (*AcsJsonStreamDocument)(json_object *document, void *userdata);
 
-VmmJsonStream *vmm_json_stream_new(void);
-VmmJsonStream *vmm_json_stream_free(VmmJsonStream *s);
-DEFINE_TRIVIAL_CLEANUP_FUNC(VmmJsonStream *, vmm_json_stream_free);
+AcsJsonStream *acs_json_stream_new(void);
+AcsJsonStream *acs_json_stream_free(AcsJsonStream *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(AcsJsonStream *, acs_json_stream_free);
 
 /* Feeds the next chunk. Returns 0, -EBADMSG for something that is not a stream of JSON
  * documents (the stream is then useless), or the callback's error. */
-int vmm_json_stream_feed(VmmJsonStream *s, const void *data, size_t size, VmmJsonStreamDocument cb, void *userdata);
+int acs_json_stream_feed(AcsJsonStream *s, const void *data, size_t size, AcsJsonStreamDocument cb, void *userdata);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "acs-test.h"
-#include "vmm-json-stream.h"
+#include "acs-json-stream.h"
 
 typedef struct Seen {
         char text[8][128];
@@ -31,47 +31,47 @@ static void expect_three(const Seen *seen) {
 }
 
 TEST(whole_stream_in_one_chunk) {
-        _cleanup_(vmm_json_stream_freep) VmmJsonStream *s = vmm_json_stream_new();
+        _cleanup_(acs_json_stream_freep) AcsJsonStream *s = acs_json_stream_new();
         Seen seen = {};
 
-        ASSERT_OK(vmm_json_stream_feed(s, events, strlen(events), collect, &seen));
+        ASSERT_OK(acs_json_stream_feed(s, events, strlen(events), collect, &seen));
         expect_three(&seen);
 }
 
 /* Every cut, including inside strings that hold spaces: documents come out the same. */
 TEST(any_chunking) {
         for (size_t cut = 1; cut < strlen(events); cut++) {
-                _cleanup_(vmm_json_stream_freep) VmmJsonStream *s = vmm_json_stream_new();
+                _cleanup_(acs_json_stream_freep) AcsJsonStream *s = acs_json_stream_new();
                 Seen seen = {};
 
-                ASSERT_OK(vmm_json_stream_feed(s, events, cut, collect, &seen));
-                ASSERT_OK(vmm_json_stream_feed(s, events + cut, strlen(events) - cut, collect, &seen));
+                ASSERT_OK(acs_json_stream_feed(s, events, cut, collect, &seen));
+                ASSERT_OK(acs_json_stream_feed(s, events + cut, strlen(events) - cut, collect, &seen));
                 expect_three(&seen);
         }
 }
 
 TEST(byte_by_byte) {
-        _cleanup_(vmm_json_stream_freep) VmmJsonStream *s = vmm_json_stream_new();
+        _cleanup_(acs_json_stream_freep) AcsJsonStream *s = acs_json_stream_new();
         Seen seen = {};
 
         for (size_t i = 0; i < strlen(events); i++)
-                ASSERT_OK(vmm_json_stream_feed(s, events + i, 1, collect, &seen));
+                ASSERT_OK(acs_json_stream_feed(s, events + i, 1, collect, &seen));
         expect_three(&seen);
 }
 
 TEST(garbage_is_refused) {
-        _cleanup_(vmm_json_stream_freep) VmmJsonStream *s = vmm_json_stream_new();
+        _cleanup_(acs_json_stream_freep) AcsJsonStream *s = acs_json_stream_new();
         Seen seen = {};
 
-        ASSERT_EQ(vmm_json_stream_feed(s, "{\"a\":1}\n}{", 10, collect, &seen), -EBADMSG);
+        ASSERT_EQ(acs_json_stream_feed(s, "{\"a\":1}\n}{", 10, collect, &seen), -EBADMSG);
         ASSERT_EQ(seen.n, 1);
 }
 
 TEST(callback_error_stops_the_feed) {
-        _cleanup_(vmm_json_stream_freep) VmmJsonStream *s = vmm_json_stream_new();
+        _cleanup_(acs_json_stream_freep) AcsJsonStream *s = acs_json_stream_new();
         Seen seen = { .n = 8 };
 
-        ASSERT_EQ(vmm_json_stream_feed(s, events, strlen(events), collect, &seen), -E2BIG);
+        ASSERT_EQ(acs_json_stream_feed(s, events, strlen(events), collect, &seen), -E2BIG);
 }
 
 ACS_TEST_MAIN()
