@@ -47,6 +47,9 @@ Manager *manager_free(Manager *m) {
         sd_bus_slot_unref(m->source_call_slot);
         sd_bus_slot_unref(m->source_owner_slot);
         sd_bus_slot_unref(m->object_slot);
+        acs_etcd_watch_free(m->etcd_watch);
+        acs_etcd_free(m->etcd);
+        acs_curl_free(m->curl);
         sd_bus_flush_close_unref(m->bus);
         sd_event_source_disable_unref(m->tick_source);
         sd_event_source_disable_unref(m->first_backends_source);
@@ -246,6 +249,10 @@ static int manager_connect_bus(Manager *m) {
         return sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
 }
 
+static bool manager_source_is_bus(Manager *m) {
+        return m->settings.source == PROXY_SOURCE_VIM || m->settings.source == PROXY_SOURCE_VMM;
+}
+
 #define MANAGER_FIRST_BACKENDS_TIMEOUT_USEC (5 * USEC_PER_SEC)
 
 /* Starts the workers, which accept connections, and tells the service manager we are ready. */
@@ -331,11 +338,11 @@ int manager_start(Manager *m) {
         }
 
         /* A static proxy needs no bus; it still offers its statistics when one is given. */
-        if (m->settings.source != PROXY_SOURCE_STATIC || m->bus_address_override || m->bus_requested ||
+        if (manager_source_is_bus(m) || m->bus_address_override || m->bus_requested ||
             (m->settings.bus_address && *m->settings.bus_address)) {
                 r = manager_connect_bus(m);
                 if (r < 0) {
-                        if (m->settings.source != PROXY_SOURCE_STATIC)
+                        if (manager_source_is_bus(m))
                                 return log_error_errno(r, "Failed to connect to the bus: %m");
                         log_warning_errno(r, "Failed to connect to the bus, continuing without it: %m");
                         m->bus = sd_bus_flush_close_unref(m->bus);
@@ -345,17 +352,22 @@ int manager_start(Manager *m) {
                 r = manager_bus_register(m);
                 if (r < 0)
                         return r;
-                if (m->settings.source != PROXY_SOURCE_STATIC) {
+                if (manager_source_is_bus(m)) {
                         r = manager_source_bus_start(m);
                         if (r < 0)
                                 return r;
                 }
         }
+        if (m->settings.source == PROXY_SOURCE_ETCD) {
+                r = manager_source_etcd_start(m);
+                if (r < 0)
+                        return r;
+        }
 
         /* With a controller, accept only once its backend set is here: a restarted proxy behind
          * its socket would otherwise answer the queued connections with 503. The kernel holds
          * them meanwhile. A controller that does not answer delays us by a bounded time only. */
-        if (m->settings.source == PROXY_SOURCE_STATIC || !m->bus) {
+        if (m->settings.source == PROXY_SOURCE_STATIC || (manager_source_is_bus(m) && !m->bus)) {
                 r = manager_start_serving(m);
                 if (r < 0)
                         return r;

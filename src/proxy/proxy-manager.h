@@ -15,6 +15,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "acs-etcd.h"
 #include "proxy-backend.h"
 #include "proxy-lb.h"
 #include "proxy-settings.h"
@@ -43,6 +44,9 @@ typedef struct Manager {
         sd_bus_slot *source_owner_slot;
         bool source_refetch;            /* a change was announced while GetBackends() ran */
         sd_bus_slot *object_slot;
+        AcsCurl *curl;                  /* Source=etcd */
+        AcsEtcd *etcd;
+        AcsEtcdWatch *etcd_watch;
 
         Worker **workers;
         unsigned n_workers;
@@ -89,5 +93,10 @@ Backend *manager_backend_for(Manager *m, const char *host, uint16_t port, unsign
 
 /* Backend source over D-Bus (proxy-source-bus.c). */
 int manager_source_bus_start(Manager *m);
+/* Adds a controller's backend to set unless invalid or present; -ENOSPC when the set is full. */
+int manager_backend_set_add(Manager *m, BackendSet *set, const char *address, uint16_t port, uint32_t weight,
+                            const char *state);
+/* Backend source from the cluster store (proxy-source-etcd.c): watches the backend-set key. */
+int manager_source_etcd_start(Manager *m);
 /* org.acs.Proxy1 (proxy-manager-bus.c). */
 int manager_bus_register(Manager *m);

@@ -11,7 +11,7 @@
 #include "acs-macro.h"
 #include "proxy-settings.h"
 
-static const char *const source_names[] = { "static", "vim", "vmm", NULL };
+static const char *const source_names[] = { "static", "vim", "vmm", "etcd", NULL };
 static const char *const balance_names[] = { "p2c", "roundrobin", "leastconn", "hash", NULL };
 
 #define P(key, type, field, ...) { "Proxy", key, type, offsetof(ProxySettings, field), __VA_ARGS__ }
@@ -44,6 +44,7 @@ const AcsConfigItem proxy_settings_table[] = {
         P("EjectTime", ACS_CONFIG_DURATION, eject_time, .min = 1000, .max = SEC(3600)),
         P("AccessLog", ACS_CONFIG_BOOL, access_log),
         P("RetryOn503", ACS_CONFIG_BOOL, retry_on_503),
+        ACS_ETCD_CONFIG_ITEMS(ProxySettings, etcd),
         {},
 };
 
@@ -119,6 +120,8 @@ int proxy_settings_load(ProxySettings *s, const char *path) {
                 log_error("%s: [Proxy] Source=static needs at least one Backend= line.", path);
                 return -EINVAL;
         }
+        if (s->source == PROXY_SOURCE_ETCD && acs_etcd_settings_verify(&s->etcd, path) < 0)
+                return -EINVAL;
         if (s->balance == PROXY_BALANCE_HASH && !s->hash_key) {
                 log_error("%s: [Proxy] Balance=hash needs HashKey=header:NAME or cookie:NAME.", path);
                 return -EINVAL;

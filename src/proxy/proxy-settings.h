@@ -11,12 +11,14 @@
 #include <sys/socket.h>
 
 #include "acs-config.h"
+#include "acs-etcd.h"
 #include "acs-time.h"
 
 typedef enum ProxySource {
         PROXY_SOURCE_STATIC,
         PROXY_SOURCE_VIM,
         PROXY_SOURCE_VMM,
+        PROXY_SOURCE_ETCD,              /* the backend-set key of the cluster store */
 } ProxySource;
 
 typedef enum ProxyBalance {
@@ -32,6 +34,7 @@ typedef struct ProxySettings {
         int source;                     /* ProxySource */
         char **backends;                /* "ADDR:PORT" or "ADDR:PORT WEIGHT" */
         char *bus_address;              /* empty: the system bus */
+        AcsEtcdSettings etcd;           /* [Cluster], for Source=etcd */
         unsigned workers;               /* 0: one per core */
         int balance;                    /* ProxyBalance */
         char *hash_key;                 /* "header:NAME" or "cookie:NAME" */

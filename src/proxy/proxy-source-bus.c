@@ -24,11 +24,40 @@ static const char *source_path(Manager *m) {
 
 static int source_fetch(Manager *m);
 
+/* Adds one backend a controller announced to set, unless it is invalid or already there.
+ * Returns -ENOSPC once the set is full, so the caller stops reading. */
+int manager_backend_set_add(Manager *m, BackendSet *set, const char *address, uint16_t port, uint32_t weight,
+                            const char *state) {
+        Backend *b;
+
+        if (port == 0 || weight < 1 || weight > 256 ||
+            (!streq(state, "ready") && !streq(state, "draining"))) {
+                log_warning("Ignoring backend %s:%u with weight %u and state \"%s\" from the controller.",
+                            address, port, weight, state);
+                return 0;
+        }
+        if (set->n_backends >= 256) {
+                log_warning("More than 256 backends from the controller, ignoring the rest.");
+                return -ENOSPC;
+        }
+        b = manager_backend_for(m, address, port, weight);
+        if (!b) {
+                log_warning("Ignoring backend with invalid address %s:%u.", address, port);
+                return 0;
+        }
+        if (backend_set_find(set, b->name)) {
+                backend_unref(b);
+                return 0;
+        }
+        atomic_store(&b->draining, streq(state, "draining"));
+        set->backends[set->n_backends++] = b;
+        return 0;
+}
+
 /* Reads (t generation, a(squsss) backends) into a new set. */
 static int source_parse_backends(Manager *m, sd_bus_message *reply, BackendSet **ret) {
         _cleanup_(backend_set_unrefp) BackendSet *set = NULL;
         uint64_t generation;
-        unsigned n = 0;
         int r;
 
         r = sd_bus_message_read(reply, "t", &generation);
@@ -44,35 +73,14 @@ static int source_parse_backends(Manager *m, sd_bus_message *reply, BackendSet *
                 const char *address, *state, *vm, *container;
                 uint16_t port;
                 uint32_t weight;
-                Backend *b;
 
                 r = sd_bus_message_read(reply, "(squsss)", &address, &port, &weight, &state, &vm, &container);
                 if (r < 0)
                         return r;
                 if (r == 0)
                         break;
-                if (port == 0 || weight < 1 || weight > 256 ||
-                    (!streq(state, "ready") && !streq(state, "draining"))) {
-                        log_warning("Ignoring backend %s:%u with weight %u and state \"%s\" from the controller.",
-                                    address, port, weight, state);
-                        continue;
-                }
-                if (n >= 256) {
-                        log_warning("More than 256 backends from the controller, ignoring the rest.");
+                if (manager_backend_set_add(m, set, address, port, weight, state) == -ENOSPC)
                         break;
-                }
-                b = manager_backend_for(m, address, port, weight);
-                if (!b) {
-                        log_warning("Ignoring backend with invalid address %s:%u.", address, port);
-                        continue;
-                }
-                if (backend_set_find(set, b->name)) {
-                        backend_unref(b);
-                        continue;
-                }
-                atomic_store(&b->draining, streq(state, "draining"));
-                set->backends[n++] = b;
-                set->n_backends = n;
         }
         r = sd_bus_message_exit_container(reply);
         if (r < 0)

@@ -1,11 +1,13 @@
 """A real etcd cluster on loopback for the tests: three members (Debian's etcd-server), each
 with its own client and peer port and data directory, started together and stopped with the
 test. Nothing listens beyond 127.0.0.1."""
+import base64
 import json
 import os
 import shutil
 import subprocess
 import tempfile
+import urllib.request
 
 from acstest import Process, free_port, wait_until
 
@@ -73,6 +75,16 @@ class EtcdCluster:
             self.etcdctl("put", self.prefix + name, value)
             return True
         wait_until(attempt, timeout, what=f"etcd to accept {name}")
+
+    def put_http(self, name, value):
+        """Writes name through the JSON gateway of the first live member: much quicker than
+        starting etcdctl, for tests that time what follows a write."""
+        body = json.dumps({"key": base64.b64encode((self.prefix + name).encode()).decode(),
+                           "value": base64.b64encode(value.encode()).decode()}).encode()
+        req = urllib.request.Request(self.live_endpoints()[0] + "/v3/kv/put", data=body,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return int(json.load(r)["header"]["revision"])
 
     def get(self, name):
         out = self.etcdctl("get", "--print-value-only", self.prefix + name)
