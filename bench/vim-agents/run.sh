@@ -25,6 +25,7 @@ cat >"$work/vim.conf" <<CONF
 [Agents]
 Listen=127.0.0.1:$agent_port
 KeyDirectory=$work/keys
+AllowHostAddresses=yes
 [Scaling]
 # 10 containers per agent at 30% against a 30% target: the policy holds, the load is the model.
 TargetCpu=0.3

@@ -25,7 +25,8 @@
 #include "acs-macro.h"
 #include "acs-psk.h"
 
-#define CONTAINERS_MAX 64
+#define CONTAINERS_MAX ACS_PROTO_CONTAINERS_MAX
+#define PORT_BLOCK 64          /* container ports per agent */
 
 typedef struct Container {
         char id[ACS_PROTO_CONTAINER_ID_LEN + 1];
@@ -85,6 +86,8 @@ static pid_t arg_vim_pid = 0;
 static bool arg_obey = false;
 static bool arg_standby = false;
 static usec_t arg_start_delay = USEC_PER_SEC;
+static const char *arg_container_address = "127.0.0.1";
+static const char *arg_ids_of = NULL;  /* report the container ids this VM would have */
 
 static double current_cpu(void) {
         _cleanup_fclose_ FILE *f = NULL;
@@ -102,7 +105,7 @@ static double current_cpu(void) {
 static void container_id(Agent *a, unsigned serial, char ret[static ACS_PROTO_CONTAINER_ID_LEN + 1]) {
         uint64_t h = 14695981039346656037ULL; /* FNV-1a of the name */
 
-        for (const char *p = a->name; *p; p++)
+        for (const char *p = arg_ids_of ?: a->name; *p; p++)
                 h = (h ^ (uint8_t) *p) * 1099511628211ULL;
         /* VM and serial first, so the short ids (12 digits) of the logs differ. */
         (void) snprintf(ret, ACS_PROTO_CONTAINER_ID_LEN + 1, "%04x%08x%08x%016llx%016llx%012x", (unsigned) (h & 0xffff),
@@ -117,7 +120,7 @@ static Container *agent_add_container(Agent *a, AcsContainerState state, usec_t 
         c = a->containers + a->n_containers++;
         container_id(a, a->serial, c->id);
         /* ports: a block per agent, so two agents never share one */
-        c->port = (uint16_t) (arg_base_port + (a->index * CONTAINERS_MAX + a->serial) % 40000);
+        c->port = (uint16_t) (arg_base_port + (a->index * PORT_BLOCK + a->serial) % 40000);
         a->serial++;
         c->state = state;
         c->ready_at = ready_at;
@@ -136,7 +139,7 @@ static size_t agent_fill_infos(Agent *a, AcsContainerInfo *infos, double *ret_cp
                         s = ACS_CONTAINER_STARTING;
                 infos[i] = (AcsContainerInfo) {
                         .id = c->id,
-                        .address = "127.0.0.1",
+                        .address = arg_container_address,
                         .port = c->port,
                         .state = s,
                         .cpu = ready ? util : 0,
@@ -354,14 +357,17 @@ static int help(void) {
                "  --duration S          run S seconds, then print the figures (until SIGTERM)\n"
                "  --bus-address ADDR    time BackendsChanged on this bus after flips\n"
                "  --flips N             flips per second (5)\n"
-               "  --vim-pid PID         measure this process's CPU use over the run\n",
+               "  --vim-pid PID         measure this process's CPU use over the run\n"
+               "  --container-address A the address reported for every container (127.0.0.1)\n"
+               "  --ids-of NAME         report the container ids VM NAME has (a hostile VM)\n",
                program_invocation_short_name);
         return 0;
 }
 
 static int parse_argv(int argc, char *argv[]) {
         enum { A_HOST = 0x100, A_PORT, A_AGENTS, A_NAME, A_PREFIX, A_CONTAINERS, A_CAPACITY, A_STANDBY, A_KEY_DIR,
-               A_GEN, A_CPU, A_CPU_FILE, A_BASE_PORT, A_OBEY, A_DURATION, A_BUS, A_FLIPS, A_VIM_PID, A_MIN };
+               A_GEN, A_CPU, A_CPU_FILE, A_BASE_PORT, A_OBEY, A_DURATION, A_BUS, A_FLIPS, A_VIM_PID, A_MIN, A_CONTAINER_ADDRESS,
+               A_IDS_OF };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "host", required_argument, NULL, A_HOST },
@@ -383,6 +389,8 @@ static int parse_argv(int argc, char *argv[]) {
                 { "bus-address", required_argument, NULL, A_BUS },
                 { "flips", required_argument, NULL, A_FLIPS },
                 { "vim-pid", required_argument, NULL, A_VIM_PID },
+                { "container-address", required_argument, NULL, A_CONTAINER_ADDRESS },
+                { "ids-of", required_argument, NULL, A_IDS_OF },
                 {},
         };
         int c;
@@ -410,6 +418,8 @@ static int parse_argv(int argc, char *argv[]) {
                 case A_BUS: arg_bus_address = optarg; break;
                 case A_FLIPS: arg_flips = (unsigned) atoi(optarg); break;
                 case A_VIM_PID: arg_vim_pid = (pid_t) atoi(optarg); break;
+                case A_CONTAINER_ADDRESS: arg_container_address = optarg; break;
+                case A_IDS_OF: arg_ids_of = optarg; break;
                 default:
                         return -EINVAL;
                 }

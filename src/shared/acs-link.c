@@ -21,6 +21,10 @@ const char *acs_link_get_vm(const AcsLink *link) {
         return link->vm;
 }
 
+const char *acs_link_get_peer_address(const AcsLink *link) {
+        return link->peer_address;
+}
+
 const char *acs_link_get_peer(const AcsLink *link) {
         return link->peer;
 }

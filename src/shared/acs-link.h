@@ -148,5 +148,7 @@ void acs_link_close(AcsLink *link, int reason);
 const char *acs_link_get_vm(const AcsLink *link);
 /* "address:port" of the peer, for log lines. */
 const char *acs_link_get_peer(const AcsLink *link);
+/* The peer's address alone ("192.0.2.7", "2001:db8::7"), as the kernel gave it. */
+const char *acs_link_get_peer_address(const AcsLink *link);
 void acs_link_set_userdata(AcsLink *link, void *userdata);
 void *acs_link_get_userdata(const AcsLink *link);

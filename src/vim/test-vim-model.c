@@ -29,7 +29,18 @@ static VimManager *manager(void) {
         ASSERT_TRUE(m);
         m->backends = vim_backends_new();
         ASSERT_TRUE(m->backends);
+        vim_settings_init(&m->settings);
+        m->settings.allow_host_addresses = true;
         return m;
+}
+
+/* A VM registered from 127.0.0.1 without a file of its own. */
+static VimVm *vm_new(VimManager *m, const char *name) {
+        VimVm *vm = vim_vm_new(m, name);
+
+        ASSERT_TRUE(vm);
+        ASSERT_EQ(vim_vm_trust_settle(&vm->trust, &m->settings, name, NULL, "127.0.0.1"), 0);
+        return vm;
 }
 
 static void manager_free(VimManager *m) {
@@ -42,7 +53,7 @@ static void manager_free(VimManager *m) {
 
 TEST(backends_follow_the_reports) {
         VimManager *m = manager();
-        VimVm *vm = vim_vm_new(m, "vm1");
+        VimVm *vm = vm_new(m, "vm1");
         AcsContainerInfo list[3] = { info('a', 9100, ACS_CONTAINER_READY), info('b', 9101, ACS_CONTAINER_STARTING),
                                      info('c', 9102, ACS_CONTAINER_READY) };
         uint64_t g0 = m->backends->generation;
@@ -78,7 +89,7 @@ TEST(backends_follow_the_reports) {
 
 TEST(missing_containers_kept_only_when_asked) {
         VimManager *m = manager();
-        VimVm *vm = vim_vm_new(m, "vm1");
+        VimVm *vm = vm_new(m, "vm1");
         AcsContainerInfo list[2] = { info('a', 9100, ACS_CONTAINER_READY), info('b', 9101, ACS_CONTAINER_READY) };
         unsigned adopted;
 
@@ -95,7 +106,7 @@ TEST(missing_containers_kept_only_when_asked) {
 
 TEST(ordered_containers_are_not_adopted) {
         VimManager *m = manager();
-        VimVm *vm = vim_vm_new(m, "vm1");
+        VimVm *vm = vm_new(m, "vm1");
         AcsContainerInfo list[3] = { info('a', 9100, ACS_CONTAINER_READY), info('b', 9101, ACS_CONTAINER_STARTING),
                                      info('c', 9102, ACS_CONTAINER_STARTING) };
         unsigned adopted;
@@ -121,22 +132,96 @@ TEST(ordered_containers_are_not_adopted) {
         manager_free(m);
 }
 
-TEST(a_container_reported_by_another_vm_moves) {
+TEST(a_container_id_belongs_to_the_first_vm) {
         VimManager *m = manager();
-        VimVm *vm1 = vim_vm_new(m, "vm1"), *vm2 = vim_vm_new(m, "vm2");
+        VimVm *vm1 = vm_new(m, "vm1"), *vm2 = vm_new(m, "vm2");
         AcsContainerInfo one = info('a', 9100, ACS_CONTAINER_READY);
         unsigned adopted;
 
         (void) vim_vm_apply_containers(vm1, &one, 1, false, &adopted);
         (void) vim_backends_update(m);
         ASSERT_EQ(m->backends->n_items, 1);
-        (void) vim_vm_apply_containers(vm2, &one, 1, false, &adopted);
-        (void) vim_backends_update(m);
-        ASSERT_EQ(vm1->n_containers, 0);
+        /* another VM reporting the same id does not take it, however often it says so */
+        for (int i = 0; i < 3; i++) {
+                ASSERT_FALSE(vim_vm_apply_containers(vm2, &one, 1, false, &adopted));
+                (void) vim_backends_update(m);
+                ASSERT_EQ(vm1->n_containers, 1);
+                ASSERT_EQ(vm2->n_containers, 0);
+                ASSERT_EQ(m->backends->n_items, 1);
+                ASSERT_STREQ(vm1->backends[0].vm, "vm1");
+        }
+        /* once the first VM no longer has it, the id is free */
+        (void) vim_vm_apply_containers(vm1, &one, 0, false, &adopted);
+        ASSERT_TRUE(vim_vm_apply_containers(vm2, &one, 1, false, &adopted));
         ASSERT_EQ(vm2->n_containers, 1);
-        ASSERT_EQ(m->backends->n_items, 1);
-        ASSERT_STREQ(vm2->backends[0].vm, "vm2");
         manager_free(m);
+}
+
+TEST(containers_only_at_the_vms_address_and_ports) {
+        VimManager *m = manager();
+        VimVm *vm = vm_new(m, "vm1");
+        AcsContainerInfo list[4] = { info('a', 9100, ACS_CONTAINER_READY), info('b', 9101, ACS_CONTAINER_READY),
+                                     info('c', 80, ACS_CONTAINER_READY), info('d', 9103, ACS_CONTAINER_READY) };
+        unsigned adopted;
+
+        list[1].address = "0.0.0.0";    /* the front host, by the back door */
+        list[3].address = "::ffff:127.0.0.1";
+        (void) vim_vm_apply_containers(vm, list, 4, false, &adopted);
+        ASSERT_EQ(vm->n_containers, 2);
+        ASSERT_STREQ(vm->containers[0]->id, list[0].id);
+        ASSERT_STREQ(vm->containers[1]->id, list[3].id);
+        ASSERT_TRUE(strstr(vm->last_refusal, "2 of 4 containers refused"));
+        list[0].address = "10.1.2.3";   /* another host: the container leaves the set */
+        (void) vim_vm_apply_containers(vm, list, 4, false, &adopted);
+        ASSERT_EQ(vm->n_containers, 1);
+        ASSERT_STREQ(vm->containers[0]->id, list[3].id);
+        manager_free(m);
+}
+
+TEST(host_addresses_need_the_operators_consent) {
+        VimManager *m = manager();
+        VimVm *vm = vim_vm_new(m, "vm1");
+
+        m->settings.allow_host_addresses = false;
+        ASSERT_EQ(vim_vm_trust_settle(&vm->trust, &m->settings, "vm1", NULL, "127.0.0.1"), -EPERM);
+        ASSERT_EQ(vim_vm_trust_settle(&vm->trust, &m->settings, "vm1", NULL, "::1"), -EPERM);
+        ASSERT_EQ(vim_vm_trust_settle(&vm->trust, &m->settings, "vm1", NULL, "169.254.1.1"), -EPERM);
+        ASSERT_EQ(vim_vm_trust_settle(&vm->trust, &m->settings, "vm1", NULL, "::"), -EPERM);
+        ASSERT_EQ(vim_vm_trust_settle(&vm->trust, &m->settings, "vm1", NULL, "vm1.example"), -EPERM);
+        ASSERT_EQ(vim_vm_trust_settle(&vm->trust, &m->settings, "vm1", NULL, "192.0.2.7"), 0);
+        m->settings.allow_host_addresses = true;
+        /* never a wildcard or link-local address, even then */
+        ASSERT_EQ(vim_vm_trust_settle(&vm->trust, &m->settings, "vm1", NULL, "0.0.0.0"), -EPERM);
+        ASSERT_EQ(vim_vm_trust_settle(&vm->trust, &m->settings, "vm1", NULL, "fe80::1"), -EPERM);
+        manager_free(m);
+}
+
+TEST(the_vims_caps_hold_whatever_the_report_says) {
+        VimManager *m = manager();
+        VimVm *vm;
+        AcsContainerInfo list[4] = { info('a', 9100, ACS_CONTAINER_READY), info('b', 9101, ACS_CONTAINER_READY),
+                                     info('c', 9102, ACS_CONTAINER_READY), info('d', 9103, ACS_CONTAINER_READY) };
+        unsigned adopted;
+
+        m->settings.max_containers = 3;
+        m->settings.max_weight = 40;
+        vm = vm_new(m, "vm1");
+        list[0].cpu_limit = 100;
+        (void) vim_vm_apply_containers(vm, list, 4, false, &adopted);
+        ASSERT_EQ(vm->n_containers, 3);
+        ASSERT_EQ(vim_backends_update_vm(m, vm), 1);
+        ASSERT_EQ(vm->backends[0].weight, 40);
+        manager_free(m);
+}
+
+TEST(vm_text_is_sanitized) {
+        char buf[8];
+
+        vim_text_sanitize("a\nb\x1b[2J", buf, sizeof(buf));
+        ASSERT_STREQ(buf, "a?b?[2J");
+        /* cut before a character that does not fit whole */
+        vim_text_sanitize("abcde\xc3\xa9z", buf, 7);
+        ASSERT_STREQ(buf, "abcde");
 }
 
 ACS_TEST_MAIN();

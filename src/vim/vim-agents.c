@@ -38,25 +38,32 @@ static void agent_on_connect(AcsLink *link, const char *name, void *userdata) {
 
 static void agent_on_register(VimManager *m, VimVm *vm, const AcsRegister *reg) {
         VimVmState reported = reg->state == ACS_VM_STANDBY ? VIM_VM_STANDBY : VIM_VM_ACTIVE;
-        char *address = strdup(reg->address);
         bool first = vm->state == VIM_VM_UNREACHABLE;
         unsigned adopted = 0;
+        char *address;
 
+        /* The file beside its key and its peer address say where its containers may be, and
+         * how many: the report does not. Its reported address is not used at all (hooks get
+         * ACS_VM_ADDRESS= from here). */
+        (void) vim_vm_trust_settle(&vm->trust, &m->settings, vm->name, m->settings.key_directory,
+                                   acs_link_get_peer_address(vm->link));
+        address = strdup(vm->trust.address_text);
         if (address) {
                 free(vm->address);
                 vm->address = address;
         }
-        vm->capacity = reg->capacity;
-        vm->min = reg->min;
+        vm->last_refusal[0] = 0;
+        vm->capacity = MIN(reg->capacity, vm->trust.max_containers);
+        vm->min = MIN(reg->min, vm->capacity);
         vm->reported_state = reported;
         vm->last_seen = vm->registered = now_usec(CLOCK_MONOTONIC);
         /* A VM we are draining stays draining, whatever it thinks. */
         if (first || reported == VIM_VM_STANDBY || vm->state != VIM_VM_DRAINING)
                 vim_vm_set_state(vm, reported, NULL, "registered");
         log_event(LOG_NOTICE, "vm-registered", vm->name, NULL,
-                  "VM %s registered from %s: %s, capacity %u, %zu containers reported.", vm->name,
-                  acs_link_get_peer(vm->link), acs_vm_state_to_string(reg->state), reg->capacity,
-                  reg->n_containers);
+                  "VM %s registered from %s: %s, capacity %u, %zu containers reported%s.", vm->name,
+                  acs_link_get_peer(vm->link), acs_vm_state_to_string(reg->state), vm->capacity, reg->n_containers,
+                  vm->capacity < reg->capacity ? " (capacity capped by MaxContainers=)" : "");
 
         /* Back from unreachable: what it kept running counts again. */
         if (first)
@@ -110,11 +117,16 @@ static void agent_on_message(AcsLink *link, const AcsMessage *msg, void *userdat
         case ACS_MESSAGE_METRICS:
                 agent_on_metrics(m, vm, &msg->metrics);
                 break;
-        case ACS_MESSAGE_EVENT:
+        case ACS_MESSAGE_EVENT: {
+                char text[256];
+
+                /* The decoder checked the event name and the id; the text is the VM's own. */
+                vim_text_sanitize(msg->event.message, text, sizeof(text));
                 log_event(LOG_NOTICE, msg->event.event, vm->name,
                           msg->event.container[0] ? msg->event.container : NULL, "VM %s: %s: %s", vm->name,
-                          msg->event.event, msg->event.message);
+                          msg->event.event, text);
                 break;
+        }
         case ACS_MESSAGE_ACK:
                 if (!vim_vm_ack_order(vm, &msg->ack))
                         log_debug("VM %s acknowledged #%llu, which is not pending.", vm->name,

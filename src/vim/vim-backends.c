@@ -33,9 +33,10 @@ static bool backend_equal(const VimBackend *x, const VimBackend *y) {
 /* Relative weight from the container's CPU limit: a container with twice the CPU gets twice the
  * requests. 100 for one CPU, also when the limit is unknown. */
 static uint32_t backend_weight(const VimContainer *c) {
-        if (!(c->cpu_limit > 0))
-                return 100;
-        return (uint32_t) CLAMP(lround(c->cpu_limit * 100), 1, 256);
+        uint32_t w = c->cpu_limit > 0 ? (uint32_t) CLAMP(lround(c->cpu_limit * 100), 1, 256) : 100;
+
+        /* A VM does not get a bigger share of the traffic by claiming bigger containers. */
+        return MIN(w, MAX(c->vm->trust.max_weight, 1u));
 }
 
 /* Fills items (borrowing the containers' strings) with vm's part of the set. */

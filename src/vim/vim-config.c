@@ -5,6 +5,7 @@
 
 #include "acs-log.h"
 #include "acs-macro.h"
+#include "acs-proto.h"
 #include "vim-config.h"
 
 static const char *const placement_choices[] = { "spread", "binpack", NULL };
@@ -17,6 +18,11 @@ static const AcsConfigItem vim_config_table[] = {
           .max = 3600 * USEC_PER_SEC },
         { "Agents", "HandshakeTimeout", ACS_CONFIG_DURATION, S(handshake_timeout), .min = 100 * USEC_PER_MSEC,
           .max = 60 * USEC_PER_SEC },
+        { "Agents", "AllowHostAddresses", ACS_CONFIG_BOOL, S(allow_host_addresses) },
+        { "Agents", "ContainerPortMin", ACS_CONFIG_UINT, S(container_port_min), .min = 1, .max = 65535 },
+        { "Agents", "ContainerPortMax", ACS_CONFIG_UINT, S(container_port_max), .min = 1, .max = 65535 },
+        { "Agents", "MaxContainers", ACS_CONFIG_UINT, S(max_containers), .min = 0, .max = ACS_PROTO_CONTAINERS_MAX },
+        { "Agents", "MaxWeight", ACS_CONFIG_UINT, S(max_weight), .min = 1, .max = 256 },
 
         { "Scaling", "TargetCpu", ACS_CONFIG_DOUBLE, S(target_cpu), .dmin = 0.05, .dmax = 1 },
         { "Scaling", "TargetInflight", ACS_CONFIG_DOUBLE, S(target_inflight), .dmin = 0, .dmax = 1000 },
@@ -56,6 +62,10 @@ void vim_settings_init(VimSettings *s) {
         *s = (VimSettings) {
                 .grace_period = 3 * USEC_PER_SEC,
                 .handshake_timeout = 5 * USEC_PER_SEC,
+                .container_port_min = 1024,
+                .container_port_max = 65535,
+                .max_containers = 64,
+                .max_weight = 256,
                 .target_cpu = p.target_cpu,
                 .target_inflight = p.target_inflight,
                 .tolerance = p.tolerance,
@@ -108,6 +118,11 @@ int vim_settings_load(VimSettings *s, const char *path, bool missing_ok) {
             default_string(&s->standby_command, "") < 0)
                 return log_oom();
 
+        if (s->container_port_min > s->container_port_max) {
+                log_error("%s: [Agents] ContainerPortMin=%u exceeds ContainerPortMax=%u.", path,
+                          s->container_port_min, s->container_port_max);
+                return -EINVAL;
+        }
         if (s->min_replicas > s->max_replicas) {
                 log_error("%s: [Scaling] MinReplicas=%u exceeds MaxReplicas=%u.", path, s->min_replicas,
                           s->max_replicas);

@@ -20,6 +20,11 @@ typedef struct VimSettings {
         char *key_directory;            /* /etc/acs/agents.d */
         usec_t grace_period;            /* metrics silence before a VM is unreachable */
         usec_t handshake_timeout;
+        bool allow_host_addresses;      /* containers on loopback or the front host's addresses */
+        unsigned container_port_min;    /* where a VM's containers may listen */
+        unsigned container_port_max;
+        unsigned max_containers;        /* per VM, unless its <vm>.conf says otherwise */
+        unsigned max_weight;
 
         /* [Scaling] */
         double target_cpu;

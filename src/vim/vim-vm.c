@@ -30,6 +30,7 @@ VimVm *vim_vm_new(VimManager *m, const char *name) {
                 return NULL;
         vm->manager = m;
         vm->state = vm->reported_state = VIM_VM_UNREACHABLE;
+        vim_vm_trust_init(&vm->trust);
         vm->name = strdup(name);
         vm->address = strdup("");
         if (!vm->name || !vm->address)
@@ -91,8 +92,59 @@ VimContainer *vim_vm_find_container(VimVm *vm, const char *id) {
         return NULL;
 }
 
+typedef enum VmVerdict {
+        VM_ACCEPTED,
+        VM_REFUSED,
+        VM_REFUSED_CLASH,
+} VmVerdict;
+
+/* Whether vm may have this container, n_accepted being the ones of the report accepted before
+ * it. A container id belongs to the first VM that reported it: a second VM reporting it is
+ * refused, so that no VM can take another's container, or make it flap between them. */
+static VmVerdict vm_accepts_container(VimVm *vm, const AcsContainerInfo *info, size_t n_accepted,
+                                      char reason[static VIM_REFUSAL_MAX]) {
+        VimContainer *other;
+
+        if (n_accepted >= vm->trust.max_containers) {
+                (void) snprintf(reason, VIM_REFUSAL_MAX, "more than MaxContainers=%u", vm->trust.max_containers);
+                return VM_REFUSED;
+        }
+        if (!vim_vm_trust_allows(&vm->trust, info, reason))
+                return VM_REFUSED;
+        other = vim_manager_find_container(vm->manager, info->id);
+        if (other && other->vm != vm) {
+                (void) snprintf(reason, VIM_REFUSAL_MAX, "its id belongs to VM %s", other->vm->name);
+                return VM_REFUSED_CLASH;
+        }
+        return VM_ACCEPTED;
+}
+
+/* One line per change in what a VM's reports have refused, not one per report: a VM that
+ * insists every second does not flood the journal. */
+static void vm_log_refusals(VimVm *vm, size_t n_refused, size_t n_clashes, size_t n, const char *first_id,
+                            const char *first_reason) {
+        char summary[sizeof(vm->last_refusal)];
+
+        if (n_refused == 0)
+                summary[0] = 0;
+        else
+                (void) snprintf(summary, sizeof(summary), "%zu of %zu containers refused (%zu id clashes), first %.12s: %s",
+                                n_refused, n, n_clashes, first_id, first_reason);
+        if (streq(summary, vm->last_refusal))
+                return;
+        (void) snprintf(vm->last_refusal, sizeof(vm->last_refusal), "%s", summary);
+        if (n_clashes > 0)
+                log_event(LOG_WARNING, "container-id-clash", vm->name, NULL,
+                          "VM %s reported %zu containers whose ids belong to other VMs; refused.", vm->name, n_clashes);
+        if (n_refused > 0)
+                log_event(LOG_WARNING, "report-refused", vm->name, NULL, "VM %s: %s.", vm->name, summary);
+}
+
 bool vim_vm_apply_containers(VimVm *vm, const AcsContainerInfo *list, size_t n, bool keep_missing,
                              unsigned *ret_adopted) {
+        char reason[VIM_REFUSAL_MAX], first_reason[VIM_REFUSAL_MAX] = "";
+        const char *first_id = NULL;
+        size_t accepted = 0, refused = 0, clashes = 0;
         bool changed = false;
         unsigned appeared = 0;
         double cpu = 0;
@@ -101,21 +153,21 @@ bool vim_vm_apply_containers(VimVm *vm, const AcsContainerInfo *list, size_t n, 
                 vm->containers[i]->seen = false;
 
         for (size_t i = 0; i < n; i++) {
-                VimContainer *c = vim_vm_find_container(vm, list[i].id);
+                VmVerdict v = vm_accepts_container(vm, &list[i], accepted, reason);
 
+                if (v != VM_ACCEPTED) {
+                        clashes += v == VM_REFUSED_CLASH;
+                        if (refused++ == 0) {
+                                first_id = list[i].id;
+                                memcpy(first_reason, reason, sizeof(reason));
+                        }
+                        continue;
+                }
+                accepted++;
+                VimContainer *c = vim_vm_find_container(vm, list[i].id);
                 if (c)
                         changed |= vim_container_update(c, &list[i]);
                 else {
-                        /* A container moved between VMs is not a thing; an id we know elsewhere
-                         * means the other VM's report is stale. The newest report wins. */
-                        VimContainer *other = vim_manager_find_container(vm->manager, list[i].id);
-
-                        if (other) {
-                                VimVm *was = other->vm;
-
-                                vim_container_free(other);
-                                vim_manager_containers_changed(vm->manager, was);
-                        }
                         c = vim_container_new(vm, &list[i]);
                         if (!c) {
                                 log_oom();
@@ -129,6 +181,7 @@ bool vim_vm_apply_containers(VimVm *vm, const AcsContainerInfo *list, size_t n, 
                 c->seen = true;
                 cpu += list[i].cpu * list[i].cpu_limit;
         }
+        vm_log_refusals(vm, refused, clashes, n, first_id, first_reason);
 
         for (size_t i = vm->n_containers; i > 0; i--) {
                 VimContainer *c = vm->containers[i - 1];
@@ -212,12 +265,14 @@ bool vim_vm_ack_order(VimVm *vm, const AcsAck *ack) {
                 if (ack->result == -ENOENT && o.kind == ACS_ORDER_REMOVE)
                         /* The VMM removes a drained container by itself; ours came second. */
                         log_debug("VM %s had already removed %.12s.", vm->name, o.container);
-                else if (ack->result < 0)
+                else if (ack->result < 0) {
+                        char text[256];
+
+                        vim_text_sanitize(ack->message, text, sizeof(text));
                         log_event(LOG_WARNING, "order-failed", vm->name, o.container[0] ? o.container : NULL,
                                   "Order %s%s%.12s failed on %s: %s (%s)", acs_order_kind_to_string(o.kind),
-                                  o.container[0] ? " " : "", o.container, vm->name, strerror(-ack->result),
-                                  ack->message);
-                else
+                                  o.container[0] ? " " : "", o.container, vm->name, strerror(-ack->result), text);
+                } else
                         log_debug("VM %s acknowledged order %s #%llu.", vm->name, acs_order_kind_to_string(o.kind),
                                   (unsigned long long) o.seq);
                 return true;

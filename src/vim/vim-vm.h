@@ -15,6 +15,7 @@
 #include "acs-proto.h"
 #include "acs-time.h"
 #include "vim-container.h"
+#include "vim-vm-trust.h"
 
 typedef struct VimManager VimManager;
 
@@ -39,8 +40,10 @@ typedef struct VimVm {
         char *address;
         VimVmState state;
         VimVmState reported_state;      /* active or standby, as the VMM last registered */
-        unsigned capacity;
+        unsigned capacity;              /* as reported, capped by trust.max_containers */
         unsigned min;
+        VimVmTrust trust;               /* what its reports may say (vim-vm-trust.h) */
+        char last_refusal[VIM_REFUSAL_MAX + 64]; /* the last refusal logged, not to repeat it every second */
         unsigned rank;                  /* activation order: later ones are emptied first */
         double cpu;                     /* CPUs in use, sum over containers */
 

@@ -127,7 +127,7 @@ class SystemTest(unittest.TestCase):
             front.write(f"/etc/systemd/system/{unit}.d/50-test.conf",
                         f"[Socket]\nListenStream=\nListenStream=127.0.0.1:{port}\n")
         front.write("/etc/acs/vim.conf.d/50-test.conf",
-                    f"[Agents]\nListen=127.0.0.1:{a}\n"
+                    f"[Agents]\nListen=127.0.0.1:{a}\nAllowHostAddresses=yes\n"
                     "[Scaling]\nMinReplicas=2\nMaxReplicas=6\nScaleDownWindow=10min\n"
                     f"[Api]\nListen=127.0.0.1:{h}\n"
                     f"[Dashboard]\nProxyUrl=http://127.0.0.1:{p}/\n")

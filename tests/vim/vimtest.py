@@ -33,7 +33,7 @@ class VimTestCase(DaemonTestCase):
             f.write(f"{utilization}\n")
         os.replace(self.cpu_file + ".new", self.cpu_file)
 
-    def start_vim(self, proxy_url=None, **scaling):
+    def start_vim(self, proxy_url=None, agents=None, **scaling):
         conf = {
             "Placement": "binpack", "ScaleDownWindow": "3s", "VmStandbyDelay": "2s", "DrainTimeout": "3s",
             "MinReplicas": "1", "MaxReplicas": "12", "TargetInflight": "0",
@@ -42,7 +42,10 @@ class VimTestCase(DaemonTestCase):
         path = os.path.join(self.tmpdir, "vim.conf")
         with open(path, "w") as f:
             f.write(f"[Agents]\nListen=127.0.0.1:{self.agent_port}\nKeyDirectory={self.keys}\n"
-                    "GracePeriod=2s\nHandshakeTimeout=1s\n[Scaling]\n")
+                    "GracePeriod=2s\nHandshakeTimeout=1s\n")
+            # Every simulated VM is this host; tests/security checks the refusals without it.
+            f.writelines(f"{k}={v}\n" for k, v in {"AllowHostAddresses": "yes", **(agents or {})}.items())
+            f.write("[Scaling]\n")
             f.writelines(f"{k}={v}\n" for k, v in conf.items())
             f.write(f"[Api]\nListen=127.0.0.1:{self.api_port}\nToken={self.token}\nIdleTimeout=2s\n"
                     f"[Dashboard]\nDirectory={self.tmpdir}/dashboard\n"
@@ -61,7 +64,8 @@ class VimTestCase(DaemonTestCase):
                    interval=0.1, what="org.acs.VIM1 on the bus")
         return self.vim
 
-    def start_agent(self, name, containers=1, capacity=2, standby=False, key_dir=None, generate=True, minimum=0):
+    def start_agent(self, name, containers=1, capacity=2, standby=False, key_dir=None, generate=True, minimum=0,
+                    extra=()):
         argv = [binary("bench/vim-agents/vim-agents-load"), "--port", self.agent_port, "--name", name,
                 "--containers", containers, "--capacity", capacity, "--key-dir", key_dir or self.keys,
                 "--cpu-file", self.cpu_file, "--obey", "--min", minimum,
@@ -70,6 +74,7 @@ class VimTestCase(DaemonTestCase):
             argv.append("--generate-keys")
         if standby:
             argv.append("--standby")
+        argv += extra
         p = self.start(argv, name=f"agent-{name}-{len(self._owned)}")
         self.agents[name] = p
         return p

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""A hostile VMM holding a valid key: it reports containers on the front host's loopback, on the
+wildcard address, on another host, 1,000 of them, or the ids of another VM's containers. The VIM
+refuses each with an ACS_EVENT= line, the backend set never shows them, and the VIM keeps
+serving the honest VM."""
+import os
+import time
+
+from acstest import main, wait_until
+from vimtest import VimTestCase
+
+
+class HostileVmTest(VimTestCase):
+    PORTS = (18300, 18339)
+
+    def backend_vms(self):
+        return sorted({b[4] for b in self.backends()[1]})
+
+    def test_loopback_refused_without_the_operators_consent(self):
+        self.start_vim(agents={"AllowHostAddresses": "no"})
+        self.start_agent("evil", containers=2, capacity=2)
+        self.wait_event("vm-address-refused", r"evil: address 127\.0\.0\.1 \(peer address\) is a loopback address")
+        self.wait_event("report-refused", r"VM evil: 2 of 2 containers refused")
+        self.assertEqual(self.backends()[1], [])
+        self.assertEqual(self.vm("evil")["containers"], [])
+
+    def test_wildcard_and_foreign_addresses_refused(self):
+        self.start_vim()
+        self.start_agent("vm1", containers=1, capacity=2)
+        for address in ("0.0.0.0", "10.9.8.7", "::"):
+            self.start_agent("evil", containers=2, capacity=2, extra=["--container-address", address])
+            self.wait_event("report-refused", rf"VM evil: 2 of 2 containers refused .*: {address} is not "
+                                              r"the VM's address")
+            self.agents["evil"].stop()
+        self.assertEqual(self.backend_vms(), ["vm1"])
+
+    def test_address_from_the_vims_file_not_the_report(self):
+        with open(os.path.join(self.keys, "vm1.conf"), "w") as f:
+            f.write("[VM]\nAddress=192.0.2.10\nMaxContainers=3\n")
+        self.start_vim(agents={"AllowHostAddresses": "no"})
+        self.start_agent("vm1", containers=2, capacity=8, extra=["--container-address", "192.0.2.10"])
+        self.wait_state(lambda s: len(self.vm("vm1", s)["containers"]) == 2, 10, "vm1's containers")
+        self.assertEqual({b[0] for b in self.backends()[1]}, {"192.0.2.10"})
+        self.assertEqual(self.vm("vm1")["capacity"], 3, "capped by the VM's file, not the report")
+        self.assertEqual(self.vm("vm1")["address"], "192.0.2.10")
+
+    def test_a_thousand_containers_capped(self):
+        self.start_vim(agents={"MaxContainers": "16"}, MinReplicas=16, MaxReplicas=2000)
+        self.start_agent("evil", containers=1000, capacity=1000)
+        self.wait_event("report-refused", r"VM evil: 984 of 1000 containers refused \(0 id clashes\), first \w+: "
+                                          r"more than "
+                                          r"MaxContainers=16")
+        self.wait_state(lambda s: len(self.vm("evil", s)["containers"]) == 16, 10, "16 containers kept")
+        self.assertEqual(self.vm("evil")["capacity"], 16)
+        self.assertLessEqual(len(self.backends()[1]), 16)
+
+    def test_stolen_container_id_refused(self):
+        self.start_vim(Placement="spread", MinReplicas=2)
+        self.start_agent("vm1", containers=2, capacity=2)
+        wait_until(lambda: len(self.backends()[1]) == 2, 10, interval=0.1, what="vm1's two backends")
+        before = self.backends()[1]
+        self.start_agent("evil", containers=2, capacity=2, extra=["--ids-of", "vm1"])
+        self.wait_event("container-id-clash", r"VM evil reported 2 containers whose ids belong to other VMs")
+        # Nothing flaps: over several of the thief's reports, the set stays vm1's.
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            self.assertEqual(self.backends()[1], before)
+            self.assertEqual(self.vm("evil")["containers"], [])
+            time.sleep(0.2)
+        # and the VIM logged it once, not once a second
+        self.assertEqual(len(self.vim_events("container-id-clash")), 1)
+
+if __name__ == "__main__":
+    main()
