@@ -55,7 +55,7 @@ void client_queue_run(Worker *w) {
                 if (r == -EBUSY)
                         return;         /* still no room: it stays first in line */
                 client_queue_remove(c);
-                c->deadline = USEC_INFINITY;
+                client_body_deadline(c);
                 if (r < 0) {
                         client_reply_error(c, 503, true);
                         (void) client_flush(c);
@@ -117,6 +117,7 @@ int client_new(Worker *w, int fd, const struct sockaddr_storage *peer, Client **
                 inet_ntop(AF_INET, &((const struct sockaddr_in *) peer)->sin_addr, c->peer, sizeof(c->peer));
         http_parser_init(&c->parser, HTTP_REQUEST, &forward_request_ops, c,
                          m->settings.max_url_size, m->settings.max_head_size);
+        http_parser_set_max_body(&c->parser, (uint64_t) m->settings.max_body_size);
 
         c->poll.dispatch = client_on_io;
         r = worker_poll_add(w, &c->poll, fd, EPOLLIN);
@@ -294,6 +295,8 @@ static size_t client_parse(Client *c, const uint8_t *p, size_t n) {
 
                 e = http_parser_feed(&c->parser, (const char *) p + done, n - done, &consumed);
                 done += consumed;
+                if (consumed > 0 && c->state == CLIENT_FORWARD && !c->queued)
+                        client_body_deadline(c);
                 if (e == HPE_OK || e == HPE_PAUSED) {
                         if (e == HPE_PAUSED && !c->queued)
                                 http_parser_resume(&c->parser);
@@ -427,6 +430,29 @@ static void client_on_io(WorkerPoll *p, uint32_t revents) {
                 client_read(c);
 }
 
+void client_body_deadline(Client *c) {
+        c->deadline = c->request_complete ? USEC_INFINITY
+                                          : worker_now(c->worker) + c->worker->manager->settings.client_body_timeout;
+}
+
+/* No byte of the request body for ClientBodyTimeout=: the exchange is over, and the backend
+ * connection, holding a partial request, goes with it. */
+static void client_body_timed_out(Client *c) {
+        if (c->bconn && acs_buf_len(&c->bconn->out) > WORKER_OUT_HIGH) {
+                client_body_deadline(c);        /* we stopped reading: the backend is slow, not the client */
+                return;
+        }
+        log_debug("Client %s: request body stalled.", c->peer);
+        if (c->bconn || c->backend)
+                forward_abort(c);
+        if (c->response_started) {
+                client_close(c);
+                return;
+        }
+        client_reply_error(c, 408, true);
+        (void) client_flush(c);
+}
+
 void client_check_deadline(Client *c, usec_t now) {
         if (c->state == CLIENT_DEAD || c->deadline == USEC_INFINITY || now < c->deadline)
                 return;
@@ -448,6 +474,10 @@ void client_check_deadline(Client *c, usec_t now) {
                 log_debug("Client %s: request head not complete in time.", c->peer);
                 client_reply_error(c, 408, true);
                 (void) client_flush(c);
+                break;
+        case CLIENT_FORWARD:
+                if (!c->request_complete)
+                        client_body_timed_out(c);
                 break;
         case CLIENT_CLOSING:
         case CLIENT_LINGER:

@@ -99,5 +99,7 @@ void client_reply_error(Client *c, unsigned status, bool close_after);
 void client_queue_push(Client *c);
 /* Room at a backend: dispatch the oldest waiting requests of the worker. */
 void client_queue_run(Worker *w);
+/* Arms ClientBodyTimeout= while the request body is incomplete, disarms it after. */
+void client_body_deadline(Client *c);
 /* Called by the worker tick. */
 void client_check_deadline(Client *c, usec_t now);

@@ -77,6 +77,31 @@ static size_t head_bound(const HttpHead *h, size_t extra) {
         return (size_t) h->len + 4 * (size_t) h->n_fields + 512 + extra;
 }
 
+/* The target as sent on: an absolute-form one becomes origin-form (RFC 9112 3.2.2), "*" for
+ * OPTIONS without a path (3.2.4). */
+static uint8_t *put_target(uint8_t *w, const HttpParser *hp) {
+        const HttpHead *h = &hp->head;
+
+        if (!hp->absolute_form)
+                return put(w, h->buf + h->target, h->target_len);
+        if (hp->path_len == 0)
+                return hp->llhttp.method == HTTP_OPTIONS ? PUT_LITERAL(w, "*") : PUT_LITERAL(w, "/");
+        if (h->buf[hp->path] == '?')
+                *w++ = '/';
+        return put(w, h->buf + hp->path, hp->path_len);
+}
+
+/* Host: the client's, the absolute-form target's authority in its place, or the backend's
+ * name for an HTTP/1.0 request without one. */
+static uint8_t *put_host(uint8_t *w, const HttpParser *hp, const Backend *b, size_t name_len) {
+        w = PUT_LITERAL(w, "Host: ");
+        if (hp->absolute_form)
+                w = put(w, hp->head.buf + hp->authority, hp->authority_len);
+        else
+                w = put(w, b->name, name_len);
+        return PUT_LITERAL(w, "\r\n");
+}
+
 static int build_request_head(Client *c, Backend *b, AcsBuf *out) {
         const HttpParser *hp = &c->parser;
         const HttpHead *h = &hp->head;
@@ -99,7 +124,7 @@ static int build_request_head(Client *c, Backend *b, AcsBuf *out) {
 
         w = put(w, method, strlen(method));
         *w++ = ' ';
-        w = put(w, h->buf + h->target, h->target_len);
+        w = put_target(w, hp);
         w = PUT_LITERAL(w, " HTTP/1.1\r\n");
         for (unsigned i = 0; i < h->n_header_fields; i++) {
                 switch (h->fields[i].kind) {
@@ -108,16 +133,17 @@ static int build_request_head(Client *c, Backend *b, AcsBuf *out) {
                 case HTTP_FIELD_FORWARDED:
                 case HTTP_FIELD_VIA:
                         continue;       /* rewritten below */
+                case HTTP_FIELD_HOST:
+                        if (hp->absolute_form)
+                                continue;
+                        __attribute__((fallthrough));
                 default:
                         if (!http_field_is_hop_by_hop(h, i))
                                 w = put_field(w, h, i);
                 }
         }
-        if (hp->host_field < 0) {
-                w = PUT_LITERAL(w, "Host: ");
-                w = put(w, b->name, name_len);
-                w = PUT_LITERAL(w, "\r\n");
-        }
+        if (hp->host_field < 0 || hp->absolute_form)
+                w = put_host(w, hp, b, name_len);
         w = put_list_field(w, h, HTTP_FIELD_X_FORWARDED_FOR, "X-Forwarded-For", c->peer, peer_len);
         w = PUT_LITERAL(w, "X-Forwarded-Proto: http\r\n");
         w = put_list_field(w, h, HTTP_FIELD_FORWARDED, "Forwarded", forwarded, fl);
@@ -287,7 +313,8 @@ static int request_headers_complete(HttpParser *hp) {
         acs_buf_clear(&c->replay);
         c->started = worker_now(w);
         c->state = CLIENT_FORWARD;
-        c->deadline = USEC_INFINITY;
+        c->deadline = hp->chunked || hp->content_length > 0 ? c->started + m->settings.client_body_timeout
+                                                            : USEC_INFINITY;
         find_hash_key(c);
 
         worker_refresh_set(w);
@@ -335,6 +362,8 @@ static int request_message_complete(HttpParser *hp) {
         Client *c = hp->userdata;
 
         c->request_complete = true;
+        if (c->state == CLIENT_FORWARD)
+                c->deadline = USEC_INFINITY;
         if (c->bconn && hp->chunked)
                 if (acs_buf_append(&c->bconn->out, "0\r\n", 3) < 0 ||
                     http_append_trailers(&c->bconn->out, &hp->head) < 0)

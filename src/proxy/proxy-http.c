@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "acs-macro.h"
+#include "proxy-http-syntax.h"
 #include "proxy-http.h"
 
 enum {
@@ -52,6 +53,9 @@ static void scan_arm(HttpParser *hp) {
         hp->scan_started = false;
         hp->scan_line_start = true;
         hp->scan_prev = hp->scan_prev2 = 0;
+        hp->scan_request_line = hp->llhttp.type == HTTP_REQUEST;
+        hp->scan_spaces = 0;
+        hp->scan_last_sp = false;
 }
 
 static int on_message_begin(llhttp_t *p) {
@@ -67,6 +71,9 @@ static int on_message_begin(llhttp_t *p) {
         hp->content_length = 0;
         hp->conn_close = hp->conn_keep_alive = hp->conn_other = false;
         hp->host_field = -1;
+        hp->absolute_form = false;
+        hp->chunk_state = HTTP_CHUNK_OFF;
+        hp->body_total = 0;
         return 0;
 }
 
@@ -348,6 +355,35 @@ static int check_fields(HttpParser *hp, unsigned from) {
         return 0;
 }
 
+/* The request line and Host (RFC 9112 3.2, RFC 9110 7.2), and the body's size. */
+static int check_request(HttpParser *hp, unsigned n_host) {
+        HttpHead *h = &hp->head;
+        HttpTarget t;
+        const char *why;
+
+        if (n_host > 1)
+                return refuse(hp, 400, "more than one Host field");
+        if (n_host == 0 && hp->llhttp.http_minor == 1)
+                return refuse(hp, 400, "HTTP/1.1 request without Host");
+        if (n_host == 1 && !http_host_valid(http_field_value(h, (unsigned) hp->host_field),
+                                            h->fields[hp->host_field].value_len))
+                return refuse(hp, 400, "invalid Host");
+        why = http_target_check(h->buf + h->target, h->target_len, hp->llhttp.method, &t);
+        if (why)
+                return refuse(hp, 400, why);
+        if (t.absolute) {
+                /* The target's authority is the Host sent on; the received one is dropped. */
+                hp->absolute_form = true;
+                hp->authority = h->target + (uint32_t) t.authority;
+                hp->authority_len = (uint32_t) t.authority_len;
+                hp->path = h->target + (uint32_t) t.path;
+                hp->path_len = (uint32_t) t.path_len;
+        }
+        if (hp->max_body > 0 && hp->content_length > hp->max_body)
+                return refuse(hp, 413, "body larger than MaxBodySize=");
+        return 0;
+}
+
 /* The framing and connection checks of RFC 9112 section 6 on the whole head. */
 static int check_head(HttpParser *hp) {
         HttpHead *h = &hp->head;
@@ -411,16 +447,24 @@ static int check_head(HttpParser *hp) {
                 hp->chunked = true;
         }
         if (request) {
-                if (n_host > 1)
-                        return refuse(hp, 400, "more than one Host field");
-                if (n_host == 0 && hp->llhttp.http_minor == 1)
-                        return refuse(hp, 400, "HTTP/1.1 request without Host");
+                r = check_request(hp, n_host);
+                if (r != 0)
+                        return r;
         }
         /* llhttp must agree with us on the framing, or the two could desynchronize. */
         if (hp->chunked != !!(hp->llhttp.flags & F_CHUNKED) ||
             hp->has_content_length != !!(hp->llhttp.flags & F_CONTENT_LENGTH))
                 return refuse(hp, 400, "ambiguous message framing");
         return 0;
+}
+
+/* Does llhttp read a chunked body after this head? */
+static bool body_is_chunked(HttpParser *hp, int r) {
+        unsigned status = hp->llhttp.status_code;
+
+        if (!hp->chunked || (r != 0 && r != HPE_PAUSED))
+                return false;
+        return hp->llhttp.type == HTTP_REQUEST || (status >= 200 && status != 204 && status != 304);
 }
 
 static int on_headers_complete(llhttp_t *p) {
@@ -432,7 +476,15 @@ static int on_headers_complete(llhttp_t *p) {
         if (r != 0)
                 return r;
         hp->part = PART_NONE;
-        return hp->ops->headers_complete(hp);
+        r = hp->ops->headers_complete(hp);
+        if (!body_is_chunked(hp, r))
+                return r;
+        /* Stop llhttp here: the chunk-size lines go through our scan first. */
+        hp->chunk_state = HTTP_CHUNK_LINE;
+        http_chunk_line_start(&hp->chunk_line);
+        hp->owner_paused = r == HPE_PAUSED;
+        hp->paused_for_chunks = true;
+        return HPE_PAUSED;
 }
 
 static int on_chunk_header(llhttp_t *p) {
@@ -443,6 +495,9 @@ static int on_chunk_header(llhttp_t *p) {
                 hp->part = PART_NONE;
                 return 0;
         }
+        hp->body_total += hp->llhttp.content_length;
+        if (hp->llhttp.type == HTTP_REQUEST && hp->max_body > 0 && hp->body_total > hp->max_body)
+                return refuse(hp, 413, "body larger than MaxBodySize=");
         return hp->ops->chunk_header ? hp->ops->chunk_header(hp, hp->llhttp.content_length) : 0;
 }
 
@@ -469,6 +524,7 @@ static int on_message_complete(llhttp_t *p) {
                         return r;
         }
         hp->in_message = false;
+        hp->chunk_state = HTTP_CHUNK_OFF;
         scan_arm(hp);
         return hp->ops->message_complete(hp);
 }
@@ -520,6 +576,24 @@ void http_parser_shrink(HttpParser *hp) {
                 http_parser_done(hp);
 }
 
+/* RFC 9112 3: method SP request-target SP HTTP-version, exactly one SP each time; an HTTP/0.9
+ * line ("GET /") has one. Called on the bytes [q, end) of the request line, lf set at its end. */
+static int scan_request_line(HttpParser *hp, const char *q, const char *end, const char *lf) {
+        for (const char *k = q; k < end; k++) {
+                if (*k != ' ') {
+                        hp->scan_last_sp = false;
+                        continue;
+                }
+                if (hp->scan_last_sp || ++hp->scan_spaces > 2)
+                        return refuse(hp, 400, "malformed request line");
+                hp->scan_last_sp = true;
+        }
+        if (!lf)
+                return 0;
+        hp->scan_request_line = false;
+        return hp->scan_spaces == 2 ? 0 : refuse(hp, 400, "malformed request line");
+}
+
 /* Checks the line structure of the head bytes in p (the head ends at the first empty line):
  * every LF preceded by CR, no line starting with whitespace (obs-fold). Bare CR and the rest
  * llhttp refuses itself. Jumps from LF to LF with memchr(); the last two bytes of earlier
@@ -542,6 +616,8 @@ static int scan_head(HttpParser *hp, const char *p, size_t n) {
                                         hp->scan_started = true;
                                         break;
                                 }
+                if (hp->scan_started && hp->scan_request_line && scan_request_line(hp, q, line_end, lf) != 0)
+                        return HPE_USER;
                 if (!lf) {
                         hp->scan_line_start = false;
                         break;
@@ -561,30 +637,100 @@ static int scan_head(HttpParser *hp, const char *p, size_t n) {
         return 0;
 }
 
-llhttp_errno_t http_parser_feed(HttpParser *hp, const char *p, size_t n, size_t *ret_consumed) {
+/* Runs llhttp on p; *ret_used is how far it got. */
+static llhttp_errno_t execute(HttpParser *hp, const char *p, size_t n, size_t *ret_used) {
+        llhttp_errno_t e = llhttp_execute(&hp->llhttp, p, n);
+        const char *pos;
+
+        if (e == HPE_OK) {
+                *ret_used = n;
+                return e;
+        }
+        pos = llhttp_get_error_pos(&hp->llhttp);
+        *ret_used = pos ? (size_t) (pos - p) : 0;
+        return e;
+}
+
+/* A chunk-size line: scanned here, then given to llhttp as "SIZE\r\n", its extensions dropped. */
+static llhttp_errno_t feed_chunk_line(HttpParser *hp, const char *p, size_t n, size_t *ret_used) {
+        const char *why = NULL;
+        char line[24];
+        size_t k = 0, unused;
+        uint64_t size;
+        int r;
+
+        *ret_used = 0;
+        r = http_chunk_line_scan(&hp->chunk_line, p, n, HTTP_MAX_CHUNK_LINE, ret_used, &why);
+        if (r < 0)
+                return refuse(hp, 400, why);
+        if (r == 0)
+                return HPE_OK;
+        size = hp->chunk_line.size;
+        do {
+                line[k++] = "0123456789abcdef"[size & 15];
+                size >>= 4;
+        } while (size > 0);
+        for (size_t i = 0; i < k / 2; i++) {
+                char t = line[i];
+                line[i] = line[k - 1 - i];
+                line[k - 1 - i] = t;
+        }
+        line[k++] = '\r';
+        line[k++] = '\n';
+        hp->chunk_state = hp->chunk_line.size == 0 ? HTTP_CHUNK_OFF : HTTP_CHUNK_DATA;
+        hp->chunk_left = hp->chunk_line.size + 2;       /* the data and its CRLF */
+        return execute(hp, line, k, &unused);
+}
+
+/* One step of feeding: a chunk-size line to our scan, or bytes to llhttp (at most the rest of
+ * the chunk's data while in one). */
+static llhttp_errno_t feed_step(HttpParser *hp, const char *p, size_t n, size_t *ret_used) {
         llhttp_errno_t e;
+
+        if (hp->chunk_state == HTTP_CHUNK_LINE)
+                return feed_chunk_line(hp, p, n, ret_used);
+        if (hp->chunk_state != HTTP_CHUNK_DATA)
+                return execute(hp, p, n, ret_used);
+        e = execute(hp, p, (size_t) MIN((uint64_t) n, hp->chunk_left), ret_used);
+        hp->chunk_left -= *ret_used;
+        if (hp->chunk_left == 0 && hp->chunk_state == HTTP_CHUNK_DATA) {
+                hp->chunk_state = HTTP_CHUNK_LINE;
+                http_chunk_line_start(&hp->chunk_line);
+        }
+        return e;
+}
+
+llhttp_errno_t http_parser_feed(HttpParser *hp, const char *p, size_t n, size_t *ret_consumed) {
+        llhttp_errno_t e = HPE_OK;
+        size_t done = 0;
 
         if (hp->scan_armed && n > 0 && scan_head(hp, p, n) != 0) {
                 *ret_consumed = 0;
                 return HPE_USER;
         }
-        e = llhttp_execute(&hp->llhttp, p, n);
+        while (done < n) {
+                size_t used = 0;
 
-        if (e == HPE_OK) {
-                *ret_consumed = n;
-                return e;
+                e = feed_step(hp, p + done, n - done, &used);
+                done += used;
+                if (e == HPE_PAUSED && hp->paused_for_chunks) {
+                        /* Our own stop at the end of a chunked head: go on, unless the owner
+                         * wanted the pause too (it resumes). */
+                        hp->paused_for_chunks = false;
+                        if (hp->owner_paused)
+                                break;
+                        llhttp_resume(&hp->llhttp);
+                        e = HPE_OK;
+                        continue;
+                }
+                if (e != HPE_OK)
+                        break;
         }
-        *ret_consumed = llhttp_get_error_pos(&hp->llhttp) ? (size_t) (llhttp_get_error_pos(&hp->llhttp) - p) : 0;
-        if (e == HPE_PAUSED)
+        *ret_consumed = done;
+        if (e == HPE_OK || e == HPE_PAUSED)
                 return e;
         if (hp->status == 0) {
-                switch (e) {
-                case HPE_INVALID_VERSION:
-                        hp->status = 505;
-                        break;
-                default:
-                        hp->status = 400;
-                }
+                hp->status = e == HPE_INVALID_VERSION ? 505 : 400;
                 hp->reason = llhttp_get_error_reason(&hp->llhttp);
         }
         return e;
@@ -599,6 +745,8 @@ void http_parser_reset(HttpParser *hp) {
         hp->status = 0;
         hp->reason = NULL;
         hp->in_message = false;
+        hp->chunk_state = HTTP_CHUNK_OFF;
+        hp->paused_for_chunks = hp->owner_paused = false;
         scan_arm(hp);
 }
 

@@ -17,6 +17,7 @@
 #include <llhttp.h>
 
 #include "acs-buf.h"
+#include "proxy-http-syntax.h"
 
 #define HTTP_MAX_FIELDS 100
 
@@ -72,6 +73,17 @@ typedef struct HttpParserOps {
         int (*message_complete)(HttpParser *hp);
 } HttpParserOps;
 
+#define HTTP_MAX_CHUNK_LINE 4096     /* a chunk-size line, extensions included */
+
+/* Where a chunked body is: our own scan of the chunk-size lines sits in front of llhttp, which
+ * refuses the optional whitespace RFC 9112 7.1.1 allows around extensions; llhttp is given
+ * each line without its extensions. */
+typedef enum HttpChunkState {
+        HTTP_CHUNK_OFF,                 /* not in a chunked body (or in its trailers) */
+        HTTP_CHUNK_LINE,                /* reading a chunk-size line */
+        HTTP_CHUNK_DATA,                /* passing chunk data and its CRLF to llhttp */
+} HttpChunkState;
+
 struct HttpParser {
         llhttp_t llhttp;
         HttpHead head;
@@ -79,6 +91,7 @@ struct HttpParser {
         void *userdata;
         uint32_t max_target;
         uint32_t max_head;
+        uint64_t max_body;      /* requests only; 0: no limit */
 
         /* The refusal, when a check failed: 400, 414, 431, 501, 505 (for a response the
          * owner answers 502 whatever this says). */
@@ -93,8 +106,18 @@ struct HttpParser {
         bool scan_started;      /* saw the first byte of the start line */
         bool scan_line_start;   /* the next byte begins a line */
         uint8_t scan_prev, scan_prev2;  /* the last two bytes seen */
+        bool scan_request_line; /* still on the request line */
+        uint8_t scan_spaces;    /* SPs seen on the request line */
         bool in_trailers;
         bool in_message;
+
+        uint8_t chunk_state;    /* HttpChunkState */
+        bool paused_for_chunks; /* llhttp stopped at the end of a chunked message's head */
+        bool owner_paused;      /* ... and the owner asked for a pause there too */
+        bool scan_last_sp;      /* the last request-line byte was SP */
+        HttpChunkLine chunk_line;
+        uint64_t chunk_left;    /* data bytes plus CRLF still to pass */
+        uint64_t body_total;    /* chunk sizes so far */
 
         /* the head, as the checks understood it */
         bool chunked;
@@ -103,11 +126,22 @@ struct HttpParser {
         bool conn_close, conn_keep_alive;
         bool conn_other;        /* Connection names other fields */
         int host_field;         /* index, or -1 */
+
+        /* An absolute-form target (RFC 9112 3.2.2): its authority replaces Host, and its path
+         * (and query) go on as the origin-form target. Offsets into head.buf. */
+        bool absolute_form;
+        uint32_t authority, authority_len;
+        uint32_t path, path_len;
 };
 
 void http_parser_init(HttpParser *hp, llhttp_type_t type, const HttpParserOps *ops, void *userdata,
                       uint32_t max_target, uint32_t max_head);
 void http_parser_done(HttpParser *hp);
+/* Requests with a body larger than this (Content-Length, or chunks adding up) are refused with
+ * 413; 0: no limit. */
+static inline void http_parser_set_max_body(HttpParser *hp, uint64_t max_body) {
+        hp->max_body = max_body;
+}
 /* Frees the head's memory while idle (10,000 idle connections must stay small). */
 void http_parser_shrink(HttpParser *hp);
 

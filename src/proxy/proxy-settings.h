@@ -42,10 +42,12 @@ typedef struct ProxySettings {
         usec_t connect_timeout;
         usec_t response_timeout;        /* from the request sent to the response head */
         usec_t client_head_timeout;     /* the whole request head, not reset per byte */
+        usec_t client_body_timeout;     /* between two reads of a request body */
         usec_t idle_timeout;            /* keep-alive idle, both sides */
 
         unsigned max_url_size;
         unsigned max_head_size;
+        int64_t max_body_size;          /* bytes of a request body; 0: no limit */
         unsigned max_conns_per_client;  /* 0: no limit */
         unsigned max_conns_per_backend; /* 0: no limit */
         unsigned queue_size;            /* requests waiting for a backend connection, per worker */

@@ -53,7 +53,7 @@ BAD_REQUESTS = {
     "too_many_fields": (b"GET / HTTP/1.1\r\n" + H + b"".join(b"X-F%d: v\r\n" % i for i in range(120)) + b"\r\n", 431),
     "http_1_2": (b"GET / HTTP/1.2\r\n" + H + b"\r\n", 505),
     "http_2_0": (b"GET / HTTP/2.0\r\n" + H + b"\r\n", 505),
-    "http_0_9": (b"GET /\r\n\r\n", 505),
+    "http_0_9": (b"GET /\r\n\r\n", 400),
     "bare_lf_end_of_head": (b"GET / HTTP/1.1\r\n" + H + b"\n", 400),
     "leading_space_field": (b"GET / HTTP/1.1\r\n X-A: b\r\n" + H + b"\r\n", 400),
 }
