@@ -9,6 +9,7 @@
 #include "acs-log.h"
 #include "acs-macro.h"
 #include "vim-manager.h"
+#include "vim-provider.h"
 
 /* The userdata of a connection that a newer one of the same VM replaced. */
 static char link_replaced;
@@ -36,9 +37,20 @@ static void agent_on_connect(AcsLink *link, const char *name, void *userdata) {
         log_debug("VM %s connected from %s.", name, acs_link_get_peer(link));
 }
 
+/* A VM the VIM powered on registered: it was booted for the demand, so it goes to work. */
+static void agent_booted(VimManager *m, VimVm *vm, VimVmState reported) {
+        vim_power_registered(vm);
+        vim_vm_set_state(vm, VIM_VM_REGISTERED, "vm-registered", "booted by the VIM");
+        if (m->policy.dry_run)
+                return;
+        if (reported == VIM_VM_STANDBY)
+                (void) vim_vm_send_order(vm, ACS_ORDER_ACTIVATE, 0, NULL);
+        vim_vm_set_state(vm, VIM_VM_ACTIVE, "vm-activate", "booted for the demand");
+}
+
 static void agent_on_register(VimManager *m, VimVm *vm, const AcsRegister *reg) {
         VimVmState reported = reg->state == ACS_VM_STANDBY ? VIM_VM_STANDBY : VIM_VM_ACTIVE;
-        bool first = vm->state == VIM_VM_UNREACHABLE;
+        bool first = !vim_vm_is_reachable(vm);
         unsigned adopted = 0;
         char *address;
 
@@ -57,8 +69,11 @@ static void agent_on_register(VimManager *m, VimVm *vm, const AcsRegister *reg) 
         vm->min = MIN(reg->min, vm->capacity);
         vm->reported_state = reported;
         vm->last_seen = vm->registered = now_usec(CLOCK_MONOTONIC);
-        /* A VM we are draining stays draining, whatever it thinks. */
-        if (first || reported == VIM_VM_STANDBY || vm->state != VIM_VM_DRAINING)
+        if (vm->state == VIM_VM_BOOTING)
+                agent_booted(m, vm, reported);
+        /* A VM we are draining stays draining, whatever it thinks; one we power off stays so. */
+        else if (vm->state != VIM_VM_POWERING_OFF &&
+                 (first || reported == VIM_VM_STANDBY || vm->state != VIM_VM_DRAINING))
                 vim_vm_set_state(vm, reported, NULL, "registered");
         log_event(LOG_NOTICE, "vm-registered", vm->name, NULL,
                   "VM %s registered from %s: %s, capacity %u, %zu containers reported%s.", vm->name,

@@ -8,6 +8,7 @@
 #include "vim-api.h"
 #include "vim-backends.h"
 #include "vim-manager.h"
+#include "vim-provider.h"
 #include "vim-policy.h"
 #include "vim-proxy-stats.h"
 
@@ -40,6 +41,11 @@ static json_object *vm_json(const VimVm *vm, usec_t now) {
         ADD(o, "address", json_object_new_string(vm->address));
         ADD(o, "state", json_object_new_string(vim_vm_state_to_string(vm->state)));
         ADD(o, "capacity", json_object_new_int64(vm->capacity));
+        ADD(o, "provider", json_object_new_string(vm->provider->name));
+        if (vm->failure)
+                ADD(o, "failure", json_object_new_string(vm->failure));
+        if (vm->config)
+                ADD(o, "boot_time", vim_json_double((double) vim_boot_times_median(&vm->boot_times) / USEC_PER_SEC, 1));
         ADD(o, "cpu", vim_json_double(vm->cpu, 4));
         list = json_object_new_array();
         for (size_t i = 0; list && i < vm->n_containers; i++)

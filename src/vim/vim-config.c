@@ -23,6 +23,7 @@ static const AcsConfigItem vim_config_table[] = {
         { "Agents", "ContainerPortMax", ACS_CONFIG_UINT, S(container_port_max), .min = 1, .max = 65535 },
         { "Agents", "MaxContainers", ACS_CONFIG_UINT, S(max_containers), .min = 0, .max = ACS_PROTO_CONTAINERS_MAX },
         { "Agents", "MaxWeight", ACS_CONFIG_UINT, S(max_weight), .min = 1, .max = 256 },
+        { "Agents", "VmDirectory", ACS_CONFIG_STRING, S(vm_directory) },
 
         { "Scaling", "TargetCpu", ACS_CONFIG_DOUBLE, S(target_cpu), .dmin = 0.05, .dmax = 1 },
         { "Scaling", "TargetInflight", ACS_CONFIG_DOUBLE, S(target_inflight), .dmin = 0, .dmax = 1000 },
@@ -35,6 +36,7 @@ static const AcsConfigItem vim_config_table[] = {
         { "Scaling", "VmHeadroom", ACS_CONFIG_UINT, S(vm_headroom), .min = 0, .max = 10000 },
         { "Scaling", "VmStandbyDelay", ACS_CONFIG_DURATION, S(vm_standby_delay), .min = 0,
           .max = 24 * 3600 * USEC_PER_SEC },
+        { "Scaling", "MinActiveVms", ACS_CONFIG_UINT, S(min_active_vms), .min = 0, .max = 10000 },
         { "Scaling", "DrainTimeout", ACS_CONFIG_DURATION, S(drain_timeout), .min = 0, .max = 3600 * USEC_PER_SEC },
         { "Scaling", "DryRun", ACS_CONFIG_BOOL, S(dry_run) },
         { "Scaling", "ActivateCommand", ACS_CONFIG_STRING, S(activate_command) },
@@ -75,6 +77,7 @@ void vim_settings_init(VimSettings *s) {
                 .placement = p.placement,
                 .vm_headroom = p.vm_headroom,
                 .vm_standby_delay = p.vm_standby_delay,
+                .min_active_vms = 1,
                 .drain_timeout = 30 * USEC_PER_SEC,
                 .idle_timeout = 30 * USEC_PER_SEC,
                 .max_load_users = 50,
@@ -108,6 +111,7 @@ int vim_settings_load(VimSettings *s, const char *path, bool missing_ok) {
 
         if (default_string(&s->agent_listen, "127.0.0.1:7070") < 0 ||
             default_string(&s->key_directory, ACS_SYSCONFDIR "/acs/agents.d") < 0 ||
+            default_string(&s->vm_directory, ACS_SYSCONFDIR "/acs/vms.d") < 0 ||
             default_string(&s->proxy_bus_address, "") < 0 ||
             default_string(&s->api_listen, "127.0.0.1:8081") < 0 ||
             default_string(&s->token, "") < 0 ||

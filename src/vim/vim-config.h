@@ -25,6 +25,7 @@ typedef struct VimSettings {
         unsigned container_port_max;
         unsigned max_containers;        /* per VM, unless its <vm>.conf says otherwise */
         unsigned max_weight;
+        char *vm_directory;             /* /etc/acs/vms.d: one NAME.conf per declared VM */
 
         /* [Scaling] */
         double target_cpu;
@@ -36,6 +37,7 @@ typedef struct VimSettings {
         int placement;                  /* AcsPlacement */
         unsigned vm_headroom;
         usec_t vm_standby_delay;
+        unsigned min_active_vms;        /* never power off below this many VMs in use */
         usec_t drain_timeout;
         bool dry_run;
         char *activate_command;         /* run with ACS_VM=<name> by /bin/sh -c */

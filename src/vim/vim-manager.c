@@ -9,6 +9,7 @@
 #include "vim-manager.h"
 #include "vim-policy.h"
 #include "vim-proxy-stats.h"
+#include "vim-vm-config.h"
 
 int vim_manager_new(const char *config_path, const char *bus_address, VimManager **ret) {
         _cleanup_(vim_manager_freep) VimManager *m = NULL;
@@ -39,6 +40,9 @@ int vim_manager_new(const char *config_path, const char *bus_address, VimManager
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate the event loop: %m");
         (void) sd_event_set_watchdog(m->event, true);
+        r = vim_vm_config_load_directory(m, m->settings.vm_directory);
+        if (r < 0)
+                return r;
         r = sd_event_set_signal_exit(m->event, true);
         if (r < 0)
                 return log_error_errno(r, "Failed to handle SIGINT and SIGTERM: %m");

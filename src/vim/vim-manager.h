@@ -29,6 +29,7 @@ typedef struct VimManager {
         VimSettings settings;
         AcsPolicy policy;
         AcsScaleHistory history;
+        VimDemand demand;               /* the desired count over the last half minute, for VM boots */
 
         AcsLinkServer *agents;
         VimVm **vms;
@@ -114,6 +115,8 @@ void vim_bus_caller(sd_bus_message *msg, char *buf, size_t size);
 /* --- the VMs on the bus, vim-vm-bus.c */
 int vim_vm_bus_method_activate(sd_bus_message *msg, void *userdata, sd_bus_error *error);
 int vim_vm_bus_method_standby(sd_bus_message *msg, void *userdata, sd_bus_error *error);
+int vim_vm_bus_method_power_on(sd_bus_message *msg, void *userdata, sd_bus_error *error);
+int vim_vm_bus_method_power_off(sd_bus_message *msg, void *userdata, sd_bus_error *error);
 int vim_vm_bus_property_get_vms(sd_bus *bus, const char *path, const char *interface, const char *property,
                                 sd_bus_message *reply, void *userdata, sd_bus_error *error);
 

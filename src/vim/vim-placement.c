@@ -13,6 +13,7 @@
 #include "acs-macro.h"
 #include "acs-spawn.h"
 #include "vim-manager.h"
+#include "vim-provider.h"
 
 extern char **environ;
 
@@ -183,10 +184,23 @@ void vim_placement_check_headroom(VimManager *m, unsigned wanted) {
                 i = acs_placement_pick_activate(&m->policy, v.vms, v.n, wanted, reason, sizeof(reason));
                 if (i < 0)
                         return;
+                if (m->policy.dry_run) {
+                        vim_vm_dry_run_decision(v.index[i], "vm-activate", "Would activate VM %s: %s",
+                                                v.index[i]->name, reason);
+                        return;
+                }
                 (void) vim_vm_send_order(v.index[i], ACS_ORDER_ACTIVATE, 0, NULL);
                 vim_vm_set_state(v.index[i], VIM_VM_ACTIVE, "vm-activate", reason);
                 vim_placement_run_hook(m, m->settings.activate_command, v.index[i]);
         }
+}
+
+static unsigned placement_count_active(const PlacementView *v) {
+        unsigned n = 0;
+
+        for (size_t i = 0; i < v->n; i++)
+                n += v->vms[i].active;
+        return n;
 }
 
 void vim_placement_check_standby(VimManager *m, usec_t now) {
@@ -213,6 +227,17 @@ void vim_placement_check_standby(VimManager *m, usec_t now) {
                         continue;
 
                 (void) snprintf(reason, sizeof(reason), "empty for %.0f s", (double) (now - vm->empty_since) / USEC_PER_SEC);
+                if (vim_vm_can_power(vm)) {
+                        if (placement_count_active(&v) <= m->settings.min_active_vms)
+                                continue;
+                        if (vim_power_off(vm, "vm-power-off", reason) >= 0 && !m->policy.dry_run)
+                                v.vms[i].active = false;
+                        continue;
+                }
+                if (m->policy.dry_run) {
+                        vim_vm_dry_run_decision(vm, "vm-standby", "Would send VM %s to standby: %s", vm->name, reason);
+                        continue;
+                }
                 (void) vim_vm_send_order(vm, ACS_ORDER_STANDBY, 0, NULL);
                 vim_vm_set_state(vm, VIM_VM_STANDBY, "vm-standby", reason);
                 vim_placement_run_hook(m, m->settings.standby_command, vm);

@@ -12,6 +12,7 @@
 #include "acs-macro.h"
 #include "vim-backends.h"
 #include "vim-manager.h"
+#include "vim-provider.h"
 
 #define SCALER_INTERVAL USEC_PER_SEC
 /* The proxy's in-flight counts may bring the next decision forward, but not closer than this
@@ -95,7 +96,8 @@ static void scaler_check_reachability(VimManager *m, usec_t now) {
                 char reason[128];
 
                 vim_vm_expire_pending_adds(vm, now);
-                if (vm->state == VIM_VM_UNREACHABLE || vm->last_seen + m->settings.grace_period >= now)
+                /* Only a VM that is up has a VMM to hear from. */
+                if (!vim_vm_is_reachable(vm) || vm->last_seen + m->settings.grace_period >= now)
                         continue;
                 (void) snprintf(reason, sizeof(reason), "no metrics for %.1f s (grace %.1f s)%s",
                                 (double) (now - vm->last_seen) / USEC_PER_SEC,
@@ -155,6 +157,10 @@ static void scaler_advance_draining_vms(VimManager *m, usec_t now) {
 
                 if (vm->state != VIM_VM_DRAINING || !vim_vm_can_order(vm))
                         continue;
+                if (vm->n_containers == 0 && vim_vm_can_power(vm)) {
+                        (void) vim_power_off(vm, "vm-power-off", "drained");
+                        continue;
+                }
                 if (vm->n_containers == 0) {
                         if (!m->policy.dry_run)
                                 (void) vim_vm_send_order(vm, ACS_ORDER_STANDBY, 0, NULL);
@@ -274,10 +280,10 @@ static int scaler_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         scaler_advance_drains(m, now);
         scaler_decide(m, now);
         scaler_advance_draining_vms(m, now);
-        if (!m->policy.dry_run) {
-                vim_placement_check_headroom(m, 0);
-                vim_placement_check_standby(m, now);
-        }
+        /* VM decisions run in a dry run too: they log what they would do. */
+        vim_placement_check_headroom(m, 0);
+        vim_power_check_demand(m, now);
+        vim_placement_check_standby(m, now);
         /* The backend set follows every change as it happens (vim_manager_containers_changed()). */
         vim_manager_flush_changes(m);
         return 0;
@@ -343,6 +349,10 @@ int vim_scaler_drain(VimManager *m, const char *container_id, const char *who) {
 int vim_scaler_activate(VimManager *m, VimVm *vm, const char *who) {
         char reason[256];
 
+        if (vim_vm_can_power(vm) && (vm->state == VIM_VM_OFF || vm->state == VIM_VM_FAILED)) {
+                (void) snprintf(reason, sizeof(reason), "requested by %s", who);
+                return vim_power_on(vm, "vm-power-on", reason);
+        }
         if (!vim_vm_can_order(vm))
                 return -EHOSTUNREACH;
         if (vm->state == VIM_VM_ACTIVE)
@@ -361,6 +371,11 @@ int vim_scaler_activate(VimManager *m, VimVm *vm, const char *who) {
 int vim_scaler_standby(VimManager *m, VimVm *vm, const char *who) {
         char reason[256];
 
+        /* Nothing to drain on a VM without a VMM: straight to off. */
+        if (vim_vm_can_power(vm) && !vim_vm_is_reachable(vm)) {
+                (void) snprintf(reason, sizeof(reason), "requested by %s", who);
+                return vim_power_off(vm, "vm-power-off", reason);
+        }
         if (!vim_vm_can_order(vm))
                 return -EHOSTUNREACH;
         if (vm->state == VIM_VM_STANDBY || vm->state == VIM_VM_DRAINING)

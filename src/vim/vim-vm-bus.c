@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The bus side of the VMs: the VMs property of org.acs.VIM1 and the methods that move a VM
- * in the tier, Activate(s) and Standby(s) (checked with polkit, org.acs.manage).
+ * in the tier, Activate(s) and Standby(s), PowerOn(s) and PowerOff(s) (checked with polkit,
+ * org.acs.manage).
  */
 #include "acs-log.h"
 #include "acs-macro.h"
 #include "acs-polkit.h"
 #include "vim-manager.h"
+#include "vim-provider.h"
 
 static int vm_read(VimManager *m, sd_bus_message *msg, VimVm **ret, sd_bus_error *error) {
         const char *name;
@@ -44,6 +46,37 @@ static int activate_authorized(sd_bus_message *msg, void *userdata, sd_bus_error
 
 static int standby_authorized(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         return vm_state_authorized(msg, userdata, error, false);
+}
+
+/* PowerOn() and PowerOff() are Activate() and Standby() for a VM with a power provider: an
+ * agent VM is always on. */
+static int vm_read_powered(VimManager *m, sd_bus_message *msg, sd_bus_error *error) {
+        VimVm *vm;
+        int r = vm_read(m, msg, &vm, error);
+
+        if (r < 0)
+                return r;
+        if (!vim_vm_can_power(vm))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_NOT_SUPPORTED,
+                                         "VM %s has provider %s, which cannot power it on or off.", vm->name,
+                                         vm->provider->name);
+        return 0;
+}
+
+int vim_vm_bus_method_power_on(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        int r = vm_read_powered(userdata, msg, error);
+
+        if (r < 0)
+                return r;
+        return acs_polkit_check_async(msg, "org.acs.manage", "power on a VM", activate_authorized, userdata, error);
+}
+
+int vim_vm_bus_method_power_off(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        int r = vm_read_powered(userdata, msg, error);
+
+        if (r < 0)
+                return r;
+        return acs_polkit_check_async(msg, "org.acs.manage", "power off a VM", standby_authorized, userdata, error);
 }
 
 int vim_vm_bus_method_activate(sd_bus_message *msg, void *userdata, sd_bus_error *error) {

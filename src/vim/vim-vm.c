@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -6,15 +7,22 @@
 #include "acs-macro.h"
 #include "vim-backends.h"
 #include "vim-manager.h"
+#include "vim-provider.h"
+#include "vim-vm-config.h"
 #include "vim-vm.h"
 
 /* An order unanswered for this long is forgotten (the VMM may have been restarted). */
 #define ORDER_TIMEOUT (30 * USEC_PER_SEC)
 
 static const char *const vm_state_names[_VIM_VM_STATE_MAX] = {
+        [VIM_VM_OFF] = "off",
+        [VIM_VM_BOOTING] = "booting",
+        [VIM_VM_REGISTERED] = "registered",
         [VIM_VM_ACTIVE] = "active",
-        [VIM_VM_STANDBY] = "standby",
         [VIM_VM_DRAINING] = "draining",
+        [VIM_VM_STANDBY] = "standby",
+        [VIM_VM_POWERING_OFF] = "powering-off",
+        [VIM_VM_FAILED] = "failed",
         [VIM_VM_UNREACHABLE] = "unreachable",
 };
 
@@ -31,6 +39,8 @@ VimVm *vim_vm_new(VimManager *m, const char *name) {
         vm->manager = m;
         vm->state = vm->reported_state = VIM_VM_UNREACHABLE;
         vim_vm_trust_init(&vm->trust);
+        vm->provider = &vim_provider_agent;
+        vm->boot_times.guess = 30 * USEC_PER_SEC;
         vm->name = strdup(name);
         vm->address = strdup("");
         if (!vm->name || !vm->address)
@@ -51,6 +61,11 @@ VimVm *vim_vm_free(VimVm *vm) {
                 vim_container_free(vm->containers[vm->n_containers - 1]);
         if (vm->link)
                 acs_link_set_userdata(vm->link, NULL);
+        if (vm->provider && vm->provider->done)
+                vm->provider->done(vm);
+        sd_event_source_disable_unref(vm->power_timer);
+        vim_vm_config_free(vm->config);
+        free(vm->failure);
         if (vm->manager) {
                 vm->manager->backends->n_items -= vm->n_backends;
                 vim_manager_remove_vm(vm->manager, vm);
@@ -289,7 +304,7 @@ void vim_vm_set_state(VimVm *vm, VimVmState state, const char *event, const char
                           vim_vm_state_to_string(state), reason);
         /* Activated later, emptied first: placement reads the rank. VMs that registered as
          * active share rank 0 and are ordered by name. */
-        if (state == VIM_VM_ACTIVE && vm->state == VIM_VM_STANDBY) {
+        if (state == VIM_VM_ACTIVE && (vm->state == VIM_VM_STANDBY || vm->state == VIM_VM_REGISTERED)) {
                 vm->rank = ++vm->manager->next_rank;
                 vm->may_return_to_standby = true;
         }
@@ -326,4 +341,17 @@ unsigned vim_vm_count_serving(const VimVm *vm) {
         for (size_t i = 0; i < vm->n_containers; i++)
                 n += vim_container_effective_state(vm->containers[i]) != ACS_CONTAINER_DRAINING;
         return n;
+}
+
+void vim_vm_dry_run_decision(VimVm *vm, const char *event, const char *format, ...) {
+        char message[512];
+        va_list ap;
+
+        if (streq(vm->dry_run_said, event))
+                return;
+        (void) snprintf(vm->dry_run_said, sizeof(vm->dry_run_said), "%s", event);
+        va_start(ap, format);
+        (void) vsnprintf(message, sizeof(message), format, ap);
+        va_end(ap);
+        log_event(LOG_NOTICE, event, vm->name, NULL, "%s (dry run, no change)", message);
 }

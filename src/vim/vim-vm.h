@@ -11,21 +11,38 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <systemd/sd-event.h>
+
 #include "acs-link.h"
+#include "acs-macro.h"
 #include "acs-proto.h"
 #include "acs-time.h"
 #include "vim-container.h"
 #include "vim-vm-trust.h"
+#include "vim-forecast.h"
 
 typedef struct VimManager VimManager;
 
+/*
+ * The life of a VM: off -> booting -> registered -> active -> draining -> standby (agent VMs stay
+ * up) or powering-off -> off; failed when its provider could not power it on or off. A VM whose
+ * VMM falls silent while up is unreachable until it reports again.
+ */
 typedef enum VimVmState {
+        VIM_VM_OFF,             /* powered off by its provider; its capacity is not there */
+        VIM_VM_BOOTING,         /* powered on, its VMM has not registered yet: capacity coming */
+        VIM_VM_REGISTERED,      /* its VMM registered; not in use yet */
         VIM_VM_ACTIVE,
-        VIM_VM_STANDBY,
-        VIM_VM_DRAINING,        /* going to standby: its containers are drained away first */
-        VIM_VM_UNREACHABLE,     /* no metrics for the grace period */
+        VIM_VM_DRAINING,        /* going to standby or off: its containers are drained away first */
+        VIM_VM_STANDBY,         /* up, runs no containers */
+        VIM_VM_POWERING_OFF,    /* drained, its provider is powering it off */
+        VIM_VM_FAILED,          /* its provider failed or timed out; vm->failure says why */
+        VIM_VM_UNREACHABLE,     /* up, but no metrics for the grace period */
         _VIM_VM_STATE_MAX,
 } VimVmState;
+
+typedef struct VimProviderOps VimProviderOps;
+typedef struct VimVmConfig VimVmConfig;
 
 typedef struct VimOrder {
         uint64_t seq;
@@ -61,6 +78,17 @@ typedef struct VimVm {
         struct VimBackend *backends;
         size_t n_backends;
 
+        /* how it is powered (vim-provider.h); agent VMs are always up */
+        const VimProviderOps *provider;
+        VimVmConfig *config;            /* its [VM] file; NULL for a VM known only by registration */
+        void *provider_data;
+        sd_event_source *power_timer;   /* the power-on or power-off deadline */
+        usec_t power_on_started;        /* monotonic; 0 when the VIM did not boot it */
+        bool power_forced;              /* the power-off deadline passed once: forced off */
+        VimBootTimes boot_times;        /* power-on to registered, learnt */
+        char dry_run_said[32];          /* the last VM decision a dry run logged, to log each once */
+        char *failure;                  /* why it is failed, or the last provider error */
+
         VimOrder *orders;               /* sent, not acknowledged */
         size_t n_orders;
         unsigned pending_adds;          /* add orders not yet visible as containers: a VMM acks an
@@ -93,9 +121,15 @@ bool vim_vm_ack_order(VimVm *vm, const AcsAck *ack);
 /* Changes the state; logs it as ACS_EVENT=event with the reason unless event is NULL. */
 void vim_vm_set_state(VimVm *vm, VimVmState state, const char *event, const char *reason);
 
-/* Whether its containers count as capacity: it reported within the grace period. */
+/* Whether its VMM is expected to report: it is up and registered. */
+static inline bool vim_vm_is_up(const VimVm *vm) {
+        return vm->state == VIM_VM_REGISTERED || vm->state == VIM_VM_ACTIVE || vm->state == VIM_VM_DRAINING ||
+               vm->state == VIM_VM_STANDBY || vm->state == VIM_VM_UNREACHABLE;
+}
+
+/* Whether its containers count as capacity: up, and it reported within the grace period. */
 static inline bool vim_vm_is_reachable(const VimVm *vm) {
-        return vm->state != VIM_VM_UNREACHABLE;
+        return vim_vm_is_up(vm) && vm->state != VIM_VM_UNREACHABLE;
 }
 
 /* Whether orders may go to it now. */
@@ -113,3 +147,6 @@ void vim_vm_expire_pending_adds(VimVm *vm, usec_t now);
 void vim_vm_forget_orders(VimVm *vm);
 
 const char *vim_vm_state_to_string(VimVmState s);
+
+/* A VM decision in dry-run mode: logged as ACS_EVENT=event, once until a different one. */
+void vim_vm_dry_run_decision(VimVm *vm, const char *event, const char *format, ...) _printf_(3, 4);
