@@ -68,6 +68,8 @@ typedef struct Load {
 
 static const char *arg_host = "127.0.0.1";
 static uint16_t arg_port = 7070;
+static uint16_t arg_next_ports[4];      /* --next-port: more VIMs on the same host, in order */
+static unsigned arg_n_next_ports = 0;
 static unsigned arg_agents = 1;
 static unsigned arg_containers = 10;
 static unsigned arg_capacity = 0;       /* 0: = containers */
@@ -229,8 +231,8 @@ static void agent_on_order(Agent *a, const AcsMessage *msg) {
                 result = -EOPNOTSUPP;
                 break;
         }
-        fprintf(stderr, "%s: order %s %.12s -> %d\n", a->name, acs_order_kind_to_string(o->order), o->container,
-                result);
+        fprintf(stderr, "%s: order %s %.12s from %s -> %d\n", a->name, acs_order_kind_to_string(o->order),
+                o->container, acs_link_get_peer(a->link), result);
         (void) acs_link_send_ack(a->link, msg->seq, result, result < 0 ? strerror(-result) : "");
         /* Report at once, as acs-vmm does after a change. */
         (void) agent_send_metrics(a);
@@ -341,6 +343,7 @@ static int help(void) {
                "Simulated VMMs against acs-vim over the real link.\n\n"
                "  --host ADDR           VIM agent address (127.0.0.1)\n"
                "  --port PORT           VIM agent port (7070)\n"
+               "  --next-port PORT      another VIM's agent port, tried next (up to 4)\n"
                "  --agents N            agents, each its own VM (1)\n"
                "  --name NAME           the single agent's VM name (else PREFIX0001...)\n"
                "  --prefix PREFIX       VM name prefix (sim)\n"
@@ -367,11 +370,12 @@ static int help(void) {
 static int parse_argv(int argc, char *argv[]) {
         enum { A_HOST = 0x100, A_PORT, A_AGENTS, A_NAME, A_PREFIX, A_CONTAINERS, A_CAPACITY, A_STANDBY, A_KEY_DIR,
                A_GEN, A_CPU, A_CPU_FILE, A_BASE_PORT, A_OBEY, A_DURATION, A_BUS, A_FLIPS, A_VIM_PID, A_MIN, A_CONTAINER_ADDRESS,
-               A_IDS_OF };
+               A_IDS_OF, A_NEXT_PORT };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "host", required_argument, NULL, A_HOST },
                 { "port", required_argument, NULL, A_PORT },
+                { "next-port", required_argument, NULL, A_NEXT_PORT },
                 { "agents", required_argument, NULL, A_AGENTS },
                 { "name", required_argument, NULL, A_NAME },
                 { "prefix", required_argument, NULL, A_PREFIX },
@@ -401,6 +405,11 @@ static int parse_argv(int argc, char *argv[]) {
                         return help();
                 case A_HOST: arg_host = optarg; break;
                 case A_PORT: arg_port = (uint16_t) atoi(optarg); break;
+                case A_NEXT_PORT:
+                        if (arg_n_next_ports >= ELEMENTSOF(arg_next_ports))
+                                return log_error_errno(EINVAL, "At most %zu --next-port.", ELEMENTSOF(arg_next_ports));
+                        arg_next_ports[arg_n_next_ports++] = (uint16_t) atoi(optarg);
+                        break;
                 case A_AGENTS: arg_agents = (unsigned) atoi(optarg); break;
                 case A_NAME: arg_name = optarg; break;
                 case A_PREFIX: arg_prefix = optarg; break;
@@ -510,6 +519,8 @@ int main(int argc, char *argv[]) {
                         (void) agent_add_container(a, ACS_CONTAINER_READY, 0);
 
                 r = acs_link_client_new(l.event, NULL, arg_host, arg_port, a->name, key, &handlers, a, &a->client);
+                for (unsigned k = 0; r >= 0 && k < arg_n_next_ports; k++)
+                        r = acs_link_client_add_address(a->client, arg_host, arg_next_ports[k]);
                 if (r >= 0)
                         r = acs_link_client_start(a->client);
                 if (r < 0)

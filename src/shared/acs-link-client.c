@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -15,8 +16,11 @@ struct AcsLinkClient {
         sd_event *event;
         AcsLinkOptions options;
         SSL_CTX *ctx;
-        char *host;
+        char *host;                     /* the address tried now: one of targets */
         uint16_t port;
+        char **targets;                 /* "host" strings of every address, in order */
+        uint16_t *target_ports;
+        size_t n_targets, target;
         char *vm;
         uint8_t key[ACS_PSK_SIZE];
         const AcsLinkHandlers *handlers;
@@ -55,7 +59,8 @@ static usec_t client_next_delay(AcsLinkClient *c) {
         usec_t d = c->options.backoff_initial;
         uint32_t rnd = 0;
 
-        for (unsigned i = 0; i < c->attempts && d < c->options.backoff_max; i++)
+        /* With several addresses the delay grows once per round over all of them. */
+        for (unsigned i = 0; i < c->attempts / MAX(c->n_targets, 1U) && d < c->options.backoff_max; i++)
                 d *= 2;
         d = MIN(d, c->options.backoff_max);
         (void) getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK);
@@ -67,6 +72,13 @@ static void client_schedule_retry(AcsLinkClient *c) {
         int r;
 
         c->attempts++;
+        /* Whatever ended this attempt (refused, reset, a VIM that is not the leader any more),
+         * the next one goes to the next address. */
+        if (c->n_targets > 1) {
+                c->target = (c->target + 1) % c->n_targets;
+                c->host = c->targets[c->target];
+                c->port = c->target_ports[c->target];
+        }
         r = sd_event_source_set_time_relative(c->retry, delay);
         if (r >= 0)
                 r = sd_event_source_set_enabled(c->retry, SD_EVENT_ONESHOT);
@@ -179,10 +191,12 @@ int acs_link_client_new(
         c->handlers = handlers;
         c->userdata = userdata;
         memcpy(c->key, key, ACS_PSK_SIZE);
-        c->host = strdup(host);
         c->vm = strdup(vm);
-        if (!c->host || !c->vm)
+        if (!c->vm)
                 return -ENOMEM;
+        r = acs_link_client_add_address(c, host, port);
+        if (r < 0)
+                return r;
 
         r = link_tls_context_new(LINK_ROLE_CLIENT, &c->ctx);
         if (r < 0)
@@ -208,9 +222,35 @@ AcsLinkClient *acs_link_client_free(AcsLinkClient *c) {
         SSL_CTX_free(c->ctx);
         sd_event_unref(c->event);
         OPENSSL_cleanse(c->key, sizeof(c->key));
-        free(c->host);
+        for (size_t i = 0; i < c->n_targets; i++)
+                free(c->targets[i]);
+        free(c->targets);
+        free(c->target_ports);
         free(c->vm);
         return mfree(c);
+}
+
+int acs_link_client_add_address(AcsLinkClient *c, const char *host, uint16_t port) {
+        char **t;
+        uint16_t *p;
+
+        if (!host || port == 0)
+                return -EINVAL;
+        t = reallocarray(c->targets, c->n_targets + 1, sizeof(*t));
+        if (!t)
+                return -ENOMEM;
+        c->targets = t;
+        p = reallocarray(c->target_ports, c->n_targets + 1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        c->target_ports = p;
+        t[c->n_targets] = strdup(host);
+        if (!t[c->n_targets])
+                return -ENOMEM;
+        p[c->n_targets++] = port;
+        c->host = c->targets[c->target];
+        c->port = c->target_ports[c->target];
+        return 0;
 }
 
 int acs_link_client_start(AcsLinkClient *c) {

@@ -124,6 +124,9 @@ int acs_link_client_new(
 AcsLinkClient *acs_link_client_free(AcsLinkClient *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(AcsLinkClient *, acs_link_client_free);
 
+/* Another address of the server (a standby VIM): after a failed attempt or a lost link, the
+ * client tries the next address in order, so it finds whichever one serves. */
+int acs_link_client_add_address(AcsLinkClient *c, const char *host, uint16_t port);
 /* Starts connecting now; from then on the client reconnects by itself until freed. */
 int acs_link_client_start(AcsLinkClient *c);
 /* The connected link, or NULL between connections. */

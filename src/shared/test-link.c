@@ -455,6 +455,38 @@ TEST(client_retries_until_a_server_appears) {
         fixture_teardown(&f);
 }
 
+/* Two addresses (two VIMs, one leading): the first refuses, the client moves on to the second;
+ * when that server goes away and one listens on the first again, it moves back. */
+TEST(client_moves_on_to_the_next_address) {
+        _cleanup_(acs_link_client_freep) AcsLinkClient *c = NULL;
+        Recorder crec = {};
+        Fixture f;
+        uint16_t closed_port;
+
+        fixture_setup(&f);
+        closed_port = f.port;
+        f.server = acs_link_server_free(f.server);
+        ASSERT_OK(acs_link_server_new(f.event, &server_options, acs_link_key_lookup_directory, f.dir, &handlers,
+                                      &f.srec, &f.server));
+        ASSERT_OK(acs_link_server_listen(f.server, "127.0.0.1", 0));
+        ASSERT_OK(acs_link_server_get_port(f.server, &f.port));
+
+        ASSERT_OK(acs_link_client_new(f.event, &client_options, "127.0.0.1", closed_port, "vm1", f.key1, &handlers,
+                                      &crec, &c));
+        ASSERT_OK(acs_link_client_add_address(c, "127.0.0.1", f.port));
+        ASSERT_OK(acs_link_client_start(c));
+        ASSERT_TRUE(RUN_UNTIL(f.event, crec.connects == 1 && f.srec.last_type == ACS_MESSAGE_ACK, 3 * USEC_PER_SEC));
+
+        /* The leader changes: this server goes, one appears on the first address. */
+        f.server = acs_link_server_free(f.server);
+        ASSERT_OK(acs_link_server_new(f.event, &server_options, acs_link_key_lookup_directory, f.dir, &handlers,
+                                      &f.srec, &f.server));
+        ASSERT_OK(acs_link_server_listen(f.server, "127.0.0.1", closed_port));
+        ASSERT_TRUE(RUN_UNTIL(f.event, crec.connects == 2, 3 * USEC_PER_SEC));
+        ASSERT_EQ(crec.disconnects, 1);
+        fixture_teardown(&f);
+}
+
 TEST(peer_that_does_not_read_is_cut_off) {
         static const AcsLinkOptions small_queue = {
                 .handshake_timeout = 1 * USEC_PER_SEC,

@@ -86,7 +86,7 @@ static const AcsConfigItem vmm_config_table[] = {
           .min = 0, .max = 600 * USEC_PER_SEC },
         { "Docker", "ReadyTimeout", ACS_CONFIG_DURATION, offsetof(VmmSettings, ready_timeout),
           .min = USEC_PER_SEC, .max = 600 * USEC_PER_SEC },
-        { "Vim", "Address", ACS_CONFIG_STRING, offsetof(VmmSettings, vim_address) },
+        { "Vim", "Address", ACS_CONFIG_STRV, offsetof(VmmSettings, vim_addresses) },
         { "Vim", "KeyFile", ACS_CONFIG_STRING, offsetof(VmmSettings, key_file) },
         { "Monitor", "Interval", ACS_CONFIG_DURATION, offsetof(VmmSettings, monitor_interval),
           .min = 100 * USEC_PER_MSEC, .max = 60 * USEC_PER_SEC },
@@ -201,7 +201,8 @@ int vmm_settings_load(VmmSettings *s, const char *path, bool allow_missing, AcsC
         if (!s->image || !*s->image || !strchr(s->image, ':'))
                 return settings_fail(ret_error, path, "[Docker] Image=%s: expected a tag like acs-web:%s",
                                      strempty(s->image), ACS_VERSION);
-        if (s->vim_address && *s->vim_address && !strrchr(s->vim_address, ':'))
-                return settings_fail(ret_error, path, "[Vim] Address=%s: expected host:port", s->vim_address);
+        for (char **a = s->vim_addresses; a && *a; a++)
+                if (!strrchr(*a, ':'))
+                        return settings_fail(ret_error, path, "[Vim] Address=%s: expected host:port", *a);
         return 0;
 }

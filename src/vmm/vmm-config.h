@@ -49,7 +49,7 @@ typedef struct VmmSettings {
         usec_t ready_timeout;           /* a container not ready after this is replaced */
 
         /* [Vim] */
-        char *vim_address;              /* host:port; NULL or empty = no VIM */
+        char **vim_addresses;           /* host:port of each VIM (one leads); NULL = no VIM */
         char *key_file;
 
         /* [Monitor] */

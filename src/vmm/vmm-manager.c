@@ -750,7 +750,7 @@ static int manager_on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
 int vmm_manager_start(VmmManager *m) {
         int r;
 
-        if (m->settings.vim_address && *m->settings.vim_address) {
+        if (m->settings.vim_addresses && m->settings.vim_addresses[0]) {
                 r = vmm_uplink_new(m, &m->uplink);
                 if (r < 0)
                         return r;

@@ -180,29 +180,60 @@ static const AcsLinkHandlers uplink_handlers = {
         .on_disconnect = uplink_on_disconnect,
 };
 
-int vmm_uplink_new(VmmManager *m, VmmUplink **ret) {
-        _cleanup_free_ char *host = NULL;
-        uint8_t key[ACS_PSK_SIZE];
-        VmmUplink *u;
+/* "host:port" or "[v6]:port" into a new host and a port. */
+static int uplink_parse_address(const char *address, char **ret_host, uint16_t *ret_port) {
+        _cleanup_free_ char *host = strdup(address);
         char *colon, *end = NULL;
         unsigned long port;
-        int r;
 
-        host = strdup(m->settings.vim_address);
         if (!host)
-                return log_oom();
+                return -ENOMEM;
         colon = strrchr(host, ':');
         if (!colon)
-                return log_error_errno(EINVAL, "[Vim] Address=%s: expected host:port", m->settings.vim_address);
+                return -EINVAL;
         *colon = 0;
         port = strtoul(colon + 1, &end, 10);
         if (!end || *end || port == 0 || port > 65535)
-                return log_error_errno(EINVAL, "[Vim] Address=%s: expected host:port", m->settings.vim_address);
-        /* [::1]:7070 */
+                return -EINVAL;
         if (host[0] == '[' && colon > host && colon[-1] == ']') {
                 colon[-1] = 0;
                 memmove(host, host + 1, strlen(host));
         }
+        *ret_host = TAKE_PTR(host);
+        *ret_port = (uint16_t) port;
+        return 0;
+}
+
+/* The link to the VIM: every [Vim] Address= in order; a standby VIM refuses, so the client
+ * moves on until it reaches the leader. */
+static int uplink_client_new(VmmUplink *u, const uint8_t key[static ACS_PSK_SIZE]) {
+        VmmManager *m = u->manager;
+        int r;
+
+        for (char **a = m->settings.vim_addresses; *a; a++) {
+                _cleanup_free_ char *host = NULL;
+                uint16_t port;
+
+                r = uplink_parse_address(*a, &host, &port);
+                if (r == -ENOMEM)
+                        return log_oom();
+                if (r < 0)
+                        return log_error_errno(EINVAL, "[Vim] Address=%s: expected host:port", *a);
+                if (!u->client)
+                        r = acs_link_client_new(m->event, NULL, host, port, m->settings.name, key, &uplink_handlers,
+                                                u, &u->client);
+                else
+                        r = acs_link_client_add_address(u->client, host, port);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to set up the link to the VIM at %s: %m", *a);
+        }
+        return 0;
+}
+
+int vmm_uplink_new(VmmManager *m, VmmUplink **ret) {
+        uint8_t key[ACS_PSK_SIZE];
+        VmmUplink *u;
+        int r;
 
         r = acs_psk_read_file(m->settings.key_file, key);
         if (r < 0)
@@ -212,16 +243,19 @@ int vmm_uplink_new(VmmManager *m, VmmUplink **ret) {
         if (!u)
                 return log_oom();
         u->manager = m;
-        r = acs_link_client_new(m->event, NULL, host, (uint16_t) port, m->settings.name, key, &uplink_handlers, u,
-                                &u->client);
+        r = uplink_client_new(u, key);
         explicit_bzero(key, sizeof(key));
-        if (r >= 0)
-                r = acs_link_client_start(u->client);
         if (r < 0) {
                 vmm_uplink_free(u);
-                return log_error_errno(r, "Failed to set up the link to the VIM at %s: %m", m->settings.vim_address);
+                return r;
         }
-        log_info("Connecting to the VIM at %s as %s.", m->settings.vim_address, m->settings.name);
+        r = acs_link_client_start(u->client);
+        if (r < 0) {
+                vmm_uplink_free(u);
+                return log_error_errno(r, "Failed to start the link to the VIM: %m");
+        }
+        log_info("Connecting to the VIM at %s%s as %s.", m->settings.vim_addresses[0],
+                 m->settings.vim_addresses[1] ? " (or the next [Vim] Address=)" : "", m->settings.name);
         *ret = u;
         return 0;
 }
