@@ -11,7 +11,7 @@
 static const char *const placement_choices[] = { "spread", "binpack", NULL };
 
 #define S(f) offsetof(VimSettings, f)
-static const AcsConfigItem vim_config_table[] = {
+const AcsConfigItem vim_config_table[] = {
         { "Agents", "Listen", ACS_CONFIG_STRING, S(agent_listen) },
         { "Agents", "KeyDirectory", ACS_CONFIG_STRING, S(key_directory) },
         { "Agents", "GracePeriod", ACS_CONFIG_DURATION, S(grace_period), .min = 100 * USEC_PER_MSEC,

@@ -59,6 +59,9 @@ typedef struct VimSettings {
         unsigned max_load_seconds;
 } VimSettings;
 
+/* Every key of vim.conf; also read by the test that the manual documents each. */
+extern const AcsConfigItem vim_config_table[];
+
 void vim_settings_init(VimSettings *s);
 void vim_settings_done(VimSettings *s);
 /* Loads path (and its drop-ins); missing_ok when no --config was given. Logs errors. */

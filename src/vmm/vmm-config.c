@@ -64,7 +64,7 @@ static bool vm_name_is_valid(const char *s) {
         return n <= 63;
 }
 
-static const AcsConfigItem vmm_config_table[] = {
+const AcsConfigItem vmm_config_table[] = {
         { "VM", "Name", ACS_CONFIG_STRING, offsetof(VmmSettings, name) },
         { "VM", "Address", ACS_CONFIG_STRING, offsetof(VmmSettings, address) },
         { "VM", "Service", ACS_CONFIG_STRING, offsetof(VmmSettings, service) },

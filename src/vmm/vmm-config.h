@@ -66,6 +66,9 @@ const char *vmm_state_to_string(VmmState s);
 VmmState vmm_state_from_string(const char *s);
 
 /* Fills *s with the built-in defaults. */
+/* Every key of vmm.conf; also read by the test that the manual documents each. */
+extern const AcsConfigItem vmm_config_table[];
+
 int vmm_settings_init(VmmSettings *s);
 void vmm_settings_done(VmmSettings *s);
 

@@ -29,10 +29,11 @@ MIRROR = os.environ.get("ACS_TEST_MIRROR", "http://deb.debian.org/debian")
 SUITE = "bookworm"
 
 # systemd, the bus, polkit and Docker, as a Debian 12 VM has them, plus the libraries the ACS
-# packages link against, so that dpkg -i needs no network inside the machines.
+# packages link against, so that dpkg -i needs no network inside the machines; man-db to read
+# the packaged manual pages as an operator does.
 ROOT_PACKAGES = sorted([
     "systemd", "systemd-sysv", "libpam-systemd", "dbus", "polkitd", "docker.io",
-    "iproute2", "curl", "ca-certificates", "procps",
+    "iproute2", "curl", "ca-certificates", "procps", "man-db",
     "libcurl4", "libjson-c5", "libinih1", "libssl3", "libsystemd0",
 ])
 

@@ -191,6 +191,19 @@ class SystemTest(unittest.TestCase):
             self.assertEqual(front.run("systemctl", "is-enabled", unit, check=False).stdout.strip(), "enabled",
                              unit)
 
+    def test_01a_manual_pages(self):
+        """The operator's `man acs-proxy.conf` and friends, from the installed packages."""
+        front, vm = self.fleet["front"], self.fleet["vm1"]
+        env = ("env", "MANPAGER=cat", "MANWIDTH=100")
+        out = front.run(*env, "man", "acs-proxy.conf").stdout
+        self.assertIn("HealthCheckInterval=", out)
+        self.assertIn("Default: 60s", out)
+        self.assertIn("MaxLoadUsers=", front.run(*env, "man", "5", "acs-vim.conf").stdout)
+        self.assertIn("--bus-address", front.run(*env, "man", "acs-vim").stdout)
+        self.assertIn("drain CONTAINER", front.run(*env, "man", "acsctl").stdout)
+        self.assertIn("LocalScaling=", vm.run(*env, "man", "acs-vmm.conf").stdout)
+        self.assertIn("--healthcheck", vm.run(*env, "man", "acs-web").stdout)
+
     def test_02_services_active(self):
         front = self.fleet["front"]
         front.run("systemctl", "start", "acs-vim.socket", "acs-vim-http.socket", "acs-proxy.socket")
