@@ -7,6 +7,7 @@
 #include "acs-bus.h"
 #include "acs-log.h"
 #include "ctl-bus.h"
+#include "ctl-list.h"
 #include "ctl-vim.h"
 #include "ctl-vmm.h"
 
@@ -27,9 +28,12 @@ static void help(void) {
                "  scale N                 run N containers\n"
                "  drain CONTAINER         stop new requests to a container, then remove it\n"
                "  activate VM | standby VM\n"
-               "  load ARGS ...           run acs-load (simulated users) with ARGS\n\n"
+               "  load ARGS ...           run acs-load (simulated users) with ARGS\n"
+               "  list-vms                VM names, one a line (for scripts)\n"
+               "  list-containers         container ids in the backend set, one a line\n\n"
                "Commands (--vmm):\n"
-               "  status | scale N | add | remove CONTAINER | drain CONTAINER | state active|standby\n\n"
+               "  status | scale N | add | remove CONTAINER | drain CONTAINER | state active|standby\n"
+               "  list-containers\n\n"
                "Options:\n"
                "  -h --help               show this help\n"
                "     --version            show the version\n"
@@ -137,6 +141,8 @@ static int dispatch(sd_bus *bus, int argc, char **argv) {
                         return need_args(argc, 2, "drain CONTAINER") ?: ctl_vmm_call_id(bus, "Drain", argv[1]);
                 if (streq(verb, "state"))
                         return need_args(argc, 2, "state active|standby") ?: ctl_vmm_call_id(bus, "SetState", argv[1]);
+                if (streq(verb, "list-containers"))
+                        return need_args(argc, 1, "list-containers") ?: ctl_list_containers(bus, true);
         } else {
                 if (streq(verb, "status"))
                         return need_args(argc, 1, "status") ?: ctl_vim_status(bus);
@@ -156,6 +162,10 @@ static int dispatch(sd_bus *bus, int argc, char **argv) {
                         return need_args(argc, 2, "activate VM") ?: ctl_vim_vm_state(bus, "Activate", argv[1]);
                 if (streq(verb, "standby"))
                         return need_args(argc, 2, "standby VM") ?: ctl_vim_vm_state(bus, "Standby", argv[1]);
+                if (streq(verb, "list-vms"))
+                        return need_args(argc, 1, "list-vms") ?: ctl_list_vms(bus);
+                if (streq(verb, "list-containers"))
+                        return need_args(argc, 1, "list-containers") ?: ctl_list_containers(bus, false);
         }
         r = log_error_errno(EINVAL, "Unknown command \"%s\"%s; see acsctl --help.", verb, arg_vmm ? " for --vmm" : "");
         return r;

@@ -203,6 +203,8 @@ class SystemTest(unittest.TestCase):
         self.assertIn("drain CONTAINER", front.run(*env, "man", "acsctl").stdout)
         self.assertIn("LocalScaling=", vm.run(*env, "man", "acs-vmm.conf").stdout)
         self.assertIn("--healthcheck", vm.run(*env, "man", "acs-web").stdout)
+        front.run("test", "-f", "/usr/share/bash-completion/completions/acsctl")
+        front.run("test", "-f", "/usr/share/zsh/vendor-completions/_acsctl")
 
     def test_02_services_active(self):
         front = self.fleet["front"]
