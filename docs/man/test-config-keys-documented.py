@@ -5,7 +5,7 @@
 test-config-keys-documented.py CONFIG-KEYS NAME:PAGE.scd ...
 
 CONFIG-KEYS NAME prints the parser's keys as "Section Key" lines (from the parser's own table).
-A page documents a key as a line "*Key=*" under a heading "# [Section] SECTION".
+A page documents a key as a line of its own "*Key=*" under a heading "# [Section] SECTION".
 """
 import re
 import subprocess
@@ -13,7 +13,7 @@ import sys
 
 SECTION = re.compile(r"^# \[(\w+)\] SECTION\b")
 HEADING = re.compile(r"^# ")
-KEY = re.compile(r"^\*(\w+)=\*")
+KEY = re.compile(r"^\*(\w+)=\*\s*$")
 
 
 def documented_keys(page):

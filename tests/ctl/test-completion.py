@@ -99,7 +99,7 @@ class CompletionTest(VimTestCase):
     def test_zsh_completion_loads(self):
         # compinit finds _acsctl on fpath and binds it to acsctl, as zsh does at login.
         script = (f"fpath=({shlex.quote(os.path.dirname(ZSH_COMPLETION))} $fpath)\n"
-                  "autoload -Uz compinit && compinit -u -d /dev/null\n"
+                  f"autoload -Uz compinit && compinit -u -d {shlex.quote(os.path.join(self.tmpdir, 'zcompdump'))}\n"
                   "print -r -- ${_comps[acsctl]}\n")
         r = subprocess.run(["zsh", "-f", "-c", script], capture_output=True, text=True, timeout=30)
         self.assertEqual((r.returncode, r.stdout.strip()), (0, "_acsctl"), r.stderr)
