@@ -52,6 +52,63 @@ static AdminConn *admin_conn_free(AdminConn *ac) {
         return NULL;
 }
 
+enum {
+        FAMILY_REQUESTS,
+        FAMILY_ERRORS,
+        FAMILY_IN_FLIGHT,
+        FAMILY_UP,
+        FAMILY_P99,
+        _FAMILY_MAX,
+};
+
+static const char *const family_heads[_FAMILY_MAX] = {
+        [FAMILY_REQUESTS] = "# HELP acs_proxy_backend_requests_total Requests sent to a backend.\n"
+                            "# TYPE acs_proxy_backend_requests_total counter\n",
+        [FAMILY_ERRORS] = "# HELP acs_proxy_backend_errors_total Failed requests per backend.\n"
+                          "# TYPE acs_proxy_backend_errors_total counter\n",
+        [FAMILY_IN_FLIGHT] = "# HELP acs_proxy_backend_in_flight Requests in flight per backend.\n"
+                             "# TYPE acs_proxy_backend_in_flight gauge\n",
+        [FAMILY_UP] = "# HELP acs_proxy_backend_up 1 when the backend takes new requests.\n"
+                      "# TYPE acs_proxy_backend_up gauge\n",
+        [FAMILY_P99] = "# HELP acs_proxy_backend_p99_seconds p99 latency over the last 10 s.\n"
+                       "# TYPE acs_proxy_backend_p99_seconds gauge\n",
+};
+
+static void metric_backend(AcsBuf *b, unsigned family, Manager *m, Backend *be, usec_t now) {
+        switch (family) {
+        case FAMILY_REQUESTS:
+                acs_buf_printf(b, "acs_proxy_backend_requests_total{backend=\"%s\"} %llu\n", be->name,
+                               (unsigned long long) atomic_load(&be->requests_total));
+                break;
+        case FAMILY_ERRORS:
+                acs_buf_printf(b, "acs_proxy_backend_errors_total{backend=\"%s\"} %llu\n", be->name,
+                               (unsigned long long) atomic_load(&be->errors_total));
+                break;
+        case FAMILY_IN_FLIGHT:
+                acs_buf_printf(b, "acs_proxy_backend_in_flight{backend=\"%s\"} %u\n", be->name,
+                               atomic_load(&be->in_flight));
+                break;
+        case FAMILY_UP:
+                acs_buf_printf(b, "acs_proxy_backend_up{backend=\"%s\",health=\"%s\"} %d\n", be->name,
+                               backend_health_to_string(backend_health(be, now, m->settings.slow_start)),
+                               backend_available(be, now) ? 1 : 0);
+                break;
+        case FAMILY_P99:
+                acs_buf_printf(b, "acs_proxy_backend_p99_seconds{backend=\"%s\"} %.6f\n", be->name,
+                               (double) backend_latency_p99(be, now) / (double) USEC_PER_SEC);
+                break;
+        }
+}
+
+/* Each family is one group of lines, as the Prometheus text format requires. */
+static void metrics_backends(AcsBuf *b, Manager *m, BackendSet *set, usec_t now) {
+        for (unsigned f = 0; f < _FAMILY_MAX; f++) {
+                acs_buf_printf(b, "%s", family_heads[f]);
+                for (unsigned i = 0; set && i < set->n_backends; i++)
+                        metric_backend(b, f, m, set->backends[i], now);
+        }
+}
+
 char *proxy_metrics_text(Manager *m) {
         _cleanup_(backend_set_unrefp) BackendSet *set = manager_get_backends(m);
         usec_t now = now_usec(CLOCK_MONOTONIC);
@@ -78,32 +135,7 @@ char *proxy_metrics_text(Manager *m) {
                        atomic_load(&m->in_flight),
                        (unsigned long long) atomic_load(&m->connections_total),
                        (unsigned long long) (set ? set->generation : 0));
-        acs_buf_printf(&b,
-                       "# HELP acs_proxy_backend_requests_total Requests sent to a backend.\n"
-                       "# TYPE acs_proxy_backend_requests_total counter\n"
-                       "# HELP acs_proxy_backend_errors_total Failed requests per backend.\n"
-                       "# TYPE acs_proxy_backend_errors_total counter\n"
-                       "# HELP acs_proxy_backend_in_flight Requests in flight per backend.\n"
-                       "# TYPE acs_proxy_backend_in_flight gauge\n"
-                       "# HELP acs_proxy_backend_up 1 when the backend takes new requests.\n"
-                       "# TYPE acs_proxy_backend_up gauge\n"
-                       "# HELP acs_proxy_backend_p99_seconds p99 latency over the last 10 s.\n"
-                       "# TYPE acs_proxy_backend_p99_seconds gauge\n");
-        for (unsigned i = 0; set && i < set->n_backends; i++) {
-                Backend *be = set->backends[i];
-                acs_buf_printf(&b,
-                               "acs_proxy_backend_requests_total{backend=\"%s\"} %llu\n"
-                               "acs_proxy_backend_errors_total{backend=\"%s\"} %llu\n"
-                               "acs_proxy_backend_in_flight{backend=\"%s\"} %u\n"
-                               "acs_proxy_backend_up{backend=\"%s\",health=\"%s\"} %d\n"
-                               "acs_proxy_backend_p99_seconds{backend=\"%s\"} %.6f\n",
-                               be->name, (unsigned long long) atomic_load(&be->requests_total),
-                               be->name, (unsigned long long) atomic_load(&be->errors_total),
-                               be->name, atomic_load(&be->in_flight),
-                               be->name, backend_health_to_string(backend_health(be, now, m->settings.slow_start)),
-                               backend_available(be, now) ? 1 : 0,
-                               be->name, (double) backend_latency_p99(be, now) / (double) USEC_PER_SEC);
-        }
+        metrics_backends(&b, m, set, now);
         char *text = acs_buf_steal_string(&b);
         acs_buf_done(&b);
         return text;

@@ -133,7 +133,7 @@ int vim_api_metrics_text(VimManager *m, AcsBuf *out) {
                             "# TYPE acs_containers_ready gauge\n"
                             "acs_containers_ready %u\n"
                             "# HELP acs_backends_generation Generation of the backend set.\n"
-                            "# TYPE acs_backends_generation counter\n"
+                            "# TYPE acs_backends_generation gauge\n"
                             "acs_backends_generation %llu\n"
                             "# HELP acs_decisions_total Scaling decisions by outcome.\n"
                             "# TYPE acs_decisions_total counter\n"

@@ -240,6 +240,24 @@ class DaemonTestCase(unittest.TestCase):
             shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
+def prometheus_text_problems(text):
+    """What `promtool check metrics` finds in a /metrics text, plus what it lets through: a
+    family whose samples are not one group (the text format requires it)."""
+    r = subprocess.run(["promtool", "check", "metrics"], input=text.encode(), capture_output=True, timeout=30)
+    problems = (r.stdout + r.stderr).decode().strip().splitlines() if r.returncode != 0 else []
+    seen, current = set(), None
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        family = re.split(r"[{ ]", line, maxsplit=1)[0]
+        if family != current:
+            if family in seen:
+                problems.append(f"family {family} is split in several groups")
+            seen.add(family)
+            current = family
+    return problems
+
+
 def docker(*args, check=True, timeout=120):
     """Runs the real docker CLI against the local engine."""
     return subprocess.run(["docker", *map(str, args)], capture_output=True, text=True,

@@ -13,7 +13,7 @@ import time
 import urllib.request
 
 from proxytest import ProxyTestCase, connection_closed, header, read_response, take_port
-from acstest import main, wait_until
+from acstest import main, prometheus_text_problems, wait_until
 
 H = b"Host: example.test\r\n"
 
@@ -233,16 +233,22 @@ class Failures(ProxyTestCase):
 
     def test_metrics_on_admin_port(self):
         b = self.backend()
+        others = [self.backend(f"b{i}") for i in (2, 3)]
         admin = take_port()
-        self.proxy([b], extra=f"AdminListen=127.0.0.1:{admin}\n")
+        self.proxy([b], extra=f"AdminListen=127.0.0.1:{admin}\n" + "".join(f"Backend=127.0.0.1:{o.port} 1\n" for o in others))
         for _ in range(7):
             self.assertEqual(self.get()[0], 200)
         with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=5) as r:
             text = r.read().decode()
             self.assertTrue(r.headers["Content-Type"].startswith("text/plain"))
         self.assertIn("acs_proxy_requests_total 7\n", text)
-        self.assertIn(f'acs_proxy_backend_requests_total{{backend="127.0.0.1:{b.port}"}} 7', text)
+        counts = re.findall(r'^acs_proxy_backend_requests_total\{backend="127.0.0.1:(\d+)"\} (\d+)$', text, re.M)
+        self.assertEqual(sorted(int(p) for p, _ in counts), sorted([b.port] + [o.port for o in others]))
+        self.assertEqual(sum(int(n) for _, n in counts), 7)
         self.assertIn("# TYPE acs_proxy_in_flight gauge", text)
+        # Three backends, each family one group: what Prometheus accepts.
+        self.assertEqual(text.count("acs_proxy_backend_up{"), 3)
+        self.assertEqual(prometheus_text_problems(text), [], text)
 
 
 if __name__ == "__main__":

@@ -4,10 +4,12 @@ consent (bus) or the bearer token (HTTP) and logged with who made it; GetBackend
 BackendsChanged as the proxy uses them; the event stream replays the last events; /metrics;
 static files without path traversal."""
 import json
+import re
 import socket
 import time
 
-from acstest import Monitor, binary, free_port, http_get, http_json, main, wait_port, wait_until
+from acstest import (Monitor, binary, free_port, http_get, http_json, main, prometheus_text_problems, wait_port,
+                     wait_until)
 from vimtest import VimTestCase
 
 VIM = ("org.acs.VIM1", "/org/acs/VIM1", "org.acs.VIM1")
@@ -81,6 +83,18 @@ class HttpApiTest(VimTestCase):
 
     def url(self, path):
         return f"http://127.0.0.1:{self.api_port}{path}"
+
+    def test_metrics_of_three_vms_pass_promtool(self):
+        self.start_vim()
+        for i, n in enumerate((2, 1, 3)):
+            self.start_agent(f"vm{i + 1}", containers=n, capacity=4)
+        self.wait_state(lambda s: len(s["vms"]) == 3 and s["service"]["ready"] == 6, 15, "three VMs registered")
+        status, _, body = http_get(self.url("/metrics"))
+        self.assertEqual(status, 200)
+        text = body.decode()
+        self.assertEqual(len(re.findall(r"^acs_vm_capacity\{", text, re.M)), 3)
+        self.assertEqual(len(re.findall(r"^acs_container_cpu\{", text, re.M)), 6)
+        self.assertEqual(prometheus_text_problems(text), [], text)
 
     def test_state_metrics_and_static(self):
         self.start_vim()
