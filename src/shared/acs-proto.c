@@ -190,6 +190,10 @@ static int message_check(const AcsMessage *m, char reason[static ACS_PROTO_REASO
                         return proto_refuse(reason, "order: container: expected \"\" for %s", acs_order_kind_to_string(m->order.order));
                 else
                         r = 0;
+                if (r >= 0 && (m->order.order == ACS_ORDER_DRAIN ? m->order.timeout_ms > ACS_PROTO_DRAIN_TIMEOUT_MAX_MS
+                                                                  : m->order.timeout_ms != 0))
+                        return proto_refuse(reason, "order: timeout_ms %u: expected %s", m->order.timeout_ms,
+                                            m->order.order == ACS_ORDER_DRAIN ? "0..3600000" : "0 unless the order is drain");
                 break;
         }
 
@@ -373,7 +377,7 @@ static int decode_body(struct json_object *o, AcsMessage *m, char reason[static 
                 [ACS_MESSAGE_REGISTER] = { "v", "type", "seq", "vm", "address", "capacity", "min", "state", "containers" },
                 [ACS_MESSAGE_METRICS] = { "v", "type", "seq", "vm", "cpu", "containers" },
                 [ACS_MESSAGE_EVENT] = { "v", "type", "seq", "event", "container", "message" },
-                [ACS_MESSAGE_ORDER] = { "v", "type", "seq", "order", "count", "container" },
+                [ACS_MESSAGE_ORDER] = { "v", "type", "seq", "order", "count", "container", "timeout_ms" },
                 [ACS_MESSAGE_ACK] = { "v", "type", "seq", "ack", "result", "message" },
         };
         const char *what = acs_message_type_to_string(m->type);
@@ -424,6 +428,9 @@ static int decode_body(struct json_object *o, AcsMessage *m, char reason[static 
                 if ((r = get_integer(o, what, "count", 0, UINT32_MAX, &i, reason)) < 0)
                         return r;
                 m->order.count = (uint32_t) i;
+                if ((r = get_integer(o, what, "timeout_ms", 0, UINT32_MAX, &i, reason)) < 0)
+                        return r;
+                m->order.timeout_ms = (uint32_t) i;
                 return get_string(o, what, "container", &m->order.container, reason);
 
         case ACS_MESSAGE_ACK:
@@ -618,7 +625,8 @@ static int build_json(const AcsMessage *m, struct json_object **ret) {
         case ACS_MESSAGE_ORDER:
                 if ((r = add(o, "order", json_object_new_string(acs_order_kind_to_string(m->order.order)))) < 0 ||
                     (r = add(o, "count", json_object_new_int64(m->order.count))) < 0 ||
-                    (r = add(o, "container", json_object_new_string(m->order.container))) < 0)
+                    (r = add(o, "container", json_object_new_string(m->order.container))) < 0 ||
+                    (r = add(o, "timeout_ms", json_object_new_int64(m->order.timeout_ms))) < 0)
                         goto fail;
                 break;
         case ACS_MESSAGE_ACK:

@@ -9,7 +9,7 @@
  *   register  VMM->VIM  vm, address, capacity, min, state ("active"|"standby"), containers
  *   metrics   VMM->VIM  vm, cpu, containers
  *   event     VMM->VIM  event, container, message
- *   order     VIM->VMM  order, count, container
+ *   order     VIM->VMM  order, count, container, timeout_ms
  *   ack       both      ack, result, message
  *
  * Decoding is strict: the frame must be exactly one JSON object (json-c strict mode, UTF-8
@@ -40,6 +40,7 @@
 #define ACS_PROTO_CONTAINERS_MAX 1024     /* per message; also the largest capacity */
 #define ACS_PROTO_SEQ_MAX ((uint64_t) INT64_MAX)
 #define ACS_PROTO_REASON_MAX 256
+#define ACS_PROTO_DRAIN_TIMEOUT_MAX_MS (3600U * 1000U)
 
 typedef enum AcsMessageType {
         ACS_MESSAGE_REGISTER,
@@ -70,7 +71,8 @@ typedef enum AcsOrderKind {
         ACS_ORDER_SCALE,        /* count = the number of containers this VM should run */
         ACS_ORDER_ADD,          /* one more container */
         ACS_ORDER_REMOVE,       /* container = id: stop and remove it now */
-        ACS_ORDER_DRAIN,        /* container = id: stop routing to it, remove once idle */
+        ACS_ORDER_DRAIN,        /* container = id: stop routing to it; the VIM orders the removal once
+                                 * idle, the VMM stops it by itself only after timeout_ms */
         ACS_ORDER_ACTIVATE,
         ACS_ORDER_STANDBY,
         _ACS_ORDER_KIND_MAX,
@@ -116,6 +118,7 @@ typedef struct AcsOrder {
         AcsOrderKind order;
         uint32_t count;         /* for scale (0..ACS_PROTO_CONTAINERS_MAX), else 0 */
         const char *container;  /* 64-hex id for remove/drain, else "" */
+        uint32_t timeout_ms;    /* for drain: the VIM's DrainTimeout= (0..ACS_PROTO_DRAIN_TIMEOUT_MAX_MS), else 0 */
 } AcsOrder;
 
 typedef struct AcsAck {

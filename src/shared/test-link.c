@@ -349,7 +349,7 @@ TEST(bad_frames_after_a_good_handshake) {
         static const char garbage[] = "\x01\x02garbage that is not JSON";
         static const char metrics_other_vm[] = "{\"v\":1,\"type\":\"metrics\",\"seq\":5,\"vm\":\"vm2\",\"cpu\":0,\"containers\":[]}";
         static const char metrics_vm1[] = "{\"v\":1,\"type\":\"metrics\",\"seq\":1,\"vm\":\"vm1\",\"cpu\":0,\"containers\":[]}";
-        static const char order_to_vim[] = "{\"v\":1,\"type\":\"order\",\"seq\":5,\"order\":\"add\",\"count\":0,\"container\":\"\"}";
+        static const char order_to_vim[] = "{\"v\":1,\"type\":\"order\",\"seq\":5,\"order\":\"add\",\"count\":0,\"container\":\"\",\"timeout_ms\":0}";
         static const char duplicate[] = "{\"v\":1,\"type\":\"event\",\"seq\":5,\"event\":\"docker-up\",\"container\":\"\",\"container\":\"" ID1 "\",\"message\":\"\"}";
         Fixture f;
         AcsBuf b = {};

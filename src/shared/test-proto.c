@@ -72,7 +72,7 @@ TEST(metrics_event_order_ack_round_trip) {
         AcsMessage event = { .type = ACS_MESSAGE_EVENT, .seq = 3,
                              .event = { .event = "container-died", .container = ID1, .message = "exit 137 \"OOM\" \xc3\xa9\n" } };
         AcsMessage order = { .type = ACS_MESSAGE_ORDER, .seq = (uint64_t) INT64_MAX,
-                             .order = { .order = ACS_ORDER_DRAIN, .container = ID2 } };
+                             .order = { .order = ACS_ORDER_DRAIN, .container = ID2, .timeout_ms = 30000 } };
         AcsMessage ack = { .type = ACS_MESSAGE_ACK, .seq = 0,
                            .ack = { .ack = 17, .result = -ENOSPC, .message = "VM full" } };
         AcsMessage *back;
@@ -93,6 +93,7 @@ TEST(metrics_event_order_ack_round_trip) {
         ASSERT_EQ(back->order.order, ACS_ORDER_DRAIN);
         ASSERT_TRUE(back->seq == (uint64_t) INT64_MAX);
         ASSERT_STREQ(back->order.container, ID2);
+        ASSERT_EQ(back->order.timeout_ms, 30000u);
         acs_message_free(back);
 
         back = round_trip(&ack);
@@ -199,9 +200,12 @@ static const struct {
         { "{\"v\":1,\"type\":\"register\",\"seq\":1,\"vm\":\"vm1\",\"address\":\"127.0.0.1\",\"capacity\":4,\"min\":5,\"state\":\"active\",\"containers\":[]}", "min 5 exceeds capacity 4" },
         { "{\"v\":1,\"type\":\"register\",\"seq\":1,\"vm\":\"vm1\",\"address\":\"a b\",\"capacity\":4,\"min\":1,\"state\":\"active\",\"containers\":[]}", "address" },
         { "{\"v\":1,\"type\":\"register\",\"seq\":1,\"vm\":\"vm1\",\"address\":\"a\",\"capacity\":4,\"min\":1,\"state\":\"on\",\"containers\":[]}", "state" },
-        { "{\"v\":1,\"type\":\"order\",\"seq\":1,\"order\":\"drain\",\"count\":0,\"container\":\"\"}", "container" },
-        { "{\"v\":1,\"type\":\"order\",\"seq\":1,\"order\":\"add\",\"count\":2,\"container\":\"\"}", "count" },
-        { "{\"v\":1,\"type\":\"order\",\"seq\":1,\"order\":\"reboot\",\"count\":0,\"container\":\"\"}", "unknown value \"reboot\"" },
+        { "{\"v\":1,\"type\":\"order\",\"seq\":1,\"order\":\"drain\",\"count\":0,\"container\":\"\",\"timeout_ms\":0}", "container" },
+        { "{\"v\":1,\"type\":\"order\",\"seq\":1,\"order\":\"add\",\"count\":0,\"container\":\"\",\"timeout_ms\":5}", "timeout_ms" },
+        { "{\"v\":1,\"type\":\"order\",\"seq\":1,\"order\":\"drain\",\"count\":0,\"container\":\"" ID2 "\",\"timeout_ms\":3600001}", "timeout_ms" },
+        { "{\"v\":1,\"type\":\"order\",\"seq\":1,\"order\":\"drain\",\"count\":0,\"container\":\"" ID2 "\"}", "timeout_ms" },
+        { "{\"v\":1,\"type\":\"order\",\"seq\":1,\"order\":\"add\",\"count\":2,\"container\":\"\",\"timeout_ms\":0}", "count" },
+        { "{\"v\":1,\"type\":\"order\",\"seq\":1,\"order\":\"reboot\",\"count\":0,\"container\":\"\",\"timeout_ms\":0}", "unknown value \"reboot\"" },
         { "{\"v\":1,\"type\":\"event\",\"seq\":1,\"event\":\"Container Died\",\"container\":\"\",\"message\":\"\"}", "event" },
 };
 
@@ -220,7 +224,7 @@ TEST(strict_decoder_refuses_with_a_reason) {
 
 TEST(decoder_accepts_plain_json_variants) {
         static const char *const accepted[] = {
-                " {\"seq\":0, \"type\":\"order\",\n\"v\":1,\"order\":\"scale\",\"count\":12,\"container\":\"\"} ",
+                " {\"seq\":0, \"type\":\"order\",\n\"v\":1,\"order\":\"scale\",\"count\":12,\"container\":\"\",\"timeout_ms\":0} ",
                 "{\"v\":1,\"type\":\"metrics\",\"seq\":1,\"vm\":\"vm1\",\"cpu\":2,\"containers\":[]}",
                 "{\"v\":1,\"type\":\"metrics\",\"seq\":1,\"vm\":\"vm1\",\"cpu\":1.5E-3,\"containers\":[]}",
                 "{\"v\":1,\"type\":\"ack\",\"seq\":1,\"ack\":9223372036854775807,\"result\":-4095,\"message\":\"\\u00e9 \\\" : {\\ud83d\\ude00 \xf0\x9f\x98\x80\"}",
@@ -237,7 +241,7 @@ TEST(decoder_accepts_plain_json_variants) {
 
 TEST(payload_without_terminating_nul) {
         /* The decoder must not read past size: the same bytes followed by junk, size cut short. */
-        const char text[] = "{\"v\":1,\"type\":\"order\",\"seq\":0,\"order\":\"add\",\"count\":0,\"container\":\"\"}JUNK";
+        const char text[] = "{\"v\":1,\"type\":\"order\",\"seq\":0,\"order\":\"add\",\"count\":0,\"container\":\"\",\"timeout_ms\":0}JUNK";
         char reason[ACS_PROTO_REASON_MAX];
         _cleanup_(acs_message_freep) AcsMessage *m = NULL;
 
@@ -245,7 +249,7 @@ TEST(payload_without_terminating_nul) {
         ASSERT_EQ(m->order.order, ACS_ORDER_ADD);
 
         /* A NUL inside the frame ends json-c's parse early: what follows must not be ignored. */
-        const char with_nul[] = "{\"v\":1,\"type\":\"order\",\"seq\":0,\"order\":\"add\",\"count\":0,\"container\":\"\"}\0{}";
+        const char with_nul[] = "{\"v\":1,\"type\":\"order\",\"seq\":0,\"order\":\"add\",\"count\":0,\"container\":\"\",\"timeout_ms\":0}\0{}";
         AcsMessage *m2 = NULL;
         ASSERT_EQ(acs_message_decode(with_nul, sizeof(with_nul) - 1, &m2, reason), -EBADMSG);
         ASSERT_TRUE(strstr(reason, "trailing data"));

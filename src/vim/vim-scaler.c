@@ -19,9 +19,6 @@
  * to the last one: scale-up is fast, not frantic. */
 #define SCALER_POKE_MIN (250 * USEC_PER_MSEC)
 #define HOLD_LOG_INTERVAL (60 * USEC_PER_SEC)
-/* How long a draining container keeps its place in the proxy's set before in-flight 0 counts:
- * the proxy needs the new set first. */
-#define DRAIN_SETTLE (USEC_PER_SEC)
 
 /* Containers on VMs that count: reachable, and not being drained away. */
 static bool vm_counts(const VimVm *vm) {
@@ -109,7 +106,23 @@ static void scaler_check_reachability(VimManager *m, usec_t now) {
         }
 }
 
-/* Removes drained containers: in-flight 0 once the proxy had the new set, or the drain timeout. */
+/*
+ * Whether whoever routes to the container confirmed its drain, rather than the VIM assuming so
+ * after a while. The front proxy, when it lists the container (direct routing): a reading taken
+ * after the drain began shows it "draining" (the proxy applied a set without it as a target) and
+ * nothing in flight to it. Otherwise (two-tier routing: the VM-side proxy routes to it; or no
+ * proxy at all): its VMM reports it draining with nothing in flight; the VMM counts a draining
+ * container its VM-side proxy still routes to as busy.
+ */
+static bool container_drain_confirmed(const VimContainer *c) {
+        if (c->proxy_seen > 0)
+                return c->proxy_seen > c->drain_started && streq(c->proxy_health, "draining") &&
+                       c->proxy_in_flight == 0;
+        return c->state == ACS_CONTAINER_DRAINING && c->in_flight == 0;
+}
+
+/* Orders the removal of drained containers: once their drain is confirmed, or when DrainTimeout=
+ * (the only drain clock; the VMM got it with the drain order) has passed. */
 static void scaler_advance_drains(VimManager *m, usec_t now) {
         for (size_t i = 0; i < m->n_vms; i++) {
                 VimVm *vm = m->vms[i];
@@ -120,22 +133,24 @@ static void scaler_advance_drains(VimManager *m, usec_t now) {
                         VimContainer *c = vm->containers[k];
                         uint32_t in_flight = vim_container_in_flight(c, now);
                         usec_t elapsed;
+                        bool drained;
                         int r;
 
                         if (c->drain_started == 0 || c->remove_sent)
                                 continue;
                         elapsed = now - c->drain_started;
-                        if (elapsed < DRAIN_SETTLE || (in_flight > 0 && elapsed < m->settings.drain_timeout))
+                        drained = container_drain_confirmed(c);
+                        if (!drained && elapsed < m->settings.drain_timeout)
                                 continue;
 
                         c->remove_sent = true;
-                        if (in_flight == 0)
+                        if (drained)
                                 log_event(LOG_INFO, "container-remove", vm->name, c->id,
                                           "Removing %.12s on %s: drained, no request in flight after %.1f s.",
                                           c->id, vm->name, (double) elapsed / USEC_PER_SEC);
                         else
                                 log_event(LOG_WARNING, "container-remove", vm->name, c->id,
-                                          "Removing %.12s on %s: drain timeout %.0f s with %u requests in flight.",
+                                          "Removing %.12s on %s: drain timeout %.0f s passed before the proxy confirmed the drain (%u requests in flight).",
                                           c->id, vm->name, (double) m->settings.drain_timeout / USEC_PER_SEC,
                                           in_flight);
                         r = vim_vm_send_order(vm, ACS_ORDER_REMOVE, 0, c->id);

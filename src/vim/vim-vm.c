@@ -236,7 +236,12 @@ static void vm_forget_old_orders(VimVm *vm, usec_t now) {
 int vim_vm_send_order(VimVm *vm, AcsOrderKind kind, uint32_t count, const char *container) {
         AcsMessage msg = {
                 .type = ACS_MESSAGE_ORDER,
-                .order = { .order = kind, .count = count, .container = container ?: "" },
+                .order = {
+                        .order = kind,
+                        .count = count,
+                        .container = container ?: "",
+                        .timeout_ms = kind == ACS_ORDER_DRAIN ? (uint32_t) (vm->manager->settings.drain_timeout / USEC_PER_MSEC) : 0,
+                },
         };
         usec_t now = now_usec(CLOCK_MONOTONIC);
         VimOrder *o;

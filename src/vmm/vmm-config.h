@@ -45,7 +45,8 @@ typedef struct VmmSettings {
         char *memory_limit_text;        /* as written: "128M" */
         uint64_t memory_limit;          /* bytes per container */
         usec_t stop_timeout;            /* SIGTERM -> SIGKILL grace */
-        usec_t drain_time;              /* listed as draining this long before being stopped */
+        usec_t drain_time;              /* our own drains (local policy, D-Bus): draining this long before being
+                                         * stopped; the VIM's drains carry its DrainTimeout= */
         usec_t ready_timeout;           /* a container not ready after this is replaced */
 
         /* [Vim] */

@@ -209,7 +209,7 @@ static int container_on_timer(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
-void vmm_container_drain(VmmContainer *c) {
+void vmm_container_drain(VmmContainer *c, usec_t timeout) {
         VmmManager *m = c->manager;
 
         if (c->removing || c->state == VMM_CONTAINER_DRAINING)
@@ -220,11 +220,11 @@ void vmm_container_drain(VmmContainer *c) {
                 return;
         }
         log_event(LOG_INFO, "container-draining", m->settings.name, c->id,
-                  "Draining container %.12s on port %u for %.1fs before stopping it.", c->id, c->port,
-                  (double) m->settings.drain_time / USEC_PER_SEC);
+                  "Draining container %.12s on port %u; stopping it after %.1fs at the latest.", c->id, c->port,
+                  (double) timeout / USEC_PER_SEC);
         c->probe = acs_http_cancel(c->probe);
         container_set_state(c, VMM_CONTAINER_DRAINING);
-        if (container_arm_timer(c, m->settings.drain_time) < 0)
+        if (container_arm_timer(c, timeout) < 0)
                 vmm_container_remove(c, true);
 }
 

@@ -49,6 +49,7 @@ struct VmmContainer {
         double utilization;             /* cpus / the container's limit */
         uint64_t memory;
         uint32_t in_flight;             /* at the VM-side proxy, in two-tier routing */
+        bool proxy_draining;            /* the VM-side proxy lists it as draining */
 
         sd_event_source *timer;         /* readiness probes while starting; the drain deadline */
         AcsHttp *probe;
@@ -71,8 +72,9 @@ int vmm_container_set_id(VmmContainer *c, const char *id);
 void vmm_container_probe_readiness(VmmContainer *c);
 /* The container runs with this PID: open its cgroup for sampling. */
 void vmm_container_attach(VmmContainer *c, pid_t pid);
-/* Listed as draining now; stopped and removed when DrainTime has passed. */
-void vmm_container_drain(VmmContainer *c);
+/* Listed as draining now; stopped and removed once timeout has passed, unless removed earlier on
+ * the VIM's order. The VIM's drains pass its DrainTimeout=, local ones our DrainTime=. */
+void vmm_container_drain(VmmContainer *c, usec_t timeout);
 /* Stops (gracefully when graceful, else SIGKILL) and removes it; the object goes when Docker answers. */
 void vmm_container_remove(VmmContainer *c, bool graceful);
 /* Sends the removal again, for one whose removal an Engine outage interrupted. */

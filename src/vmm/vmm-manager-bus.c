@@ -121,7 +121,7 @@ static int remove_or_drain(sd_bus_message *msg, VmmManager *m, bool drain, sd_bu
         if (r < 0)
                 return r;
         caller_describe(msg, who, sizeof(who));
-        r = vmm_manager_remove_container(m, id, drain, who, buf, sizeof(buf));
+        r = vmm_manager_remove_container(m, id, drain, m->settings.drain_time, who, buf, sizeof(buf));
         return reply_or_refuse(msg, error, r, buf);
 }
 

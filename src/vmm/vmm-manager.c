@@ -487,7 +487,7 @@ static void manager_reconcile(VmmManager *m) {
                 VmmContainer *c = manager_pick_victim(m);
                 if (!c)
                         break;
-                vmm_container_drain(c);
+                vmm_container_drain(c, m->settings.drain_time);
         }
 
         /* A draining VM that has emptied becomes standby. */
@@ -808,7 +808,8 @@ int vmm_manager_add_container(VmmManager *m, const char *who, char *buf, size_t 
         return vmm_manager_scale_to(m, m->desired + 1, who, buf, size);
 }
 
-int vmm_manager_remove_container(VmmManager *m, const char *id, bool drain, const char *who, char *buf, size_t size) {
+int vmm_manager_remove_container(VmmManager *m, const char *id, bool drain, usec_t drain_timeout, const char *who,
+                                 char *buf, size_t size) {
         VmmContainer *c = vmm_manager_find_container(m, id);
 
         if (!c || c->removing)
@@ -823,7 +824,7 @@ int vmm_manager_remove_container(VmmManager *m, const char *id, bool drain, cons
         log_event(LOG_INFO, drain ? "drain" : "remove", m->settings.name, c->id, "%s container %.12s (asked by %s).",
                   drain ? "Draining" : "Removing", c->id, who);
         if (drain)
-                vmm_container_drain(c);
+                vmm_container_drain(c, drain_timeout);
         else
                 vmm_container_remove(c, true);
         vmm_manager_reconcile_soon(m);

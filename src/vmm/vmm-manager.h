@@ -82,7 +82,8 @@ bool vmm_manager_vim_connected(VmmManager *m);
  * errno with a sentence for a person in *ret_message (static or formatted into buf). */
 int vmm_manager_scale_to(VmmManager *m, unsigned count, const char *who, char *buf, size_t size);
 int vmm_manager_add_container(VmmManager *m, const char *who, char *buf, size_t size);
-int vmm_manager_remove_container(VmmManager *m, const char *id, bool drain, const char *who, char *buf, size_t size);
+int vmm_manager_remove_container(VmmManager *m, const char *id, bool drain, usec_t drain_timeout, const char *who,
+                                 char *buf, size_t size);
 int vmm_manager_set_state(VmmManager *m, VmmState state, const char *who, char *buf, size_t size);
 
 /* Something about the containers changed; backends says whether the backend set did. */

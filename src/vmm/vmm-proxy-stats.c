@@ -32,8 +32,10 @@ static int proxy_stats_read(VmmProxyStats *p, sd_bus_message *reply, unsigned *r
         unsigned total = 0, ready = 0;
         int r;
 
-        for (VmmContainer *c = m->containers; c; c = c->next)
+        for (VmmContainer *c = m->containers; c; c = c->next) {
                 c->in_flight = 0;
+                c->proxy_draining = false;
+        }
 
         r = sd_bus_message_enter_container(reply, 'a', "(sqsuttt)");
         if (r < 0)
@@ -56,6 +58,7 @@ static int proxy_stats_read(VmmProxyStats *p, sd_bus_message *reply, unsigned *r
                 if (!c)
                         continue;
                 c->in_flight = in_flight;
+                c->proxy_draining = streq(health, "draining");
                 total += in_flight;
         }
         for (VmmContainer *c = m->containers; c; c = c->next)
@@ -138,6 +141,18 @@ int vmm_proxy_stats_new(VmmManager *m, VmmProxyStats **ret) {
         (void) sd_event_source_set_enabled(p->timer, SD_EVENT_ON);
         *ret = TAKE_PTR(p);
         return 0;
+}
+
+bool vmm_proxy_stats_present(const VmmProxyStats *p) {
+        return p && p->present;
+}
+
+uint32_t vmm_container_reported_in_flight(const VmmContainer *c) {
+        /* The VIM removes a draining container once we report nothing in flight: while the
+         * VM-side proxy has not yet applied the drain, it may still send requests there. */
+        if (c->state == VMM_CONTAINER_DRAINING && !c->proxy_draining && vmm_proxy_stats_present(c->manager->proxy_stats))
+                return MAX(c->in_flight, 1U);
+        return c->in_flight;
 }
 
 VmmProxyStats *vmm_proxy_stats_free(VmmProxyStats *p) {

@@ -11,5 +11,15 @@
 typedef struct VmmManager VmmManager;
 typedef struct VmmProxyStats VmmProxyStats;
 
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct VmmContainer VmmContainer;
+
 int vmm_proxy_stats_new(VmmManager *m, VmmProxyStats **ret);
+/* Whether a VM-side proxy answered the last reading. */
+bool vmm_proxy_stats_present(const VmmProxyStats *p);
+/* What the VIM hears as the container's in-flight requests: at least 1 while it drains and the
+ * VM-side proxy does not list it as draining yet. */
+uint32_t vmm_container_reported_in_flight(const VmmContainer *c);
 VmmProxyStats *vmm_proxy_stats_free(VmmProxyStats *p);

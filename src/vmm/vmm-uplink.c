@@ -8,6 +8,7 @@
 #include "acs-macro.h"
 #include "acs-psk.h"
 #include "vmm-manager.h"
+#include "vmm-proxy-stats.h"
 #include "vmm-uplink.h"
 
 struct VmmUplink {
@@ -47,7 +48,7 @@ static int uplink_containers(VmmUplink *u, AcsContainerInfo **ret, size_t *ret_n
                         .cpu = c->utilization,
                         .cpu_limit = m->settings.cpu_limit,
                         .mem = c->memory,
-                        .in_flight = c->in_flight,      /* from the VM-side proxy, if any */
+                        .in_flight = vmm_container_reported_in_flight(c), /* from the VM-side proxy, if any */
                 };
         }
         *ret = infos;
@@ -126,9 +127,13 @@ static int uplink_execute(VmmUplink *u, const AcsOrder *o, char *buf, size_t siz
         case ACS_ORDER_ADD:
                 return vmm_manager_add_container(m, "the VIM", buf, size);
         case ACS_ORDER_REMOVE:
-                return vmm_manager_remove_container(m, o->container, false, "the VIM", buf, size);
+                return vmm_manager_remove_container(m, o->container, false, 0, "the VIM", buf, size);
         case ACS_ORDER_DRAIN:
-                return vmm_manager_remove_container(m, o->container, true, "the VIM", buf, size);
+                /* The VIM's DrainTimeout= is the only drain clock: it orders the removal once the
+                 * proxy no longer routes to the container and nothing is in flight; we stop it by
+                 * ourselves only if that order never comes. */
+                return vmm_manager_remove_container(m, o->container, true, (usec_t) o->timeout_ms * USEC_PER_MSEC,
+                                                    "the VIM", buf, size);
         case ACS_ORDER_ACTIVATE:
                 return vmm_manager_set_state(m, VMM_STATE_ACTIVE, "the VIM", buf, size);
         case ACS_ORDER_STANDBY:

@@ -112,20 +112,20 @@ class VmmUplinkTest(VmmTestCase):
         metrics = vim.next("metrics")
         self.assertEqual(metrics["vm"], self.vm)
 
-        vim.send({"v": 1, "type": "order", "seq": 7, "order": "scale", "count": 2, "container": ""})
+        vim.send({"v": 1, "type": "order", "seq": 7, "order": "scale", "count": 2, "container": "", "timeout_ms": 0})
         ack = vim.next("ack")
         self.assertEqual((ack["ack"], ack["result"]), (7, 0))
         self.assertEqual(self.vmm_property(self.bus, "DesiredContainers"), 2)
 
         # A well-formed order the VM cannot follow is refused in the ack, the link stays up.
-        vim.send({"v": 1, "type": "order", "seq": 8, "order": "scale", "count": 9, "container": ""})
+        vim.send({"v": 1, "type": "order", "seq": 8, "order": "scale", "count": 9, "container": "", "timeout_ms": 0})
         ack = vim.next("ack")
         self.assertEqual(ack["ack"], 8)
         self.assertLess(ack["result"], 0)
         self.assertIn("capacity is 3", ack["message"])
         self.assertEqual(self.vmm_property(self.bus, "DesiredContainers"), 2)
 
-        vim.send({"v": 1, "type": "order", "seq": 9, "order": "standby", "count": 0, "container": ""})
+        vim.send({"v": 1, "type": "order", "seq": 9, "order": "standby", "count": 0, "container": "", "timeout_ms": 0})
         self.assertEqual(vim.next("ack")["result"], 0)
         self.assertEqual(self.vmm_property(self.bus, "State"), "standby")
         # It re-registered with its new state (before acking the order).
@@ -143,7 +143,7 @@ class VmmUplinkTest(VmmTestCase):
 
         # An order with a key that does not belong there is not carried out.
         vim = self.connected()
-        vim.send({"v": 1, "type": "order", "seq": 1, "order": "scale", "count": 3, "container": "",
+        vim.send({"v": 1, "type": "order", "seq": 1, "order": "scale", "count": 3, "container": "", "timeout_ms": 0,
                   "image": "evil:latest"})
         self.assertTrue(vim.closed())
         self.assertEqual(self.vmm_property(self.bus, "DesiredContainers"), 1)
@@ -158,7 +158,7 @@ class VmmUplinkTest(VmmTestCase):
 
     def test_vim_without_the_key_cannot_give_orders(self):
         vim = self.stand_in(key=secrets.token_hex(32))
-        vim.send({"v": 1, "type": "order", "seq": 1, "order": "scale", "count": 3, "container": ""})
+        vim.send({"v": 1, "type": "order", "seq": 1, "order": "scale", "count": 3, "container": "", "timeout_ms": 0})
         self.assertTrue(vim.closed())
         wait_until(lambda: "handshake" in self.vmm.output().lower(), 10, what="the failed handshake logged")
         self.assertFalse(self.vmm_property(self.bus, "VimConnected"))
