@@ -8,7 +8,7 @@ Three containers run (MinReplicas=3); long requests go through the front proxy u
 container has one in flight; then MaxReplicas=1 scales the service in while they run. Expected:
   - every long request completes with 200, and short requests sent all along never fail;
   - a drained container leaves Docker only after the last long request it served has ended
-    (the VIM's DrainTimeout= of the demo, 60 s, is the only drain clock; the VMM's DrainTime=1s
+    (the VIM's DrainTimeout= of the demo, 90 s, is the only drain clock; the VMM's DrainTime=1s
     and StopTimeout=5s no longer cut it short);
   - acs-vim removes them as drained, never on its drain timeout."""
 import json
