@@ -9,6 +9,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "acs-bus.h"
+#include "acs-daemon.h"
 #include "acs-log.h"
 #include "acs-macro.h"
 #include "proxy-admin.h"
@@ -18,16 +19,25 @@
 
 #define MANAGER_TICK_USEC (1 * USEC_PER_SEC)
 
-Manager *manager_new(void) {
-        Manager *m = calloc(1, sizeof(Manager));
+int manager_new(sd_event *event, const AcsDaemonOptions *options, Manager **ret) {
+        _cleanup_(manager_freep) Manager *m = NULL;
 
+        m = calloc(1, sizeof(Manager));
         if (!m)
-                return NULL;
+                return log_oom();
         proxy_settings_init(&m->settings);
         pthread_mutex_init(&m->set_lock, NULL);
         m->http_fd = -1;
         m->admin_fd = -1;
-        return m;
+        m->event = sd_event_ref(event);
+        m->bus_given = options->bus_given;
+        if (options->bus_address) {
+                m->bus_address = strdup(options->bus_address);
+                if (!m->bus_address)
+                        return log_oom();
+        }
+        *ret = TAKE_PTR(m);
+        return 0;
 }
 
 Manager *manager_free(Manager *m) {
@@ -59,7 +69,7 @@ Manager *manager_free(Manager *m) {
         safe_close(m->admin_fd);
         backend_set_unref(m->set);
         pthread_mutex_destroy(&m->set_lock);
-        free(m->bus_address_override);
+        free(m->bus_address);
         proxy_settings_done(&m->settings);
         free(m);
         return NULL;
@@ -193,26 +203,14 @@ static int manager_inherit_fds(Manager *m) {
         return 0;
 }
 
-static void manager_stop(Manager *m) {
-        (void) sd_notify(false, "STOPPING=1\nSTATUS=Finishing requests in flight.");
-        for (unsigned i = 0; i < m->n_workers; i++)
-                worker_stop(m->workers[i]);
-        (void) sd_event_exit(m->event, 0);
-}
-
-static int manager_on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        manager_stop(userdata);
-        return 0;
-}
-
 static int manager_on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         _cleanup_(backend_set_unrefp) BackendSet *set = manager_get_backends(m);
         uint64_t total = atomic_load(&m->requests_total);
 
-        (void) sd_notifyf(false, "STATUS=%llu requests/s, %u in flight, %u backends (generation %llu).",
-                          (unsigned long long) (total - m->last_requests_total), atomic_load(&m->in_flight),
-                          set ? set->n_backends : 0, (unsigned long long) (set ? set->generation : 0));
+        acs_daemon_notify_status("%llu requests/s, %u in flight, %u backends (generation %llu).",
+                                 (unsigned long long) (total - m->last_requests_total), atomic_load(&m->in_flight),
+                                 set ? set->n_backends : 0, (unsigned long long) (set ? set->generation : 0));
         m->last_requests_total = total;
         return sd_event_source_set_time_relative(s, MANAGER_TICK_USEC);
 }
@@ -236,14 +234,15 @@ static int manager_on_watchdog(sd_event_source *s, uint64_t usec, void *userdata
         return sd_event_source_set_time_relative(s, m->watchdog_usec / 4);
 }
 
+/* --bus= or --bus-address= win over BusAddress=; without either, the system bus. */
 static int manager_connect_bus(Manager *m) {
-        const char *address = m->bus_address_override;
+        const char *address = m->bus_address;
         int r;
 
-        if (!address && m->settings.bus_address && *m->settings.bus_address)
+        if (!m->bus_given && m->settings.bus_address && *m->settings.bus_address)
                 address = m->settings.bus_address;
 
-        r = acs_bus_open(address ?: m->bus_scope == 1 ? "user" : NULL, &m->bus);
+        r = acs_bus_open(address, &m->bus);
         if (r < 0)
                 return r;
         return sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
@@ -279,7 +278,7 @@ static int manager_start_serving(Manager *m) {
 
         log_info("Listening on %s with %u worker(s), balancing with %s.",
                  m->http_fd >= 0 ? "the activated socket" : m->settings.listen, m->n_workers, m->lb->name);
-        (void) sd_notifyf(false, "READY=1\nSTATUS=Serving on %s.", m->settings.listen);
+        acs_daemon_notify_ready("Serving on %s.", m->settings.listen);
         return 0;
 }
 
@@ -304,22 +303,9 @@ void manager_backends_arrived(Manager *m) {
 }
 
 int manager_start(Manager *m) {
-        sigset_t mask;
         int r;
 
-        /* Signals go to the main loop's signalfd; the worker threads inherit the mask. */
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGPIPE);
-        if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0)
-                return log_error_errno(EINVAL, "Failed to block signals.");
-
-        r = sd_event_default(&m->event);
-        if (r < 0)
-                return log_error_errno(r, "Failed to create the event loop: %m");
-        (void) sd_event_add_signal(m->event, NULL, SIGTERM, manager_on_signal, m);
-        (void) sd_event_add_signal(m->event, NULL, SIGINT, manager_on_signal, m);
+        /* Signals are the skeleton's (acs-daemon.h), blocked before the workers inherit the mask. */
         (void) sd_watchdog_enabled(false, &m->watchdog_usec);
 
         r = manager_inherit_fds(m);
@@ -338,7 +324,7 @@ int manager_start(Manager *m) {
         }
 
         /* A static proxy needs no bus; it still offers its statistics when one is given. */
-        if (manager_source_is_bus(m) || m->bus_address_override || m->bus_requested ||
+        if (manager_source_is_bus(m) || m->bus_given ||
             (m->settings.bus_address && *m->settings.bus_address)) {
                 r = manager_connect_bus(m);
                 if (r < 0) {
@@ -377,7 +363,7 @@ int manager_start(Manager *m) {
                                                manager_on_first_backends_timeout, m);
                 if (r < 0)
                         return log_error_errno(r, "Failed to add the start-up timer: %m");
-                (void) sd_notify(false, "STATUS=Waiting for the backend set from the controller.");
+                acs_daemon_notify_status("Waiting for the backend set from the controller.");
         }
 
         if (m->settings.admin_listen || m->admin_fd >= 0) {
@@ -406,15 +392,4 @@ int manager_start(Manager *m) {
                 return log_error_errno(r, "Failed to add the status timer: %m");
         (void) sd_event_source_set_enabled(m->tick_source, SD_EVENT_ON);
         return 0;
-}
-
-int manager_run(Manager *m) {
-        int r;
-
-        r = sd_event_loop(m->event);
-        for (unsigned i = 0; i < m->n_workers; i++) {
-                worker_stop(m->workers[i]);
-                worker_join(m->workers[i]);
-        }
-        return r;
 }

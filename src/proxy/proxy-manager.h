@@ -15,6 +15,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "acs-daemon.h"
 #include "acs-etcd.h"
 #include "proxy-backend.h"
 #include "proxy-lb.h"
@@ -28,9 +29,9 @@ typedef struct HealthChecker HealthChecker;
 
 typedef struct Manager {
         ProxySettings settings;
-        char *bus_address_override;     /* --bus-address= */
-        int bus_scope;                  /* --bus=user|system: 0 system, 1 user */
-        bool bus_requested;             /* --bus= given: connect even with Source=static */
+        char *bus_address;              /* --bus=/--bus-address= as acs_bus_open() takes it */
+        bool bus_given;                 /* either given: it wins over BusAddress=, and we connect
+                                         * even with Source=static */
 
         sd_event *event;
         sd_event_source *tick_source;
@@ -72,7 +73,7 @@ typedef struct Manager {
         uint64_t last_requests_total;   /* for the STATUS= rate */
 } Manager;
 
-Manager *manager_new(void);
+int manager_new(sd_event *event, const AcsDaemonOptions *options, Manager **ret);
 Manager *manager_free(Manager *m);
 void manager_freep(Manager **m);
 
@@ -82,7 +83,6 @@ int manager_load(Manager *m, const char *config_path);
 int manager_start(Manager *m);
 /* The controller's backend set arrived: start accepting if we were waiting for it. */
 void manager_backends_arrived(Manager *m);
-int manager_run(Manager *m);
 
 /* Publishes a new backend set (takes the reference). Backends that left are marked removed. */
 void manager_set_backends(Manager *m, BackendSet *set);

@@ -14,6 +14,8 @@
 #include "acs-etcd.h"
 #include "acs-time.h"
 
+#define PROXY_CONFIG_FILE ACS_SYSCONFDIR "/acs/proxy.conf"
+
 typedef enum ProxySource {
         PROXY_SOURCE_STATIC,
         PROXY_SOURCE_VIM,

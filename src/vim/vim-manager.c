@@ -11,7 +11,7 @@
 #include "vim-proxy-stats.h"
 #include "vim-vm-config.h"
 
-int vim_manager_new(const char *config_path, const char *bus_address, VimManager **ret) {
+int vim_manager_new(sd_event *event, const AcsDaemonOptions *options, VimManager **ret) {
         _cleanup_(vim_manager_freep) VimManager *m = NULL;
         int r;
 
@@ -19,14 +19,14 @@ int vim_manager_new(const char *config_path, const char *bus_address, VimManager
         if (!m)
                 return log_oom();
         vim_settings_init(&m->settings);
-        r = vim_settings_load(&m->settings, config_path ?: VIM_CONFIG_FILE, !config_path);
+        r = vim_settings_load(&m->settings, options->config ?: VIM_CONFIG_FILE, !options->config);
         if (r < 0)
                 return r;
         vim_settings_to_policy(&m->settings, &m->policy);
         m->desired = m->policy.min_replicas;
 
-        if (bus_address) {
-                m->bus_address = strdup(bus_address);
+        if (options->bus_address) {
+                m->bus_address = strdup(options->bus_address);
                 if (!m->bus_address)
                         return log_oom();
         }
@@ -36,16 +36,10 @@ int vim_manager_new(const char *config_path, const char *bus_address, VimManager
         /* After a restart the proxy keeps its last set: no signal until the VMMs re-registered. */
         m->backends->hold_signals = true;
 
-        r = sd_event_default(&m->event);
-        if (r < 0)
-                return log_error_errno(r, "Failed to allocate the event loop: %m");
-        (void) sd_event_set_watchdog(m->event, true);
+        m->event = sd_event_ref(event);
         r = vim_vm_config_load_directory(m, m->settings.vm_directory);
         if (r < 0)
                 return r;
-        r = sd_event_set_signal_exit(m->event, true);
-        if (r < 0)
-                return log_error_errno(r, "Failed to handle SIGINT and SIGTERM: %m");
 
         *ret = TAKE_PTR(m);
         return 0;
@@ -125,11 +119,6 @@ fail:
         return r;
 }
 
-int vim_manager_run(VimManager *m) {
-        (void) sd_notify(false, "READY=1\nSTATUS=Waiting for VMMs to register before taking org.acs.VIM1.");
-        return sd_event_loop(m->event);
-}
-
 int vim_manager_add_vm(VimManager *m, VimVm *vm) {
         VimVm **a = reallocarray(m->vms, m->n_vms + 1, sizeof(*a));
 
@@ -188,8 +177,8 @@ void vim_manager_flush_changes(VimManager *m) {
         m->vms_dirty = false;
         vim_manager_bus_emit_properties(m, "VMs");
         vim_scaler_count(m, &running, &ready);
-        (void) sd_notifyf(false, "STATUS=%zu VMs, %u/%u containers ready, %u desired.", m->n_vms, ready, running,
-                          m->desired);
+        acs_daemon_notify_status("%zu VMs, %u/%u containers ready, %u desired.", m->n_vms, ready, running,
+                                 m->desired);
 }
 
 void vim_manager_policy_changed(VimManager *m, const char *who) {

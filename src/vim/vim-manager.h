@@ -12,6 +12,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "acs-daemon.h"
 #include "acs-link.h"
 #include "acs-policy.h"
 #include "vim-config.h"
@@ -52,13 +53,12 @@ typedef struct VimManager {
         sd_bus_slot *bus_slot_vtable;
 } VimManager;
 
-int vim_manager_new(const char *config_path, const char *bus_address, VimManager **ret);
+int vim_manager_new(sd_event *event, const AcsDaemonOptions *options, VimManager **ret);
 VimManager *vim_manager_free(VimManager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(VimManager *, vim_manager_free);
 
 /* Binds (or takes the socket-activated "agent" and "api" fds), connects the bus, arms timers. */
 int vim_manager_start(VimManager *m);
-int vim_manager_run(VimManager *m);
 
 int vim_manager_add_vm(VimManager *m, VimVm *vm);
 void vim_manager_remove_vm(VimManager *m, VimVm *vm);

@@ -269,14 +269,13 @@ void vmm_manager_bus_emit_changed(VmmManager *m, const char *property, ...) {
                 log_warning_errno(r, "Failed to emit PropertiesChanged, ignoring: %m");
 }
 
-int vmm_manager_connect_bus(VmmManager *m, const char *address, bool user) {
+int vmm_manager_connect_bus(VmmManager *m, const char *address) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         int r;
 
-        r = acs_bus_open(address ?: user ? "user" : NULL, &bus);
+        r = acs_bus_open(address, &bus);
         if (r < 0)
-                return log_error_errno(r, "Failed to connect to the %s bus: %m",
-                                       address ? address : user ? "user" : "system");
+                return log_error_errno(r, "Failed to connect to the %s bus: %m", acs_bus_describe(address));
 
         r = sd_bus_add_object_vtable(bus, NULL, VMM_BUS_PATH, VMM_BUS_INTERFACE, vmm_vtable, m);
         if (r < 0)

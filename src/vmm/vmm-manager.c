@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <systemd/sd-daemon.h>
 
+#include "acs-daemon.h"
 #include "acs-log.h"
 #include "acs-macro.h"
 #include "acs-curl.h"
@@ -66,6 +67,28 @@ int vmm_manager_new(sd_event *event, VmmSettings *settings, VmmManager **ret) {
         (void) sd_event_source_set_enabled(m->reconcile, SD_EVENT_OFF);
 
         *ret = TAKE_PTR(m);
+        return 0;
+}
+
+int vmm_manager_new_from_config(sd_event *event, const char *path, VmmManager **ret) {
+        AcsConfigError error = {};
+        VmmSettings settings;
+        int r;
+
+        r = vmm_settings_init(&settings);
+        if (r < 0)
+                return log_oom();
+        r = vmm_settings_load(&settings, path ?: VMM_CONFIG_FILE, !path, &error);
+        if (r < 0) {
+                log_error("%s", strna(error.message));
+                acs_config_error_done(&error);
+                vmm_settings_done(&settings);
+                return -EBADMSG;
+        }
+        r = vmm_manager_new(event, &settings, ret);
+        vmm_settings_done(&settings);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up: %m");
         return 0;
 }
 
@@ -149,7 +172,7 @@ static void manager_notify_status(VmmManager *m) {
                 return;
         if (streq_ptr(status, m->last_status))
                 return;
-        (void) sd_notifyf(false, "STATUS=%s", status);
+        acs_daemon_notify_status("%s", status);
         free(m->last_status);
         m->last_status = TAKE_PTR(status);
 }

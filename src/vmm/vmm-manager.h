@@ -66,11 +66,14 @@ struct VmmManager {
 };
 
 int vmm_manager_new(sd_event *event, VmmSettings *settings, VmmManager **ret);
+/* Loads path (NULL: the default file, which may be missing) and creates the manager. A
+ * configuration error is logged with its file and line and returned as -EBADMSG. */
+int vmm_manager_new_from_config(sd_event *event, const char *path, VmmManager **ret);
 VmmManager *vmm_manager_free(VmmManager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(VmmManager *, vmm_manager_free);
 
 /* Connects to the bus (address NULL: the system bus, "user": the user bus) and claims the name. */
-int vmm_manager_connect_bus(VmmManager *m, const char *address, bool user);
+int vmm_manager_connect_bus(VmmManager *m, const char *address);
 /* Starts talking to Docker and the VIM, and sampling. */
 int vmm_manager_start(VmmManager *m);
 
