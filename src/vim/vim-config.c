@@ -9,6 +9,7 @@
 #include "vim-config.h"
 
 static const char *const placement_choices[] = { "spread", "binpack", NULL };
+static const char *const store_choices[] = { "embedded", "etcd", NULL };
 
 #define S(f) offsetof(VimSettings, f)
 const AcsConfigItem vim_config_table[] = {
@@ -42,6 +43,11 @@ const AcsConfigItem vim_config_table[] = {
         { "Scaling", "ActivateCommand", ACS_CONFIG_STRING, S(activate_command) },
         { "Scaling", "StandbyCommand", ACS_CONFIG_STRING, S(standby_command) },
 
+        { "Cluster", "Store", ACS_CONFIG_ENUM, S(store), .choices = store_choices },
+        ACS_ETCD_CONFIG_ITEMS(VimSettings, etcd),
+        { "Cluster", "LeaseTTL", ACS_CONFIG_DURATION, S(lease_ttl), .min = USEC_PER_SEC, .max = 60 * USEC_PER_SEC },
+        { "Cluster", "Advertise", ACS_CONFIG_STRING, S(advertise) },
+
         { "Proxy", "BusAddress", ACS_CONFIG_STRING, S(proxy_bus_address) },
 
         { "Api", "Listen", ACS_CONFIG_STRING, S(api_listen) },
@@ -63,6 +69,7 @@ void vim_settings_init(VimSettings *s) {
         acs_policy_init(&p);
         *s = (VimSettings) {
                 .grace_period = 3 * USEC_PER_SEC,
+                .lease_ttl = 3 * USEC_PER_SEC,
                 .handshake_timeout = 5 * USEC_PER_SEC,
                 .container_port_min = 1024,
                 .container_port_max = 65535,
@@ -119,7 +126,8 @@ int vim_settings_load(VimSettings *s, const char *path, bool missing_ok) {
             default_string(&s->proxy_url, "http://127.0.0.1:8080/") < 0 ||
             default_string(&s->load_command, ACS_LIBEXECDIR "/acs-load") < 0 ||
             default_string(&s->activate_command, "") < 0 ||
-            default_string(&s->standby_command, "") < 0)
+            default_string(&s->standby_command, "") < 0 ||
+            default_string(&s->advertise, s->agent_listen) < 0)
                 return log_oom();
 
         if (s->container_port_min > s->container_port_max) {
@@ -127,6 +135,8 @@ int vim_settings_load(VimSettings *s, const char *path, bool missing_ok) {
                           s->container_port_min, s->container_port_max);
                 return -EINVAL;
         }
+        if (s->store == VIM_STORE_ETCD && acs_etcd_settings_verify(&s->etcd, path ?: "vim.conf") < 0)
+                return -EINVAL;
         if (s->min_replicas > s->max_replicas) {
                 log_error("%s: [Scaling] MinReplicas=%u exceeds MaxReplicas=%u.", path, s->min_replicas,
                           s->max_replicas);

@@ -9,10 +9,16 @@
 #include <stdbool.h>
 
 #include "acs-config.h"
+#include "acs-etcd.h"
 #include "acs-policy.h"
 #include "acs-time.h"
 
 #define VIM_CONFIG_FILE ACS_SYSCONFDIR "/acs/vim.conf"
+
+typedef enum VimStore {
+        VIM_STORE_EMBEDDED,             /* alone, state in memory (and StateDirectory) */
+        VIM_STORE_ETCD,                 /* leader election and state in etcd */
+} VimStore;
 
 typedef struct VimSettings {
         /* [Agents] */
@@ -42,6 +48,12 @@ typedef struct VimSettings {
         bool dry_run;
         char *activate_command;         /* run with ACS_VM=<name> by /bin/sh -c */
         char *standby_command;
+
+        /* [Cluster] */
+        int store;                      /* VimStore */
+        AcsEtcdSettings etcd;
+        usec_t lease_ttl;               /* the leader's lease; a dead leader is replaced after it */
+        char *advertise;                /* the agent address VMMs reach this VIM at, for the others */
 
         /* [Proxy] */
         char *proxy_bus_address;        /* where org.acs.Proxy1 lives; empty: our own bus */

@@ -278,6 +278,16 @@ static int property_get_generation(sd_bus *bus, const char *path, const char *in
         return sd_bus_message_append(reply, "t", m->backends->generation);
 }
 
+static int property_get_role(sd_bus *bus, const char *path, const char *interface, const char *property,
+                             sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", vim_role_to_string(vim_manager_role(userdata)));
+}
+
+static int property_get_leader_address(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                       sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", vim_manager_leader_address(userdata));
+}
+
 static const sd_bus_vtable vim_vtable[] = {
         SD_BUS_VTABLE_START(0),
         /* Large arrays (a thousand VMs, ten thousand backends): the change signal names them
@@ -287,6 +297,8 @@ static const sd_bus_vtable vim_vtable[] = {
         SD_BUS_PROPERTY("Policy", "a{sv}", property_get_policy, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Generation", "t", property_get_generation, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Desired", "u", NULL, offsetof(VimManager, desired), 0),
+        SD_BUS_PROPERTY("Role", "s", property_get_role, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("LeaderAddress", "s", property_get_leader_address, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("GetBackends", SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("t", generation, "a(squsss)", backends), method_get_backends,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
@@ -311,6 +323,7 @@ static const sd_bus_vtable vim_vtable[] = {
 void vim_manager_bus_emit_backends_changed(VimManager *m, uint64_t generation) {
         int r;
 
+        vim_cluster_backends_changed(m);
         if (!m->bus)
                 return;
         r = sd_bus_emit_signal(m->bus, VIM_BUS_PATH, VIM_BUS_INTERFACE, "BackendsChanged", "t", generation);
@@ -346,9 +359,12 @@ int vim_manager_bus_start(VimManager *m) {
 int vim_manager_bus_own_name(VimManager *m) {
         int r;
 
+        if (m->bus_name_owned)
+                return 0;       /* as a standby first, now as the leader */
         r = sd_bus_request_name(m->bus, "org.acs.VIM1", 0);
         if (r < 0)
                 return log_error_errno(r, "Failed to own org.acs.VIM1: %m");
+        m->bus_name_owned = true;
         log_info("Owning org.acs.VIM1 with %zu backends.", m->backends->n_items);
         return 0;
 }

@@ -48,6 +48,7 @@ int vim_manager_new(sd_event *event, const AcsDaemonOptions *options, VimManager
 VimManager *vim_manager_free(VimManager *m) {
         if (!m)
                 return NULL;
+        m->cluster = vim_cluster_free(m->cluster);
         vim_api_free(m->api);
         vim_proxy_stats_free(m->proxy_stats);
         while (m->n_vms > 0)
@@ -94,7 +95,14 @@ int vim_manager_start(VimManager *m) {
         r = vim_manager_bus_start(m);
         if (r < 0)
                 goto fail;
-        r = vim_agents_start(m, agent_fd);
+        if (m->settings.store == VIM_STORE_ETCD) {
+                /* Agents are served by the leader only: a standby must refuse them. */
+                if (agent_fd >= 0)
+                        log_warning("With [Cluster] Store=etcd the agent port is bound when elected; closing the passed socket.");
+                agent_fd = safe_close(agent_fd);
+                r = vim_cluster_start(m);
+        } else
+                r = vim_agents_start(m, agent_fd);
         agent_fd = -1;
         if (r < 0)
                 goto fail;

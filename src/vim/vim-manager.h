@@ -15,6 +15,7 @@
 #include "acs-daemon.h"
 #include "acs-link.h"
 #include "acs-policy.h"
+#include "vim-cluster.h"
 #include "vim-config.h"
 #include "vim-vm.h"
 
@@ -51,6 +52,8 @@ typedef struct VimManager {
         VimApi *api;
 
         sd_bus_slot *bus_slot_vtable;
+        bool bus_name_owned;
+        VimCluster *cluster;            /* [Cluster] Store=etcd, else NULL */
 } VimManager;
 
 int vim_manager_new(sd_event *event, const AcsDaemonOptions *options, VimManager **ret);

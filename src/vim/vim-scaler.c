@@ -268,6 +268,13 @@ static int scaler_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
         (void) sd_event_source_set_time_relative(s, SCALER_INTERVAL);
 
+        /* A standby, or a leader no longer sure of its lease, decides nothing. */
+        if (!vim_manager_is_leader(m)) {
+                vim_manager_flush_changes(m);
+                if (vim_manager_role(m) == VIM_ROLE_STANDBY && vim_manager_bus_own_name(m) < 0)
+                        return sd_event_exit(m->event, -EEXIST);
+                return 0;
+        }
         scaler_check_reachability(m, now);
 
         /* After a restart, decide nothing until the VMMs had their grace period to register:
@@ -277,11 +284,15 @@ static int scaler_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 return 0;
         }
         if (!m->decided_once) {
-                unsigned running;
+                unsigned running, stored;
 
                 /* Adopt what runs as the count to hold: a restart recreates nothing. */
                 vim_scaler_count(m, &running, NULL);
                 m->desired = running;
+                /* In a cluster, the count the previous leader was heading for, if it left one
+                 * (never below what runs: scale-in stays the window's decision). */
+                if (vim_cluster_take_stored_desired(m, &stored))
+                        m->desired = CLAMP(MAX(stored, running), m->policy.min_replicas, m->policy.max_replicas);
                 /* ... and as the start of the scale-down window, so a restart never scales in
                  * before the window has seen the load. */
                 acs_scale_history_record(&m->history, now, running);
@@ -301,6 +312,7 @@ static int scaler_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         vim_placement_check_standby(m, now);
         /* The backend set follows every change as it happens (vim_manager_containers_changed()). */
         vim_manager_flush_changes(m);
+        vim_cluster_state_changed(m);
         return 0;
 }
 

@@ -250,6 +250,9 @@ int vim_vm_send_order(VimVm *vm, AcsOrderKind kind, uint32_t count, const char *
 
         if (!vm->link)
                 return -ENOTCONN;
+        /* Fencing: a VIM that is not sure it still leads gives no order. */
+        if (!vim_manager_is_leader(vm->manager))
+                return -EPERM;
         vm_forget_old_orders(vm, now);
 
         o = reallocarray(vm->orders, vm->n_orders + 1, sizeof(*o));

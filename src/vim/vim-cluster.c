@@ -1,0 +1,502 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * acs-vim in high availability: with [Cluster] Store=etcd every acs-vim holds a lease in etcd
+ * and campaigns for PREFIX/leader with a create-if-absent transaction bound to its lease. The
+ * winner serves the agents (VMMs), decides and gives orders; the others are standbys that do
+ * not listen for agents, so a VMM's link client moves on to the leader's address.
+ *
+ * Fencing: a leader counts itself leader only until its lease would run out, counted from the
+ * last keep-alive etcd confirmed; past that (a pause, a partition) it gives no order, drops its
+ * agents and campaigns again. Every write of state is a transaction that holds only while the
+ * leader key is still the one it created (its create revision), so a deposed leader's late
+ * write changes nothing.
+ *
+ * State under the prefix, written by the leader: "backends" (the backend set with its
+ * generation, which acs-proxy Source=etcd watches) and "state" (the replica count to hold).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "acs-etcd.h"
+#include "acs-log.h"
+#include "vim-backends.h"
+#include "vim-cluster.h"
+#include "vim-manager.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
+
+struct VimCluster {
+        VimManager *manager;
+        AcsCurl *curl;
+        AcsEtcd *etcd;
+        VimRole role;
+        int64_t lease;                  /* 0: none granted (yet) */
+        usec_t ttl;                     /* as etcd granted it */
+        usec_t lease_deadline;          /* monotonic: the lease holds at least until then */
+        int64_t leader_revision;        /* create revision of our leader key, while leader */
+        char *leader_address;           /* the leader's agent address, "" when none */
+        char *value;                    /* our leader key's value */
+        sd_event_source *timer;         /* keep-alive and campaign, every ttl / 3 */
+        AcsEtcdCall *lease_call, *campaign_call, *backends_call, *state_call, *read_call;
+        usec_t lease_sent;              /* when the lease call in flight was sent */
+        AcsEtcdWatch *leader_watch;
+        bool backends_dirty;            /* changed while a write was in flight */
+        unsigned stored_desired;        /* from "state", applied at the first decision */
+        bool have_stored_desired;
+        char *state_written;            /* the last "state" document written */
+};
+
+static void cluster_read_state(VimCluster *c);
+static void cluster_parse_leader(VimCluster *c, const char *value);
+
+static void cluster_arm(VimCluster *c, usec_t delay) {
+        (void) sd_event_source_set_time_relative(c->timer, delay);
+        (void) sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
+}
+
+static void cluster_set_leader_address(VimCluster *c, const char *address) {
+        char *copy;
+
+        if (streq_ptr(c->leader_address, address))
+                return;
+        copy = strdup(address);
+        if (!copy)
+                return;
+        free(c->leader_address);
+        c->leader_address = copy;
+        vim_manager_bus_emit_properties(c->manager, "LeaderAddress");
+}
+
+static void cluster_set_role(VimCluster *c, VimRole role, const char *why) {
+        VimManager *m = c->manager;
+
+        if (c->role == role)
+                return;
+        c->role = role;
+        log_event(role == VIM_ROLE_LEADER ? LOG_NOTICE : LOG_WARNING, role == VIM_ROLE_LEADER ? "leader" : "standby",
+                  NULL, NULL, "Cluster role: %s (%s); leader %s.", vim_role_to_string(role), why,
+                  c->leader_address && *c->leader_address ? c->leader_address : "unknown");
+        vim_manager_bus_emit_properties(m, "Role");
+}
+
+/* Stops giving orders at once: no agent is served any more, every VMM moves on. */
+static void cluster_step_down(VimCluster *c, const char *why) {
+        VimManager *m = c->manager;
+
+        c->leader_revision = 0;
+        if (c->role != VIM_ROLE_LEADER) {
+                cluster_set_role(c, VIM_ROLE_STANDBY, why);
+                return;
+        }
+        for (size_t i = 0; i < m->n_vms; i++)
+                if (m->vms[i]->link) {
+                        m->vms[i]->link = NULL;
+                        vim_vm_forget_orders(m->vms[i]);
+                }
+        m->agents = acs_link_server_free(m->agents);
+        c->backends_call = acs_etcd_call_cancel(c->backends_call);
+        c->state_call = acs_etcd_call_cancel(c->state_call);
+        cluster_set_leader_address(c, "");
+        cluster_set_role(c, VIM_ROLE_STANDBY, why);
+}
+
+/* Won the election: serve the agents; the model is rebuilt from their registrations as after
+ * a restart, with the replica count to hold taken from the store. */
+static void cluster_take_lead(VimCluster *c, int64_t revision) {
+        VimManager *m = c->manager;
+        int r;
+
+        c->leader_revision = revision;
+        cluster_set_leader_address(c, m->settings.advertise);
+        m->started = now_usec(CLOCK_MONOTONIC);
+        m->decided_once = false;
+        m->backends->hold_signals = true;
+        r = vim_agents_start(m, -1);
+        if (r < 0) {
+                log_error_errno(r, "Failed to serve agents as leader, stepping down: %m");
+                cluster_step_down(c, "cannot serve agents");
+                return;
+        }
+        cluster_set_role(c, VIM_ROLE_LEADER, "won the election");
+        cluster_read_state(c);
+}
+
+static void cluster_on_campaign(AcsEtcd *etcd, int error, json_object *reply, void *userdata) {
+        VimCluster *c = userdata;
+        json_object *header, *responses, *range;
+        _cleanup_free_ char *value = NULL;
+
+        c->campaign_call = NULL;
+        if (error < 0) {
+                log_warning_errno(error, "Campaign for the lead failed, retrying: %m");
+                return;
+        }
+        if (json_object_get_boolean(json_object_object_get(reply, "succeeded"))) {
+                header = json_object_object_get(reply, "header");
+                cluster_take_lead(c, acs_etcd_json_int64(header, "revision"));
+                return;
+        }
+        /* Someone leads: note where. */
+        responses = json_object_object_get(reply, "responses");
+        range = json_object_object_get(json_object_array_get_idx(responses, 0), "response_range");
+        value = range ? acs_etcd_range_value(range, NULL, NULL) : NULL;
+        if (value)
+                cluster_parse_leader(c, value);
+        cluster_set_role(c, VIM_ROLE_STANDBY, "another acs-vim leads");
+}
+
+static int cluster_campaign(VimCluster *c) {
+        _cleanup_(json_object_putp) json_object *req = NULL;
+        _cleanup_free_ char *key = acs_etcd_key64(c->etcd, "leader");
+        _cleanup_free_ char *value = acs_base64_encode(c->value, strlen(c->value));
+        char text[512];
+
+        if (!key || !value)
+                return -ENOMEM;
+        (void) snprintf(text, sizeof(text),
+                        "{\"compare\":[{\"key\":\"%s\",\"target\":\"CREATE\",\"create_revision\":\"0\"}],"
+                        "\"success\":[{\"request_put\":{\"key\":\"%s\",\"value\":\"%s\",\"lease\":\"%lld\"}}],"
+                        "\"failure\":[{\"request_range\":{\"key\":\"%s\"}}]}",
+                        key, key, value, (long long) c->lease, key);
+        req = json_tokener_parse(text);
+        if (!req)
+                return -ENOMEM;
+        return acs_etcd_call(c->etcd, "/v3/kv/txn", req, 0, cluster_on_campaign, c, &c->campaign_call);
+}
+
+static void cluster_on_lease(AcsEtcd *etcd, int error, json_object *reply, void *userdata) {
+        VimCluster *c = userdata;
+        json_object *result = json_object_object_get(reply, "result") ?: reply;
+        int64_t id, ttl;
+
+        c->lease_call = NULL;
+        if (error < 0) {
+                log_warning_errno(error, "Lease request to etcd failed: %m");
+                return;
+        }
+        id = acs_etcd_json_int64(result, "ID");
+        ttl = acs_etcd_json_int64(result, "TTL");
+        if (id == 0 || ttl <= 0) {
+                /* Expired: whatever we led is not ours any more. */
+                log_warning("Lease %llx expired in etcd.", (unsigned long long) c->lease);
+                c->lease = 0;
+                cluster_step_down(c, "lease expired");
+                cluster_arm(c, 0);
+                return;
+        }
+        if (c->lease == 0)
+                log_info("Holding lease %llx in etcd at %s, %lld s.", (unsigned long long) id,
+                         acs_etcd_endpoint(etcd), (long long) ttl);
+        c->lease = id;
+        c->ttl = (usec_t) ttl * USEC_PER_SEC;
+        c->lease_deadline = c->lease_sent + c->ttl;
+        if (c->role != VIM_ROLE_LEADER && !c->campaign_call && (!c->leader_address || !*c->leader_address))
+                (void) cluster_campaign(c);
+}
+
+static int cluster_send_lease(VimCluster *c) {
+        _cleanup_(json_object_putp) json_object *req = json_object_new_object();
+        const char *path = c->lease ? "/v3/lease/keepalive" : "/v3/lease/grant";
+
+        if (!req)
+                return -ENOMEM;
+        if (c->lease)
+                json_object_object_add(req, "ID", json_object_new_int64(c->lease));
+        else
+                json_object_object_add(req, "TTL",
+                                       json_object_new_int64((int64_t) (c->manager->settings.lease_ttl / USEC_PER_SEC)));
+        c->lease_sent = now_usec(CLOCK_MONOTONIC);
+        return acs_etcd_call(c->etcd, path, req, c->manager->settings.lease_ttl / 3, cluster_on_lease, c,
+                             &c->lease_call);
+}
+
+static int cluster_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        VimCluster *c = userdata;
+        usec_t now = now_usec(CLOCK_MONOTONIC);
+
+        cluster_arm(c, c->manager->settings.lease_ttl / 3);
+        if (c->role == VIM_ROLE_LEADER && now >= c->lease_deadline)
+                cluster_step_down(c, "lease not renewed in time");
+        if (!c->lease_call) {
+                c->lease_call = acs_etcd_call_cancel(c->lease_call);
+                if (cluster_send_lease(c) < 0)
+                        log_oom();
+        }
+        /* The watch tells at once when the leader key goes; this is the fallback. */
+        if (c->lease && c->role != VIM_ROLE_LEADER && !c->campaign_call &&
+            (!c->leader_address || !*c->leader_address))
+                (void) cluster_campaign(c);
+        return 0;
+}
+
+static void cluster_parse_leader(VimCluster *c, const char *value) {
+        _cleanup_(json_object_putp) json_object *o = json_tokener_parse(value);
+        json_object *address;
+
+        if (!o || !json_object_object_get_ex(o, "address", &address) ||
+            !json_object_is_type(address, json_type_string) || json_object_get_string_len(address) > 256) {
+                log_warning("Ignoring a leader key that is not an acs-vim's: %.64s", value);
+                return;
+        }
+        cluster_set_leader_address(c, json_object_get_string(address));
+}
+
+/* Runs inside a curl callback: note, and let the timer campaign. */
+static void cluster_on_leader_key(AcsEtcdWatch *w, const char *value, size_t size, int64_t revision,
+                                  void *userdata) {
+        VimCluster *c = userdata;
+
+        if (!value) {
+                log_info("The leader key is gone (revision %lld).", (long long) revision);
+                if (c->role == VIM_ROLE_LEADER)
+                        c->lease_deadline = 0;  /* not ours any more: fence at once */
+                cluster_set_leader_address(c, "");
+                cluster_arm(c, 0);
+                return;
+        }
+        if (c->role != VIM_ROLE_LEADER)
+                cluster_parse_leader(c, value);
+}
+
+/* ---- state written by the leader, fenced by the leader key's create revision */
+
+static void cluster_on_write(VimCluster *c, int error, json_object *reply, const char *what) {
+        if (error < 0) {
+                log_warning_errno(error, "Failed to write %s to etcd: %m", what);
+                return;
+        }
+        if (!json_object_get_boolean(json_object_object_get(reply, "succeeded"))) {
+                log_warning("Writing %s to etcd found another leader key: deposed.", what);
+                cluster_step_down(c, "deposed");
+        }
+}
+
+static int cluster_write(VimCluster *c, const char *name, const char *value, AcsEtcdReply cb, AcsEtcdCall **ret) {
+        _cleanup_free_ char *leader = acs_etcd_key64(c->etcd, "leader"), *key = acs_etcd_key64(c->etcd, name);
+        _cleanup_free_ char *value64 = acs_base64_encode(value, strlen(value));
+        _cleanup_(json_object_putp) json_object *req = NULL;
+        _cleanup_free_ char *text = NULL;
+
+        if (!leader || !key || !value64)
+                return -ENOMEM;
+        if (asprintf(&text,
+                     "{\"compare\":[{\"key\":\"%s\",\"target\":\"CREATE\",\"create_revision\":\"%lld\"}],"
+                     "\"success\":[{\"request_put\":{\"key\":\"%s\",\"value\":\"%s\"}}]}",
+                     leader, (long long) c->leader_revision, key, value64) < 0)
+                return -ENOMEM;
+        req = json_tokener_parse(text);
+        if (!req)
+                return -ENOMEM;
+        return acs_etcd_call(c->etcd, "/v3/kv/txn", req, 0, cb, c, ret);
+}
+
+static char *cluster_backends_json(VimManager *m) {
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object(), *a = json_object_new_array();
+
+        if (!o || !a)
+                return NULL;
+        for (size_t i = 0; i < m->n_vms; i++)
+                for (size_t k = 0; k < m->vms[i]->n_backends; k++) {
+                        VimBackend *x = m->vms[i]->backends + k;
+                        json_object *b = json_object_new_object();
+
+                        if (!b || json_object_array_add(a, b) < 0)
+                                return NULL;
+                        json_object_object_add(b, "address", json_object_new_string(x->address));
+                        json_object_object_add(b, "port", json_object_new_int(x->port));
+                        json_object_object_add(b, "weight", json_object_new_int((int) x->weight));
+                        json_object_object_add(b, "state", json_object_new_string(x->draining ? "draining" : "ready"));
+                        json_object_object_add(b, "vm", json_object_new_string(x->vm));
+                        json_object_object_add(b, "container", json_object_new_string(x->container));
+                }
+        json_object_object_add(o, "generation", json_object_new_int64((int64_t) m->backends->generation));
+        json_object_object_add(o, "backends", json_object_get(a));
+        return strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+}
+
+static int cluster_write_backends(VimCluster *c);
+
+static void cluster_on_backends_written(AcsEtcd *etcd, int error, json_object *reply, void *userdata) {
+        VimCluster *c = userdata;
+
+        c->backends_call = NULL;
+        cluster_on_write(c, error, reply, "the backend set");
+        if (c->backends_dirty && c->role == VIM_ROLE_LEADER)
+                (void) cluster_write_backends(c);
+}
+
+static int cluster_write_backends(VimCluster *c) {
+        _cleanup_free_ char *value = NULL;
+        int r;
+
+        if (c->backends_call) {
+                c->backends_dirty = true;
+                return 0;
+        }
+        c->backends_dirty = false;
+        value = cluster_backends_json(c->manager);
+        if (!value)
+                return log_oom();
+        r = cluster_write(c, "backends", value, cluster_on_backends_written, &c->backends_call);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to write the backend set to etcd: %m");
+        return 0;
+}
+
+static void cluster_on_state_written(AcsEtcd *etcd, int error, json_object *reply, void *userdata) {
+        VimCluster *c = userdata;
+
+        c->state_call = NULL;
+        cluster_on_write(c, error, reply, "the state");
+}
+
+/* What a new leader continues from: the stored state and the backend set's generation. */
+static void cluster_on_state_read(AcsEtcd *etcd, int error, json_object *reply, void *userdata) {
+        VimCluster *c = userdata;
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        _cleanup_free_ char *value = NULL;
+        json_object *desired;
+
+        c->read_call = NULL;
+        if (error < 0) {
+                log_warning_errno(error, "Failed to read the state from etcd, deciding without it: %m");
+                return;
+        }
+        value = acs_etcd_range_value(reply, NULL, NULL);
+        o = value ? json_tokener_parse(value) : NULL;
+        if (o && json_object_object_get_ex(o, "desired", &desired) && json_object_is_type(desired, json_type_int) &&
+            json_object_get_int64(desired) >= 0 && json_object_get_int64(desired) <= 100000) {
+                c->stored_desired = (unsigned) json_object_get_int64(desired);
+                c->have_stored_desired = true;
+                log_info("Continuing from the stored state: %u replicas to hold.", c->stored_desired);
+        }
+}
+
+static void cluster_read_state(VimCluster *c) {
+        _cleanup_(json_object_putp) json_object *req = json_object_new_object();
+        _cleanup_free_ char *key = acs_etcd_key64(c->etcd, "state");
+        int r;
+
+        if (!req || !key) {
+                log_oom();
+                return;
+        }
+        json_object_object_add(req, "key", json_object_new_string(key));
+        r = acs_etcd_call(c->etcd, "/v3/kv/range", req, 0, cluster_on_state_read, c, &c->read_call);
+        if (r < 0)
+                log_warning_errno(r, "Failed to read the state from etcd: %m");
+}
+
+/* ---- the manager's side */
+
+const char *vim_role_to_string(VimRole role) {
+        return role == VIM_ROLE_LEADER ? "leader" : role == VIM_ROLE_STANDBY ? "standby" : "alone";
+}
+
+bool vim_manager_is_leader(VimManager *m) {
+        VimCluster *c = m->cluster;
+
+        if (!c)
+                return true;
+        return c->role == VIM_ROLE_LEADER && now_usec(CLOCK_MONOTONIC) < c->lease_deadline;
+}
+
+VimRole vim_manager_role(VimManager *m) {
+        return m->cluster ? m->cluster->role : VIM_ROLE_ALONE;
+}
+
+const char *vim_manager_leader_address(VimManager *m) {
+        if (!m->cluster)
+                return m->settings.agent_listen;
+        return m->cluster->leader_address ?: "";
+}
+
+void vim_cluster_backends_changed(VimManager *m) {
+        if (m->cluster && vim_manager_is_leader(m))
+                (void) cluster_write_backends(m->cluster);
+}
+
+void vim_cluster_state_changed(VimManager *m) {
+        VimCluster *c = m->cluster;
+        char value[64];
+        int r;
+
+        if (!c || !vim_manager_is_leader(m) || c->state_call || !m->decided_once)
+                return;
+        (void) snprintf(value, sizeof(value), "{\"desired\":%u}", m->desired);
+        if (streq_ptr(c->state_written, value))
+                return;
+        r = cluster_write(c, "state", value, cluster_on_state_written, &c->state_call);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to write the state to etcd: %m");
+                return;
+        }
+        free(c->state_written);
+        c->state_written = strdup(value);
+}
+
+bool vim_cluster_take_stored_desired(VimManager *m, unsigned *ret) {
+        VimCluster *c = m->cluster;
+
+        if (!c || !c->have_stored_desired)
+                return false;
+        c->have_stored_desired = false;
+        *ret = c->stored_desired;
+        return true;
+}
+
+static char *cluster_leader_value(VimManager *m) {
+        char host[256] = "";
+        char *value;
+
+        (void) gethostname(host, sizeof(host) - 1);
+        if (asprintf(&value, "{\"address\":\"%s\",\"host\":\"%s\",\"pid\":%d}", m->settings.advertise, host,
+                     (int) getpid()) < 0)
+                return NULL;
+        return value;
+}
+
+int vim_cluster_start(VimManager *m) {
+        VimCluster *c;
+        int r;
+
+        if (m->settings.store != VIM_STORE_ETCD)
+                return 0;
+        c = m->cluster = calloc(1, sizeof(*c));
+        if (!c)
+                return log_oom();
+        c->manager = m;
+        c->role = VIM_ROLE_STANDBY;
+        c->value = cluster_leader_value(m);
+        c->curl = acs_curl_new(m->event);
+        if (!c->value || !c->curl)
+                return log_oom();
+        r = acs_etcd_new(m->event, c->curl, &m->settings.etcd, &c->etcd);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the etcd client: %m");
+        r = acs_etcd_watch_new(c->etcd, "leader", cluster_on_leader_key, c, &c->leader_watch);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch the leader key: %m");
+        r = sd_event_add_time_relative(m->event, &c->timer, CLOCK_MONOTONIC, 0, 0, cluster_on_timer, c);
+        if (r < 0)
+                return log_error_errno(r, "Failed to arm the cluster timer: %m");
+        (void) sd_event_source_set_description(c->timer, "vim-cluster");
+        log_info("Cluster store: etcd at %s, lease %llu s; standing by until elected.", acs_etcd_endpoint(c->etcd),
+                 (unsigned long long) (m->settings.lease_ttl / USEC_PER_SEC));
+        return 0;
+}
+
+VimCluster *vim_cluster_free(VimCluster *c) {
+        if (!c)
+                return NULL;
+        sd_event_source_disable_unref(c->timer);
+        acs_etcd_free(c->etcd);
+        acs_curl_free(c->curl);
+        free(c->leader_address);
+        free(c->value);
+        free(c->state_written);
+        return mfree(c);
+}
