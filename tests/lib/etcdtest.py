@@ -20,14 +20,14 @@ class EtcdCluster:
         self.prefix = prefix
         self.names = [f"m{i}" for i in range(members)]
         self.client_ports, self.peer_ports = [], []
-        taken = set()
+        # Test programs run in parallel: each starts looking at a place spread by its pid, so
+        # two of them rarely race for the same free port.
+        p = ETCD_PORT_LO + (os.getpid() * 37) % (ETCD_PORT_HI - ETCD_PORT_LO - 50)
         for _ in self.names:
             for kind in (self.client_ports, self.peer_ports):
-                p = free_port(ETCD_PORT_LO, ETCD_PORT_HI)
-                while p in taken:
-                    p = free_port(p + 1, ETCD_PORT_HI)
-                taken.add(p)
+                p = free_port(p, ETCD_PORT_HI)
                 kind.append(p)
+                p += 1
         cluster = ",".join(f"{n}=http://127.0.0.1:{p}" for n, p in zip(self.names, self.peer_ports))
         token = os.path.basename(self.dir)
         self.procs = []
