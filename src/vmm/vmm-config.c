@@ -91,6 +91,8 @@ const AcsConfigItem vmm_config_table[] = {
         { "Monitor", "Interval", ACS_CONFIG_DURATION, offsetof(VmmSettings, monitor_interval),
           .min = 100 * USEC_PER_MSEC, .max = 60 * USEC_PER_SEC },
         { "Policy", "LocalScaling", ACS_CONFIG_BOOL, offsetof(VmmSettings, local_scaling) },
+        { "Policy", "AutonomyGrace", ACS_CONFIG_DURATION, offsetof(VmmSettings, autonomy_grace),
+          .min = 0, .max = 3600 * USEC_PER_SEC },
         { "Policy", "TargetCpu", ACS_CONFIG_DOUBLE, offsetof(VmmSettings, target_cpu), .dmin = 0.05, .dmax = 1 },
         { "Policy", "Tolerance", ACS_CONFIG_DOUBLE, offsetof(VmmSettings, tolerance), .dmin = 0, .dmax = 0.5 },
         { "Policy", "ScaleDownWindow", ACS_CONFIG_DURATION, offsetof(VmmSettings, scale_down_window),
@@ -120,6 +122,8 @@ int vmm_settings_init(VmmSettings *s) {
                 .ready_timeout = 30 * USEC_PER_SEC,
                 .monitor_interval = USEC_PER_SEC,
                 .local_scaling = true,
+                /* Longer than a VIM restart: a VIM that comes back finds nothing changed behind it. */
+                .autonomy_grace = 30 * USEC_PER_SEC,
                 .target_cpu = 0.6,
                 .tolerance = 0.1,
                 .scale_down_window = 60 * USEC_PER_SEC,

@@ -58,6 +58,7 @@ typedef struct VmmSettings {
 
         /* [Policy] */
         bool local_scaling;             /* scale by our own rule while the VIM is away */
+        usec_t autonomy_grace;          /* ... but only once it has been away this long */
         double target_cpu;
         double tolerance;
         usec_t scale_down_window;

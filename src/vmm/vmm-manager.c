@@ -43,6 +43,7 @@ int vmm_manager_new(sd_event *event, VmmSettings *settings, VmmManager **ret) {
         m->cgroup_root = "/sys/fs/cgroup";
         m->desired = m->state == VMM_STATE_ACTIVE ? m->settings.min_containers : 0;
         acs_scale_history_reset(&m->history);
+        m->vim_away_since = now_usec(CLOCK_MONOTONIC);
         /* Back-off jitter differs between VMs started at the same time. */
         srandom((unsigned) (now_usec(CLOCK_REALTIME) ^ ((usec_t) getpid() << 16)));
 
@@ -705,7 +706,20 @@ static void manager_docker_connect(VmmManager *m) {
 
 /* --- sampling and the local policy */
 
-/* While the VIM is away, this VM scales itself with the VIM's own rule (acs-policy.h). */
+/* Whether the local policy may act now: no VIM is configured, or it has been away for longer
+ * than AutonomyGrace=. */
+static bool manager_autonomous(VmmManager *m, usec_t now) {
+        if (!m->settings.local_scaling || m->state != VMM_STATE_ACTIVE || !m->synced || vmm_manager_vim_connected(m))
+                return false;
+        return !m->uplink || now >= m->vim_away_since + m->settings.autonomy_grace;
+}
+
+/*
+ * While the VIM is away for longer than the grace, this VM scales itself with the VIM's own rule
+ * (acs-policy.h). Without a VM-side proxy (direct routing) the front proxy, fed only by the VIM,
+ * may still route to any of our containers, so none is removed then; an added one serves once the
+ * VIM is back and adopts it. What we did is reported when the link returns.
+ */
 static void manager_local_policy(VmmManager *m, usec_t now) {
         AcsPolicy policy;
         AcsScaleDecision d;
@@ -716,9 +730,10 @@ static void manager_local_policy(VmmManager *m, usec_t now) {
                 .cpu = m->utilization,
                 .capacity = m->settings.capacity,
         };
+        bool direct = m->uplink && !vmm_proxy_stats_present(m->proxy_stats);
         char buf[256];
 
-        if (!m->settings.local_scaling || m->state != VMM_STATE_ACTIVE || !m->synced || vmm_manager_vim_connected(m))
+        if (!manager_autonomous(m, now))
                 return;
 
         acs_policy_init(&policy);
@@ -735,8 +750,22 @@ static void manager_local_policy(VmmManager *m, usec_t now) {
         if (!((d.action == ACS_SCALE_OUT && d.desired > m->desired) ||
               (d.action == ACS_SCALE_IN && d.desired < m->desired && in.starting == 0)))
                 return;
-        log_event(LOG_INFO, d.action == ACS_SCALE_OUT ? "scale-out" : "scale-in", m->settings.name, NULL,
-                  "Local policy (VIM away): %u -> %u containers: %s", m->desired, d.desired, d.reason);
+        if (d.action == ACS_SCALE_IN && direct) {
+                log_debug("Local policy (VIM away): not removing containers the front proxy may still route to: %s",
+                          d.reason);
+                return;
+        }
+        if (m->uplink)
+                log_event(LOG_INFO, d.action == ACS_SCALE_OUT ? "scale-out" : "scale-in", m->settings.name, NULL,
+                          "Local policy (VIM away for %.0f s): %u -> %u containers: %s",
+                          (double) (now - m->vim_away_since) / USEC_PER_SEC, m->desired, d.desired, d.reason);
+        else
+                log_event(LOG_INFO, d.action == ACS_SCALE_OUT ? "scale-out" : "scale-in", m->settings.name, NULL,
+                          "Local policy (no VIM): %u -> %u containers: %s", m->desired, d.desired, d.reason);
+        if (d.desired > m->desired)
+                m->local_added += d.desired - m->desired;
+        else
+                m->local_drained += m->desired - d.desired;
         (void) vmm_manager_scale_to(m, d.desired, "local policy", buf, sizeof(buf));
 }
 

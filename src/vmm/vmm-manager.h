@@ -59,6 +59,8 @@ struct VmmManager {
 
         /* Local policy, while the VIM is away */
         AcsScaleHistory history;
+        usec_t vim_away_since;          /* CLOCK_MONOTONIC: start, or the loss of the link */
+        unsigned local_added, local_drained;    /* by the local policy since the VIM went away */
 
         sd_event_source *tick;
         sd_event_source *reconcile;

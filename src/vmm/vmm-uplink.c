@@ -144,6 +144,22 @@ static int uplink_execute(VmmUplink *u, const AcsOrder *o, char *buf, size_t siz
         }
 }
 
+/* What the local policy did while the VIM was away: the registration that just went out lists
+ * the containers as they are now, and this says how they came to be so. */
+static void uplink_report_local_actions(VmmUplink *u) {
+        VmmManager *m = u->manager;
+        char text[160];
+
+        if (m->local_added == 0 && m->local_drained == 0)
+                return;
+        (void) snprintf(text, sizeof(text), "while the VIM was away for %.0f s the local policy added %u and drained %u containers",
+                        (double) (now_usec(CLOCK_MONOTONIC) - m->vim_away_since) / USEC_PER_SEC, m->local_added,
+                        m->local_drained);
+        log_event(LOG_NOTICE, "local-scaling", m->settings.name, NULL, "Reported to the VIM: %s.", text);
+        vmm_uplink_send_event(u, "local-scaling", NULL, text);
+        m->local_added = m->local_drained = 0;
+}
+
 static void uplink_on_connect(AcsLink *link, const char *vm, void *userdata) {
         VmmUplink *u = userdata;
 
@@ -151,6 +167,7 @@ static void uplink_on_connect(AcsLink *link, const char *vm, void *userdata) {
         log_event(LOG_INFO, "vim-connected", u->manager->settings.name, NULL, "Connected to the VIM at %s.",
                   acs_link_get_peer(link));
         vmm_uplink_send_register(u);
+        uplink_report_local_actions(u);
         vmm_manager_bus_emit_changed(u->manager, "VimConnected", NULL);
 }
 
@@ -173,9 +190,10 @@ static void uplink_on_disconnect(AcsLink *link, int reason, void *userdata) {
         VmmUplink *u = userdata;
 
         u->link = NULL;
+        u->manager->vim_away_since = now_usec(CLOCK_MONOTONIC);
         log_event(LOG_WARNING, "vim-disconnected", u->manager->settings.name, NULL,
                   "Lost the VIM; containers keep serving%s, reconnecting.",
-                  u->manager->settings.local_scaling ? " and the local policy scales them" : "");
+                  u->manager->settings.local_scaling ? " (the local policy scales them if it stays away)" : "");
         vmm_manager_bus_emit_changed(u->manager, "VimConnected", NULL);
 }
 

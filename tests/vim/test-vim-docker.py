@@ -39,7 +39,7 @@ class DockerClusterTest(VimTestCase):
     def containers_of(self, vm):
         return sorted(docker("ps", "-q", "--no-trunc", "--filter", f"label=org.acs.vmm={vm}").stdout.split())
 
-    def start_vmm(self, i, state="active", min_containers=0, capacity=2):
+    def start_vmm(self, i, state="active", min_containers=0, capacity=2, policy=""):
         vm = self.vms[i]
         d = os.path.join(self.tmpdir, vm)
         os.makedirs(d, exist_ok=True)
@@ -71,6 +71,8 @@ Address=127.0.0.1:{self.agent_port}
 KeyFile={key}
 [Monitor]
 Interval=1s
+[Policy]
+{policy}
 """)
         if vm not in self.vmm_buses:
             self.vmm_buses[vm] = self.own(Bus())
@@ -238,6 +240,60 @@ HealthCheckInterval=1s
         self.assertTrue(self.vim_events("replace"))
         # the service answered throughout from vm1
         self.assertEqual(self.served_by(5), {vm1})
+
+    def test_vim_restart_under_load_vmms_wait(self):
+        """Direct routing: acs-vim restarted while requests keep coming. None fails, and the VMMs,
+        whose local policy would add containers at this load, do nothing alone meanwhile: the VIM
+        is back well within their AutonomyGrace= (default 30 s)."""
+        self.vmm_buses = {}
+        scaling = dict(Placement="spread", MinReplicas="2", MaxReplicas="2", ScaleDownWindow="60s")
+        self.start_vim(**scaling)
+        # A target the load is far above: left alone, the local policy would scale out at once.
+        for i in (0, 1):
+            self.start_vmm(i, min_containers=1, capacity=3, policy="TargetCpu=0.05\nScaleDownWindow=0")
+        self.wait_state(lambda s: s["service"]["ready"] == 2 and len(s["vms"]) == 2, 60, "two VMs, two ready")
+        self.start_proxy()
+        wait_until(lambda: len(self.served_by(10)) == 2, 20, what="the proxy serves from both VMs")
+        before = sorted(sum((self.containers_of(v) for v in self.vms[:2]), []))
+
+        stop, ok, failed = threading.Event(), [0], []
+
+        def client():
+            while not stop.is_set():
+                try:
+                    status, _, _ = http_get(f"http://127.0.0.1:{self.proxy_port}/?cost_ms=20", timeout=20)
+                    if status == 200:
+                        ok[0] += 1
+                    else:
+                        failed.append(status)
+                except OSError as e:
+                    failed.append(repr(e))
+
+        clients = [threading.Thread(target=client) for _ in range(3)]
+        for t in clients:
+            t.start()
+        try:
+            self.wait_state(lambda s: min(v["cpu"] for v in s["vms"]) > 0.01, 20, "the load on both VMs")
+            self.vim.stop()
+            # The VIM stays away for a few seconds, as a restart of the unit may take.
+            t_down = time.monotonic()
+            wait_until(lambda: all("Lost the VIM" in self.vmm[v].output() for v in self.vms[:2]), 10,
+                       what="both VMMs lost the VIM")
+            time.sleep(max(0.0, 4 - (time.monotonic() - t_down)))
+            self.start_vim(**scaling)
+            self.wait_state(lambda s: s["service"]["ready"] == 2 and
+                            all(v["state"] == "active" for v in s["vms"]), 30, "both VMs re-registered")
+            served = ok[0]
+            wait_until(lambda: ok[0] > served + 20, 20, what="requests served after the restart")
+        finally:
+            stop.set()
+            for t in clients:
+                t.join(30)
+        self.assertEqual(failed, [], f"{len(failed)} requests failed over the restart ({ok[0]} ok)")
+        for v in self.vms[:2]:
+            self.assertNotIn("Local policy", self.vmm[v].output(), f"{v} scaled by itself during the restart")
+        self.assertEqual(sorted(sum((self.containers_of(v) for v in self.vms[:2]), [])), before,
+                         "the same containers before and after")
 
 
 if __name__ == "__main__":

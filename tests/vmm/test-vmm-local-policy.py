@@ -29,7 +29,7 @@ class VmmLocalPolicyTest(VmmTestCase):
                    what="the local policy to scale in to MinContainers")
         wait_until(lambda: len(self.ready_backends(bus)) == 1 and len(self.containers()) == 1, 30,
                    what="idle containers removed")
-        self.assertRegex(vmm.output(), r"Local policy \(VIM away\): 3 -> 1")
+        self.assertRegex(vmm.output(), r"Local policy \(no VIM\): 3 -> 1")
 
         # Keep the one container's CPU share busy: utilization far above the target.
         (address, port, *_rest), = self.ready_backends(bus)
@@ -53,7 +53,7 @@ class VmmLocalPolicyTest(VmmTestCase):
             for t in threads:
                 t.join(10)
         self.assertLessEqual(self.vmm_property(bus, "DesiredContainers"), 3)
-        self.assertRegex(vmm.output(), r"Local policy \(VIM away\): 1 -> [23]")
+        self.assertRegex(vmm.output(), r"Local policy \(no VIM\): 1 -> [23]")
         self.assertEqual(vmm.stop(), 0)
 
 
