@@ -28,6 +28,7 @@ static void help(void) {
                "  scale N                 run N containers\n"
                "  drain CONTAINER         stop new requests to a container, then remove it\n"
                "  activate VM | standby VM\n"
+               "  power-on VM | power-off VM  boot or stop a VM through its provider (systemd, libvirt)\n"
                "  load ARGS ...           run acs-load (simulated users) with ARGS\n"
                "  list-vms                VM names, one a line (for scripts)\n"
                "  list-containers         container ids in the backend set, one a line\n\n"
@@ -166,6 +167,10 @@ static int dispatch(sd_bus *bus, int argc, char **argv) {
                         return need_args(argc, 1, "list-vms") ?: ctl_list_vms(bus);
                 if (streq(verb, "list-containers"))
                         return need_args(argc, 1, "list-containers") ?: ctl_list_containers(bus, false);
+                if (streq(verb, "power-on"))
+                        return need_args(argc, 2, "power-on VM") ?: ctl_vim_vm_state(bus, "PowerOn", argv[1]);
+                if (streq(verb, "power-off"))
+                        return need_args(argc, 2, "power-off VM") ?: ctl_vim_vm_state(bus, "PowerOff", argv[1]);
         }
         r = log_error_errno(EINVAL, "Unknown command \"%s\"%s; see acsctl --help.", verb, arg_vmm ? " for --vmm" : "");
         return r;

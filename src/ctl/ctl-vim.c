@@ -247,8 +247,11 @@ int ctl_vim_scale(sd_bus *bus, const char *count) {
 
 int ctl_vim_vm_state(sd_bus *bus, const char *method, const char *vm) {
         _cleanup_free_ char *what = NULL;
+        const char *verb = streq(method, "Activate") ? "activate" :
+                           streq(method, "PowerOn")  ? "power on" :
+                           streq(method, "PowerOff") ? "power off" : "put on standby";
 
-        if (asprintf(&what, "Failed to %s %s", streq(method, "Activate") ? "activate" : "put on standby", vm) < 0)
+        if (asprintf(&what, "Failed to %s %s", verb, vm) < 0)
                 return log_oom();
         return call_simple(bus, method, what, "s", vm);
 }

@@ -380,6 +380,8 @@ int vim_scaler_activate(VimManager *m, VimVm *vm, const char *who) {
                 (void) snprintf(reason, sizeof(reason), "requested by %s", who);
                 return vim_power_on(vm, "vm-power-on", reason);
         }
+        if (vm->state == VIM_VM_BOOTING)
+                return 0;
         if (!vim_vm_can_order(vm))
                 return -EHOSTUNREACH;
         if (vm->state == VIM_VM_ACTIVE)

@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A stand-in for systemd's manager in the VM-tier tests, with faults to inject: owns
+ * org.freedesktop.systemd1 on a private bus and answers StartUnit, StopUnit and Subscribe the
+ * way PID 1 does (a job path at once, JobRemoved(id, job, unit, result) when the job ends).
+ * A started unit runs its command (a simulated VMM); a stopped one is sent SIGTERM and its job
+ * ends once the process is gone.
+ *
+ *   standin-systemd --bus-address=ADDR --unit=NAME=COMMAND... [--fail=NAME]... [--refuse=NAME]...
+ *
+ * --fail: the unit's start job ends with result "failed"; --refuse: StartUnit answers
+ * org.freedesktop.systemd1.NoSuchUnit. Every call is logged on stdout, one line each.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#define MAX_UNITS 16
+
+typedef struct Unit {
+        const char *name, *command;
+        bool fail, refuse;
+        pid_t pid;
+        sd_event_source *child;
+        uint32_t stop_job;      /* a stop job waiting for the process to end */
+} Unit;
+
+static Unit units[MAX_UNITS];
+static unsigned n_units;
+static uint32_t next_job = 1;
+static sd_bus *bus;
+static sd_event *event;
+
+static Unit *unit_find(const char *name, bool add) {
+        for (unsigned i = 0; i < n_units; i++)
+                if (strcmp(units[i].name, name) == 0)
+                        return &units[i];
+        if (!add || n_units == MAX_UNITS)
+                return NULL;
+        units[n_units].name = name;
+        return &units[n_units++];
+}
+
+static void job_removed(uint32_t id, const char *unit, const char *result) {
+        char path[64];
+
+        snprintf(path, sizeof(path), "/org/freedesktop/systemd1/job/%u", id);
+        printf("JobRemoved %u %s %s\n", id, unit, result);
+        fflush(stdout);
+        (void) sd_bus_emit_signal(bus, "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
+                                  "JobRemoved", "uoss", id, path, unit, result);
+}
+
+static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        Unit *u = userdata;
+
+        u->pid = 0;
+        u->child = sd_event_source_unref(u->child);
+        if (u->stop_job) {
+                job_removed(u->stop_job, u->name, "done");
+                u->stop_job = 0;
+        }
+        return 0;
+}
+
+static int unit_start(Unit *u, uint32_t job) {
+        pid_t pid;
+
+        if (u->fail || !u->command) {
+                job_removed(job, u->name, "failed");
+                return 0;
+        }
+        if (u->pid == 0) {
+                pid = fork();
+                if (pid < 0)
+                        return -errno;
+                if (pid == 0) {
+                        sigset_t none;
+                        char *line;
+
+                        /* the mask sd-event needs here would keep SIGTERM from the command */
+                        sigemptyset(&none);
+                        sigprocmask(SIG_SETMASK, &none, NULL);
+                        /* and the command ends with us, however we end */
+                        (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
+                        /* exec: SIGTERM reaches the command itself, not a shell around it */
+                        if (asprintf(&line, "exec %s", u->command) < 0)
+                                _exit(127);
+                        execl("/bin/sh", "sh", "-c", line, (char *) NULL);
+                        _exit(127);
+                }
+                u->pid = pid;
+                (void) sd_event_add_child(event, &u->child, pid, WEXITED, on_child, u);
+        }
+        job_removed(job, u->name, "done");
+        return 0;
+}
+
+static int method_unit(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        bool start = strcmp(sd_bus_message_get_member(m), "StartUnit") == 0;
+        const char *name, *mode;
+        char path[64];
+        uint32_t job = next_job++;
+        Unit *u;
+        int r;
+
+        r = sd_bus_message_read(m, "ss", &name, &mode);
+        if (r < 0)
+                return r;
+        printf("%s %s %s\n", start ? "StartUnit" : "StopUnit", name, mode);
+        fflush(stdout);
+        u = unit_find(name, false);
+        if (!u || (start && u->refuse))
+                return sd_bus_error_setf(error, "org.freedesktop.systemd1.NoSuchUnit", "Unit %s not found.", name);
+        snprintf(path, sizeof(path), "/org/freedesktop/systemd1/job/%u", job);
+        r = sd_bus_reply_method_return(m, "o", path);
+        if (r < 0)
+                return r;
+        /* The reply goes first, the job's end after, as with PID 1. */
+        if (start)
+                return unit_start(u, job);
+        if (u->pid == 0)
+                job_removed(job, u->name, "done");
+        else {
+                u->stop_job = job;
+                (void) kill(u->pid, SIGTERM);
+        }
+        return 0;
+}
+
+static int method_subscribe(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return sd_bus_reply_method_return(m, NULL);
+}
+
+static const sd_bus_vtable manager_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD("StartUnit", "ss", "o", method_unit, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("StopUnit", "ss", "o", method_unit, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Subscribe", "", "", method_subscribe, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL("JobRemoved", "uoss", 0),
+        SD_BUS_VTABLE_END,
+};
+
+static int parse_args(int argc, char **argv, const char **ret_address) {
+        static const struct option options[] = {
+                { "bus-address", required_argument, NULL, 'b' },
+                { "unit", required_argument, NULL, 'u' },
+                { "fail", required_argument, NULL, 'f' },
+                { "refuse", required_argument, NULL, 'r' },
+                {},
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+                char *eq;
+                Unit *u;
+
+                if (c == 'b') {
+                        *ret_address = optarg;
+                        continue;
+                }
+                if (c != 'u' && c != 'f' && c != 'r')
+                        return -EINVAL;
+                eq = c == 'u' ? strchr(optarg, '=') : NULL;
+                if (eq)
+                        *eq = 0;
+                u = unit_find(optarg, true);
+                if (!u)
+                        return -E2BIG;
+                u->command = eq ? eq + 1 : u->command;
+                u->fail |= c == 'f';
+                u->refuse |= c == 'r';
+        }
+        return *ret_address ? 0 : -EINVAL;
+}
+
+int main(int argc, char **argv) {
+        const char *address = NULL;
+        sigset_t mask;
+        int r;
+
+        if (parse_args(argc, argv, &address) < 0) {
+                fprintf(stderr, "usage: standin-systemd --bus-address=ADDR --unit=NAME=COMMAND [--fail=NAME] [--refuse=NAME]\n");
+                return 2;
+        }
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGCHLD);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+
+        r = sd_event_default(&event);
+        if (r >= 0)
+                r = sd_event_add_signal(event, NULL, SIGTERM, NULL, NULL);
+        if (r >= 0)
+                r = sd_event_add_signal(event, NULL, SIGINT, NULL, NULL);
+        if (r >= 0)
+                r = sd_bus_new(&bus);
+        if (r >= 0)
+                r = sd_bus_set_address(bus, address);
+        if (r >= 0)
+                r = sd_bus_set_bus_client(bus, true);
+        if (r >= 0)
+                r = sd_bus_start(bus);
+        if (r >= 0)
+                r = sd_bus_add_object_vtable(bus, NULL, "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
+                                             manager_vtable, NULL);
+        if (r >= 0)
+                r = sd_bus_request_name(bus, "org.freedesktop.systemd1", 0);
+        if (r >= 0)
+                r = sd_bus_attach_event(bus, event, 0);
+        if (r < 0) {
+                fprintf(stderr, "standin-systemd: %s\n", strerror(-r));
+                return 1;
+        }
+        printf("ready\n");
+        fflush(stdout);
+        r = sd_event_loop(event);
+        for (unsigned i = 0; i < n_units; i++)
+                if (units[i].pid > 0)
+                        (void) kill(units[i].pid, SIGTERM);
+        return r < 0 ? 1 : 0;
+}
