@@ -64,7 +64,7 @@ class PowerTest(VimTestCase):
         self.set_cpu(0.95)
         self.wait_state(lambda s: self.vm("vm2", s)["state"] in ("booting", "registered", "active"), 15,
                         "vm2 powered on under load")
-        self.assertIn("StartUnit acs-vm2.service replace", self.calls())
+        wait_until(lambda: "StartUnit acs-vm2.service replace" in self.calls(), 5, what="StartUnit seen by systemd")
         power_on = self.wait_event("vm-power-on", "vm2")[0]
         self.assertRegex(power_on, r"off -> booting: desired \d+, projected [\d.]+ in 2 s .* slots up or coming")
         self.wait_state(lambda s: self.vm("vm2", s)["state"] == "active" and containers(self.vm("vm2", s)), 20,
@@ -74,7 +74,7 @@ class PowerTest(VimTestCase):
 
         self.set_cpu(0.05)
         self.wait_state(lambda s: self.vm("vm2", s)["state"] == "off", 40, "vm2 drained and powered off")
-        self.assertIn("StopUnit acs-vm2.service replace", self.calls())
+        wait_until(lambda: "StopUnit acs-vm2.service replace" in self.calls(), 5, what="StopUnit seen by systemd")
         self.wait_event("vm-power-off", "vm2 .*-> powering-off")
         self.wait_event("vm-off", "powering-off -> off: stop job of acs-vm2.service: done")
         # never below MinActiveVms=1: vm1 stays up
@@ -111,7 +111,7 @@ class PowerTest(VimTestCase):
         # a failed VM may be powered off by hand (its unit is stopped)
         self.bus.busctl("call", "org.acs.VIM1", "/org/acs/VIM1", "org.acs.VIM1", "PowerOff", "s", "vm3")
         self.wait_state(lambda s: self.vm("vm3", s)["state"] == "off", 10, "vm3 off")
-        self.assertIn("StopUnit acs-vm3.service replace", self.calls())
+        wait_until(lambda: "StopUnit acs-vm3.service replace" in self.calls(), 5, what="StopUnit seen by systemd")
 
     def test_operator_powers_on_and_off_over_the_bus(self):
         self.declare("vm2")
