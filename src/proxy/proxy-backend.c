@@ -11,6 +11,12 @@
 #include "proxy-backend.h"
 #include "proxy-settings.h"
 
+int backend_format_name(char *buf, size_t size, const char *host, uint16_t port) {
+        int n = snprintf(buf, size, strchr(host, ':') && host[0] != '[' ? "[%s]:%u" : "%s:%u", host, port);
+
+        return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : 0;
+}
+
 Backend *backend_new(const char *host, uint16_t port, unsigned weight, unsigned n_workers) {
         _cleanup_free_ char *addr = NULL;
         Backend *b;
@@ -178,7 +184,8 @@ BackendSet *backend_set_new(uint64_t generation, unsigned n) {
                 return NULL;
         s->n_ref = 1;
         s->generation = generation;
-        s->backends = calloc(n ? n : 1, sizeof(Backend *));
+        s->alloc = n ? n : 1;
+        s->backends = calloc(s->alloc, sizeof(Backend *));
         if (!s->backends)
                 return mfree(s);
         return s;
@@ -196,6 +203,7 @@ BackendSet *backend_set_unref(BackendSet *s) {
         for (unsigned i = 0; i < s->n_backends; i++)
                 backend_unref(s->backends[i]);
         free(s->backends);
+        free(s->index);
         free(s);
         return NULL;
 }
@@ -204,9 +212,71 @@ void backend_set_unrefp(BackendSet **s) {
         backend_set_unref(*s);
 }
 
+static uint32_t name_hash(const char *name) {
+        uint32_t h = 2166136261u;
+
+        for (const unsigned char *p = (const unsigned char *) name; *p; p++)
+                h = (h ^ *p) * 16777619u;
+        return h;
+}
+
+static void index_insert(Backend **index, unsigned size, Backend *b) {
+        unsigned i = name_hash(b->name) & (size - 1);
+
+        while (index[i])
+                i = (i + 1) & (size - 1);
+        index[i] = b;
+}
+
 Backend *backend_set_find(BackendSet *s, const char *name) {
-        for (unsigned i = 0; s && i < s->n_backends; i++)
+        if (!s)
+                return NULL;
+        if (s->index_size > 0) {
+                for (unsigned i = name_hash(name) & (s->index_size - 1); s->index[i]; i = (i + 1) & (s->index_size - 1))
+                        if (streq(s->index[i]->name, name))
+                                return s->index[i];
+                return NULL;
+        }
+        for (unsigned i = 0; i < s->n_backends; i++)
                 if (streq(s->backends[i]->name, name))
                         return s->backends[i];
         return NULL;
+}
+
+static int index_grow(BackendSet *s) {
+        unsigned size = MAX(s->index_size * 2, 64u);
+        Backend **index;
+
+        while (size < 2 * (s->n_backends + 1))
+                size *= 2;
+        index = calloc(size, sizeof(Backend *));
+        if (!index)
+                return -ENOMEM;
+        for (unsigned i = 0; i < s->n_backends; i++)
+                index_insert(index, size, s->backends[i]);
+        free(s->index);
+        s->index = index;
+        s->index_size = size;
+        return 0;
+}
+
+int backend_set_add(BackendSet *s, Backend *b) {
+        if (s->n_backends >= s->alloc) {
+                Backend **p = reallocarray(s->backends, s->alloc * 2, sizeof(Backend *));
+
+                if (!p)
+                        return -ENOMEM;
+                s->backends = p;
+                s->alloc *= 2;
+        }
+        /* Built here or never: an index that missed a backend would hide it. */
+        if (s->index_size == 0 && s->n_backends > 0) {
+                s->backends[s->n_backends++] = b;
+                return 0;
+        }
+        if ((s->n_backends + 1) * 2 > s->index_size && index_grow(s) < 0)
+                return -ENOMEM;
+        s->backends[s->n_backends++] = b;
+        index_insert(s->index, s->index_size, b);
+        return 0;
 }

@@ -78,10 +78,17 @@ typedef struct BackendSet {
         _Atomic unsigned n_ref;
         uint64_t generation;
         Backend **backends;
-        unsigned n_backends;
+        unsigned n_backends, alloc;
+        /* By name, for sets built with backend_set_add() (open addressing, a power of two at
+         * least twice n_backends): a set of thousands is compared with the last one in linear
+         * time. */
+        Backend **index;
+        unsigned index_size;
 } BackendSet;
 
 Backend *backend_new(const char *host, uint16_t port, unsigned weight, unsigned n_workers);
+/* The name backend_new() gives: "HOST:PORT", "[V6]:PORT". */
+int backend_format_name(char *buf, size_t size, const char *host, uint16_t port);
 Backend *backend_ref(Backend *b);
 Backend *backend_unref(Backend *b);
 void backend_unrefp(Backend **b);
@@ -110,3 +117,6 @@ BackendSet *backend_set_ref(BackendSet *s);
 BackendSet *backend_set_unref(BackendSet *s);
 void backend_set_unrefp(BackendSet **s);
 Backend *backend_set_find(BackendSet *s, const char *name);
+/* Appends b (the set takes the reference), growing the set as needed; -ENOMEM leaves b to the
+ * caller. No fixed limit: a set is as large as the message that brought it. */
+int backend_set_add(BackendSet *s, Backend *b);

@@ -104,17 +104,40 @@ BackendSet *manager_get_backends(Manager *m) {
 
 Backend *manager_backend_for(Manager *m, const char *host, uint16_t port, unsigned weight) {
         _cleanup_(backend_set_unrefp) BackendSet *current = manager_get_backends(m);
-        Backend *b = backend_new(host, port, weight, m->settings.workers);
+        char name[256];
         Backend *found;
 
-        if (!b)
+        /* Looked up before anything is made: a change to a set of thousands keeps nearly all. */
+        if (backend_format_name(name, sizeof(name), host, port) < 0)
                 return NULL;
-        found = backend_set_find(current, b->name);
+        found = backend_set_find(current, name);
         if (!found)
-                return b;
-        backend_unref(b);
+                return backend_new(host, port, weight, m->settings.workers);
         atomic_store(&found->weight, CLAMP(weight, 1u, 256u));
         return backend_ref(found);
+}
+
+#define LOGGED_CHANGES 16
+
+/* Marks the backends that left as removed and logs the changes: each one while they are few,
+ * then a count (a first set of thousands would otherwise cost more in logging than in work). */
+static void log_set_changes(BackendSet *old, BackendSet *set) {
+        unsigned added = 0, removed = 0;
+
+        for (unsigned i = 0; old && i < old->n_backends; i++)
+                if (!backend_set_find(set, old->backends[i]->name)) {
+                        atomic_store(&old->backends[i]->removed, true);
+                        if (++removed <= LOGGED_CHANGES)
+                                log_info("Backend %s removed.", old->backends[i]->name);
+                }
+        for (unsigned i = 0; i < set->n_backends; i++)
+                if (!backend_set_find(old, set->backends[i]->name) && ++added <= LOGGED_CHANGES)
+                        log_info("Backend %s added (weight %u%s).", set->backends[i]->name,
+                                 atomic_load(&set->backends[i]->weight),
+                                 atomic_load(&set->backends[i]->draining) ? ", draining" : "");
+        if (added > LOGGED_CHANGES || removed > LOGGED_CHANGES)
+                log_info("Backend set generation %llu: %u backend(s) added, %u removed.",
+                         (unsigned long long) set->generation, added, removed);
 }
 
 void manager_set_backends(Manager *m, BackendSet *set) {
@@ -127,16 +150,7 @@ void manager_set_backends(Manager *m, BackendSet *set) {
         atomic_fetch_add_explicit(&m->set_epoch, 1, memory_order_release);
         pthread_mutex_unlock(&m->set_lock);
 
-        for (unsigned i = 0; old && i < old->n_backends; i++)
-                if (!backend_set_find(set, old->backends[i]->name)) {
-                        atomic_store(&old->backends[i]->removed, true);
-                        log_info("Backend %s removed.", old->backends[i]->name);
-                }
-        for (unsigned i = 0; i < set->n_backends; i++)
-                if (!backend_set_find(old, set->backends[i]->name))
-                        log_info("Backend %s added (weight %u%s).", set->backends[i]->name,
-                                 atomic_load(&set->backends[i]->weight),
-                                 atomic_load(&set->backends[i]->draining) ? ", draining" : "");
+        log_set_changes(old, set);
         backend_set_unref(old);
 
         for (unsigned i = 0; i < m->n_workers; i++)
@@ -157,6 +171,7 @@ static int manager_static_backends(Manager *m) {
                 _cleanup_free_ char *host = NULL;
                 uint16_t port;
                 unsigned weight;
+                Backend *b;
                 int r;
 
                 r = proxy_parse_backend_line(m->settings.backends[i], &host, &port, &weight);
@@ -164,10 +179,13 @@ static int manager_static_backends(Manager *m) {
                         return log_error_errno(r, "Invalid backend %s.", m->settings.backends[i]);
                 if (backend_set_find(set, m->settings.backends[i]))
                         continue;
-                set->backends[set->n_backends] = backend_new(host, port, weight, m->settings.workers);
-                if (!set->backends[set->n_backends])
+                b = backend_new(host, port, weight, m->settings.workers);
+                if (!b)
                         return log_oom();
-                set->n_backends++;
+                if (backend_set_add(set, b) < 0) {
+                        backend_unref(b);
+                        return log_oom();
+                }
         }
         manager_set_backends(m, TAKE_PTR(set));
         return 0;

@@ -44,6 +44,7 @@ typedef struct Manager {
         sd_bus_slot *source_call_slot;
         sd_bus_slot *source_owner_slot;
         bool source_refetch;            /* a change was announced while GetBackends() ran */
+        usec_t source_fetch_started;    /* when the GetBackends() in flight was called */
         sd_bus_slot *object_slot;
         AcsCurl *curl;                  /* Source=etcd */
         AcsEtcd *etcd;
@@ -93,7 +94,7 @@ Backend *manager_backend_for(Manager *m, const char *host, uint16_t port, unsign
 
 /* Backend source over D-Bus (proxy-source-bus.c). */
 int manager_source_bus_start(Manager *m);
-/* Adds a controller's backend to set unless invalid or present; -ENOSPC when the set is full. */
+/* Adds a controller's backend to set unless invalid or present; -ENOMEM. */
 int manager_backend_set_add(Manager *m, BackendSet *set, const char *address, uint16_t port, uint32_t weight,
                             const char *state);
 /* Backend source from the cluster store (proxy-source-etcd.c): watches the backend-set key. */

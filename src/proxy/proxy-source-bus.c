@@ -24,8 +24,7 @@ static const char *source_path(Manager *m) {
 
 static int source_fetch(Manager *m);
 
-/* Adds one backend a controller announced to set, unless it is invalid or already there.
- * Returns -ENOSPC once the set is full, so the caller stops reading. */
+/* Adds one backend a controller announced to set, unless it is invalid or already there. */
 int manager_backend_set_add(Manager *m, BackendSet *set, const char *address, uint16_t port, uint32_t weight,
                             const char *state) {
         Backend *b;
@@ -35,10 +34,6 @@ int manager_backend_set_add(Manager *m, BackendSet *set, const char *address, ui
                 log_warning("Ignoring backend %s:%u with weight %u and state \"%s\" from the controller.",
                             address, port, weight, state);
                 return 0;
-        }
-        if (set->n_backends >= 256) {
-                log_warning("More than 256 backends from the controller, ignoring the rest.");
-                return -ENOSPC;
         }
         b = manager_backend_for(m, address, port, weight);
         if (!b) {
@@ -50,7 +45,10 @@ int manager_backend_set_add(Manager *m, BackendSet *set, const char *address, ui
                 return 0;
         }
         atomic_store(&b->draining, streq(state, "draining"));
-        set->backends[set->n_backends++] = b;
+        if (backend_set_add(set, b) < 0) {
+                backend_unref(b);
+                return -ENOMEM;
+        }
         return 0;
 }
 
@@ -63,7 +61,7 @@ static int source_parse_backends(Manager *m, sd_bus_message *reply, BackendSet *
         r = sd_bus_message_read(reply, "t", &generation);
         if (r < 0)
                 return r;
-        set = backend_set_new(generation, 256);
+        set = backend_set_new(generation, 64);
         if (!set)
                 return -ENOMEM;
         r = sd_bus_message_enter_container(reply, 'a', "(squsss)");
@@ -79,8 +77,9 @@ static int source_parse_backends(Manager *m, sd_bus_message *reply, BackendSet *
                         return r;
                 if (r == 0)
                         break;
-                if (manager_backend_set_add(m, set, address, port, weight, state) == -ENOSPC)
-                        break;
+                r = manager_backend_set_add(m, set, address, port, weight, state);
+                if (r < 0)
+                        return r;
         }
         r = sd_bus_message_exit_container(reply);
         if (r < 0)
@@ -91,8 +90,11 @@ static int source_parse_backends(Manager *m, sd_bus_message *reply, BackendSet *
 
 static int source_on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         Manager *m = userdata;
+        usec_t arrived = now_usec(CLOCK_MONOTONIC), done;
         BackendSet *set = NULL;
         const sd_bus_error *e;
+        uint64_t generation;
+        unsigned n;
         int r;
 
         m->source_call_slot = sd_bus_slot_unref(m->source_call_slot);
@@ -109,9 +111,14 @@ static int source_on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
                                 source_service(m));
                 goto again;
         }
-        log_info("Backend set generation %llu from %s: %u backend(s).",
-                 (unsigned long long) set->generation, source_service(m), set->n_backends);
+        n = set->n_backends;
+        generation = set->generation;
         manager_set_backends(m, set);
+        done = now_usec(CLOCK_MONOTONIC);
+        log_info("Backend set generation %llu from %s: %u backend(s), in force %.1f ms after GetBackends() "
+                 "(%.1f ms of it here).", (unsigned long long) generation, source_service(m), n,
+                 (double) (done - m->source_fetch_started) / USEC_PER_MSEC,
+                 (double) (done - arrived) / USEC_PER_MSEC);
         manager_backends_arrived(m);
 again:
         if (m->source_refetch)
@@ -127,6 +134,7 @@ static int source_fetch(Manager *m) {
                 return 0;
         }
         m->source_refetch = false;
+        m->source_fetch_started = now_usec(CLOCK_MONOTONIC);
         r = sd_bus_call_method_async(m->bus, &m->source_call_slot, source_service(m), source_path(m),
                                      source_service(m), "GetBackends", source_on_reply, m, "");
         if (r < 0)

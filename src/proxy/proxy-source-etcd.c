@@ -61,14 +61,12 @@ static int source_etcd_parse(Manager *m, const char *text, size_t size, BackendS
             !json_member(doc, "backends", json_type_array, &backends) ||
             json_object_get_int64(generation) < 0)
                 return -EBADMSG;
-        set = backend_set_new((uint64_t) json_object_get_int64(generation), 256);
+        set = backend_set_new((uint64_t) json_object_get_int64(generation), 64);
         if (!set)
                 return -ENOMEM;
         n = json_object_array_length(backends);
         for (size_t i = 0; i < n; i++) {
                 r = source_etcd_add(m, set, json_object_array_get_idx(backends, i));
-                if (r == -ENOSPC)
-                        break;
                 if (r < 0)
                         return r;
         }

@@ -26,8 +26,8 @@ static const char *arg_bus_address;
 static const char *arg_file;
 static const char *arg_name = "org.acs.VIM1";
 static const char *arg_path = "/org/acs/VIM1";
-static FakeBackend backends[64];
-static unsigned n_backends;
+static FakeBackend *backends;
+static unsigned n_backends, alloc_backends;
 static uint64_t generation = 1;
 
 static int load_file(void) {
@@ -37,8 +37,19 @@ static int load_file(void) {
         if (!f)
                 return -errno;
         n_backends = 0;
-        while (fgets(line, sizeof(line), f) && n_backends < 64) {
-                FakeBackend *b = &backends[n_backends];
+        while (fgets(line, sizeof(line), f)) {
+                FakeBackend *b;
+
+                if (n_backends == alloc_backends) {
+                        FakeBackend *p = realloc(backends, (alloc_backends * 2 + 64) * sizeof(FakeBackend));
+                        if (!p) {
+                                fclose(f);
+                                return -ENOMEM;
+                        }
+                        backends = p;
+                        alloc_backends = alloc_backends * 2 + 64;
+                }
+                b = &backends[n_backends];
                 *b = (FakeBackend) {};
                 if (sscanf(line, "%63s %u %u %15s %31s %79s", b->address, &b->port, &b->weight, b->state,
                            b->vm, b->container) >= 4)
