@@ -7,8 +7,10 @@ two front acs-proxy instances take the backend set from etcd (Source=etcd).
   TTL + 1 s, the VMMs reconnect to it, a later load step still scales out, no request fails;
   then kill -9 of an etcd member changes nothing for clients.
 - a leader paused (SIGSTOP) whose lease is revoked gives no order after it resumes."""
+import http.client
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -29,8 +31,15 @@ class ClusterTest(VimTestCase):
         super().setUp()
         self.cluster = EtcdCluster()
         self.addCleanup(self.cluster.stop)
-        self.vim_ports = [self.agent_port, free_port(self.api_port + 1, self.PORTS[1])]
-        self.api_ports = [self.api_port, free_port(self.vim_ports[1] + 1, self.PORTS[1])]
+        # Distinct ports, taken once: a standby's agent port is not bound, so asking again for a
+        # free port could hand it out twice.
+        ports, p = [], self.PORTS[0]
+        while len(ports) < 8:
+            p = free_port(p, self.PORTS[1])
+            ports.append(p)
+            p += 1
+        self.vim_ports, self.api_ports, self.proxy_ports = ports[0:2], ports[2:4], ports[4:8]
+        self.agent_port, self.api_port = self.vim_ports[0], self.api_ports[0]
         self.buses = [self.bus, self.start_bus()]
         self.vim_procs = [None, None]
 
@@ -74,6 +83,109 @@ class ClusterTest(VimTestCase):
         """Orders the VMMs received from VIM vim (0 or 1)."""
         peer = f"from 127.0.0.1:{self.vim_ports[vim]} "
         return [l for p in self.agents.values() for l in p.output().splitlines() if " order " in l and peer in l]
+
+    def start_backends(self, per_vm=6):
+        """Real HTTP servers on the ports the simulated VMMs give their containers."""
+        for k in range(3):
+            for j in range(per_vm):
+                port = 31000 + 100 * k + j
+                b = self.start([binary("tests/proxy/bench-backend"), port, f"vm{k + 1}-{j}"],
+                               name=f"backend-{port}")
+                b.wait_for_output("ready")
+
+    def start_front_proxy(self, name):
+        port, admin = self.proxy_ports[2 * len(self.proxies):2 * len(self.proxies) + 2]
+        conf = os.path.join(self.tmpdir, f"{name}.conf")
+        with open(conf, "w") as f:
+            f.write(f"[Proxy]\nListen=127.0.0.1:{port}\nAdminListen=127.0.0.1:{admin}\nSource=etcd\n"
+                    f"Workers=1\n\n{self.cluster.config()}")
+        p = self.start([binary("src/proxy/acs-proxy"), "--config", conf], name=name)
+        wait_port(port)
+        self.proxies.append((p, port, admin))
+
+    def proxy_backends(self, admin):
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=2) as r:
+            text = r.read().decode()
+        return int(re.search(r"^acs_proxy_backend_generation (\d+)", text, re.M).group(1)), \
+            set(re.findall(r'^acs_proxy_backend_in_flight\{backend="([^"]+)"\}', text, re.M))
+
+    def stored_backends(self):
+        doc = json.loads(self.cluster.get("backends"))
+        return doc["generation"], {f"{b['address']}:{b['port']}" for b in doc["backends"]}
+
+    def proxies_follow_store(self):
+        generation, backends = self.stored_backends()
+        return all(self.proxy_backends(admin) == (generation, backends) for _, _, admin in self.proxies)
+
+    def load(self, stop, results):
+        """Requests through both proxies until stop is set; results gets each outcome."""
+        def loop(port):
+            conn = None
+            while not stop.is_set():
+                try:
+                    conn = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                    conn.request("GET", "/")
+                    r = conn.getresponse()
+                    r.read()
+                    results.append(r.status)
+                except (OSError, http.client.HTTPException) as e:
+                    results.append(repr(e))
+                    conn = None
+                time.sleep(0.005)
+        threads = [threading.Thread(target=loop, args=(port,)) for _, port, _ in self.proxies for _ in range(2)]
+        for t in threads:
+            t.start()
+        return threads
+
+    def test_leader_killed_under_load(self):
+        self.proxies = []
+        self.set_cpu(0.3)
+        self.start_backends()
+        self.start_cluster_vim(0)
+        wait_until(lambda: self.role(0) == "leader", 10, what="acs-vim a to lead")
+        self.start_cluster_vim(1)
+        wait_until(lambda: self.role(1) == "standby", 10, what="acs-vim b to stand by")
+        self.start_cluster_agents(3)
+        wait_until(lambda: self.registered(0) == ["vm1", "vm2", "vm3"], 10, what="the VMMs on the leader")
+        for i in range(2):
+            self.start_front_proxy(f"acs-proxy-{i}")
+        wait_until(lambda: len(self.stored_backends()[1]) == 3 and self.proxies_follow_store(), 10,
+                   what="both proxies on the leader's backend set")
+
+        stop, results = threading.Event(), []
+        threads = self.load(stop, results)
+        try:
+            time.sleep(1)
+            self.vim_procs[0].kill9()
+            t0 = time.monotonic()
+            self.vim_procs[0].name = "killed-" + self.vim_procs[0].name   # its exit is ours
+            wait_until(lambda: self.role(1) == "leader", LEASE_TTL + 2, interval=0.02, what="acs-vim b to lead")
+            took = time.monotonic() - t0
+            print(f"standby took the lead {took:.2f} s after kill -9 (lease TTL {LEASE_TTL} s, loaded machine)")
+            self.assertLess(took, LEASE_TTL + 1)
+            wait_until(lambda: self.registered(1) == ["vm1", "vm2", "vm3"], 10, what="the VMMs on the new leader")
+            reconnects = {n: p.output().count("Connected to VIM") for n, p in self.agents.items()}
+            self.assertEqual(reconnects, {n: 2 for n in self.agents}, "one reconnect per VMM")
+
+            # A load step after the failover still scales out, and both proxies follow.
+            self.set_cpu(0.95)
+            wait_until(lambda: len(self.stored_backends()[1]) > 3 and self.proxies_follow_store(), 20,
+                       what="a scale-out by the new leader, applied by both proxies")
+
+            # An etcd member dies: nothing changes for clients.
+            n = len(results)
+            self.cluster.kill9(0)
+            time.sleep(2)
+            self.assertEqual(self.role(1), "leader")
+            self.assertGreater(len(results), n)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        failures = [r for r in results if r != 200]
+        print(f"{len(results)} requests through two proxies, {len(failures)} failed")
+        self.assertGreater(len(results), 200)
+        self.assertEqual(failures, [])
 
     def test_deposed_leader_gives_no_order(self):
         self.set_cpu(0.3)
