@@ -15,6 +15,7 @@
 
 #include "acs-log.h"
 #include "acs-macro.h"
+#include "acs-tls-stream.h"
 #include "vim-api.h"
 #include "vim-manager.h"
 #include "vim-policy.h"
@@ -28,6 +29,7 @@ struct VimApiConnection {
         VimApi *api;
         VimApiConnection *next, *prev;
         int fd;
+        AcsTlsStream stream;    /* the bytes of fd, in clear or through TLS */
         sd_event_source *io;
         AcsHttpRequestParser *parser;
         AcsBuf in, out;
@@ -60,6 +62,7 @@ static VimApiConnection *connection_free(VimApiConnection *c) {
                 c->api->n_connections--;
         }
         sd_event_source_disable_unref(c->io);
+        acs_tls_stream_done(&c->stream);
         safe_close(c->fd);
         acs_http_request_parser_free(c->parser);
         acs_buf_done(&c->in);
@@ -550,7 +553,7 @@ static void connection_process(VimApiConnection *c) {
 static int connection_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         VimApiConnection *c = userdata;
 
-        if (revents & EPOLLIN) {
+        if (acs_tls_stream_can_read(&c->stream, revents)) {
                 int err = 0;
                 uint8_t *p = acs_buf_reserve(&c->in, 16 * 1024, &err);
                 ssize_t n;
@@ -559,8 +562,10 @@ static int connection_on_io(sd_event_source *s, int fd, uint32_t revents, void *
                         connection_free(c);
                         return 0;
                 }
-                n = recv(fd, p, 16 * 1024, 0);
-                if (n < 0 && errno != EAGAIN && errno != EINTR) {
+                /* A TLS record carries at most 16 KiB: reading as much leaves none in OpenSSL's
+                 * buffer, where the socket's readiness would not show it. */
+                n = acs_tls_stream_recv(&c->stream, p, 16 * 1024);
+                if (n < 0 && n != -EAGAIN) {
                         connection_free(c);
                         return 0;
                 }
@@ -586,10 +591,10 @@ static int connection_on_io(sd_event_source *s, int fd, uint32_t revents, void *
         }
 
         while (acs_buf_len(&c->out) > 0) {
-                ssize_t n = send(fd, acs_buf_peek(&c->out), acs_buf_len(&c->out), MSG_NOSIGNAL | MSG_DONTWAIT);
+                ssize_t n = acs_tls_stream_send(&c->stream, acs_buf_peek(&c->out), acs_buf_len(&c->out));
 
                 if (n < 0) {
-                        if (errno == EAGAIN || errno == EINTR)
+                        if (n == -EAGAIN)
                                 break;
                         connection_free(c);
                         return 0;
@@ -607,15 +612,10 @@ static int connection_on_io(sd_event_source *s, int fd, uint32_t revents, void *
 }
 
 static void connection_update_events(VimApiConnection *c) {
-        uint32_t events = 0;
-
         if (!c->io)
                 return;
-        if (!c->closing)
-                events |= EPOLLIN;
-        if (acs_buf_len(&c->out) > 0)
-                events |= EPOLLOUT;
-        (void) sd_event_source_set_io_events(c->io, events);
+        (void) sd_event_source_set_io_events(c->io,
+                        acs_tls_stream_events(&c->stream, !c->closing, acs_buf_len(&c->out) > 0));
 }
 
 static int api_on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -655,6 +655,7 @@ static int api_on_accept(sd_event_source *s, int fd, uint32_t revents, void *use
         if (!c)
                 return log_oom(), 0;
         c->fd = TAKE_FD(cfd);
+        c->stream = (AcsTlsStream) { .fd = c->fd };
         c->api = api;
         c->in.max = API_INPUT_MAX;
         c->out.max = API_OUTPUT_MAX;
@@ -670,6 +671,14 @@ static int api_on_accept(sd_event_source *s, int fd, uint32_t revents, void *use
         if (!c->parser) {
                 connection_free(c);
                 return log_oom(), 0;
+        }
+        if (api->tls) {
+                /* The handshake runs inside the first reads, on this loop, never blocking it. */
+                c->stream.ssl = acs_tls_server_new_ssl(api->tls, c->fd);
+                if (!c->stream.ssl) {
+                        connection_free(c);
+                        return log_oom(), 0;
+                }
         }
         r = sd_event_add_io(api->manager->event, &c->io, c->fd, EPOLLIN, connection_on_io, c);
         if (r < 0) {
@@ -727,12 +736,20 @@ int vim_api_start(VimManager *m, int fd) {
         api->listen_fd = -1;
         m->api = api;
 
+        if (acs_tls_settings_enabled(&m->settings.tls)) {
+                static const char *const alpn[] = { "http/1.1", NULL };
+
+                r = acs_tls_server_new(&m->settings.tls, alpn, &api->tls);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to set up TLS for the API: %m");
+        }
+
         if (listen_fd < 0) {
                 r = api_listen(m->settings.api_listen, &listen_fd);
                 if (r < 0)
                         return log_error_errno(r, "Failed to listen for the API on %s: %m", m->settings.api_listen);
-                log_info("Serving the API and dashboard on http://%s/ (files from %s).", m->settings.api_listen,
-                         m->settings.dashboard_directory);
+                log_info("Serving the API and dashboard on %s://%s/ (files from %s).", api->tls ? "https" : "http",
+                         m->settings.api_listen, m->settings.dashboard_directory);
         } else {
                 (void) fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
                 log_info("Serving the API and dashboard on the socket passed by the service manager.");
@@ -764,6 +781,7 @@ VimApi *vim_api_free(VimApi *api) {
         sd_event_source_disable_unref(api->listen_source);
         sd_event_source_disable_unref(api->tick);
         safe_close(api->listen_fd);
+        acs_tls_server_free(api->tls);
         for (size_t i = 0; i < api->log_n; i++)
                 free(api->log_ring[(api->log_head + i) % VIM_API_LOG_REPLAY]);
         return mfree(api);

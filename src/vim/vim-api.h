@@ -15,6 +15,7 @@
 #include "acs-buf.h"
 #include "acs-http-request.h"
 #include "acs-time.h"
+#include "acs-tls-server.h"
 
 typedef struct VimManager VimManager;
 typedef struct VimApiConnection VimApiConnection;
@@ -27,6 +28,7 @@ typedef struct VimApi {
         int listen_fd;
         sd_event_source *listen_source;
         sd_event_source *tick;          /* the state event every second */
+        AcsTlsServer *tls;              /* NULL: clear-text HTTP */
         VimApiConnection *connections;  /* list */
         unsigned n_connections;
 

@@ -54,6 +54,8 @@ const AcsConfigItem vim_config_table[] = {
         { "Api", "Token", ACS_CONFIG_STRING, S(token) },
         { "Api", "IdleTimeout", ACS_CONFIG_DURATION, S(idle_timeout), .min = USEC_PER_SEC, .max = 3600 * USEC_PER_SEC },
 
+        ACS_TLS_CONFIG_ITEMS(VimSettings, tls),
+
         { "Dashboard", "Directory", ACS_CONFIG_STRING, S(dashboard_directory) },
         { "Dashboard", "ProxyUrl", ACS_CONFIG_STRING, S(proxy_url) },
         { "Dashboard", "LoadCommand", ACS_CONFIG_STRING, S(load_command) },
@@ -142,7 +144,7 @@ int vim_settings_load(VimSettings *s, const char *path, bool missing_ok) {
                           s->max_replicas);
                 return -EINVAL;
         }
-        return 0;
+        return acs_tls_settings_verify(&s->tls, path);
 }
 
 void vim_settings_to_policy(const VimSettings *s, AcsPolicy *ret) {

@@ -12,6 +12,7 @@
 #include "acs-etcd.h"
 #include "acs-policy.h"
 #include "acs-time.h"
+#include "acs-tls-server.h"
 
 #define VIM_CONFIG_FILE ACS_SYSCONFDIR "/acs/vim.conf"
 
@@ -62,6 +63,9 @@ typedef struct VimSettings {
         char *api_listen;               /* "127.0.0.1:8081" */
         char *token;                    /* mutations need "Authorization: Bearer <token>"; empty: no mutations */
         usec_t idle_timeout;            /* a connection silent this long is closed (event streams excepted) */
+
+        /* [Tls]: the dashboard, API and event stream over TLS when a certificate is given */
+        AcsTlsSettings tls;
 
         /* [Dashboard] */
         char *dashboard_directory;

@@ -33,7 +33,7 @@ class VimTestCase(DaemonTestCase):
             f.write(f"{utilization}\n")
         os.replace(self.cpu_file + ".new", self.cpu_file)
 
-    def start_vim(self, proxy_url=None, agents=None, **scaling):
+    def start_vim(self, proxy_url=None, agents=None, extra_conf="", **scaling):
         conf = {
             "Placement": "binpack", "ScaleDownWindow": "3s", "VmStandbyDelay": "2s", "DrainTimeout": "3s",
             "MinReplicas": "1", "MaxReplicas": "12", "TargetInflight": "0",
@@ -53,6 +53,7 @@ class VimTestCase(DaemonTestCase):
                     "MaxLoadSeconds=30\n")
             if proxy_url:
                 f.write(f"ProxyUrl={proxy_url}\n")
+            f.write(extra_conf)
         os.makedirs(f"{self.tmpdir}/dashboard/assets", exist_ok=True)
         with open(f"{self.tmpdir}/dashboard/index.html", "w") as f:
             f.write("<!doctype html><title>ACS</title>\n")
