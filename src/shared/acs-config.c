@@ -379,3 +379,62 @@ void acs_config_free(const AcsConfigItem *table, void *settings) {
                 }
         }
 }
+
+static size_t config_item_size(AcsConfigType type) {
+        switch (type) {
+        case ACS_CONFIG_STRING:
+                return sizeof(char *);
+        case ACS_CONFIG_STRV:
+                return sizeof(char **);
+        case ACS_CONFIG_BOOL:
+                return sizeof(bool);
+        case ACS_CONFIG_INT:
+                return sizeof(int64_t);
+        case ACS_CONFIG_UINT:
+                return sizeof(unsigned);
+        case ACS_CONFIG_DOUBLE:
+                return sizeof(double);
+        case ACS_CONFIG_DURATION:
+                return sizeof(usec_t);
+        case ACS_CONFIG_ENUM:
+                return sizeof(int);
+        default:
+                return 0;
+        }
+}
+
+static bool strv_equal(char *const *a, char *const *b) {
+        for (; a && b && *a && *b; a++, b++)
+                if (!streq(*a, *b))
+                        return false;
+        return (!a || !*a) && (!b || !*b);
+}
+
+bool acs_config_item_equal(const AcsConfigItem *item, const void *a, const void *b) {
+        const uint8_t *x = (const uint8_t *) a + item->offset, *y = (const uint8_t *) b + item->offset;
+
+        switch (item->type) {
+        case ACS_CONFIG_STRING:
+                return streq_ptr(*(char *const *) x, *(char *const *) y);
+        case ACS_CONFIG_STRV:
+                return strv_equal(*(char **const *) x, *(char **const *) y);
+        case ACS_CONFIG_DOUBLE:
+                return *(const double *) x == *(const double *) y;
+        case ACS_CONFIG_CUSTOM:
+                return true;
+        default:
+                return memcmp(x, y, config_item_size(item->type)) == 0;
+        }
+}
+
+int acs_config_item_swap(const AcsConfigItem *item, void *a, void *b) {
+        uint8_t *x = (uint8_t *) a + item->offset, *y = (uint8_t *) b + item->offset, tmp[16];
+        size_t size = config_item_size(item->type);
+
+        if (size == 0 || size > sizeof(tmp))
+                return -EOPNOTSUPP;
+        memcpy(tmp, x, size);
+        memcpy(x, y, size);
+        memcpy(y, tmp, size);
+        return 0;
+}

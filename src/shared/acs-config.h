@@ -73,4 +73,13 @@ int acs_config_load_string(const char *name, const char *text, const AcsConfigIt
 /* Frees the STRING and STRV fields that table names in settings. */
 void acs_config_free(const AcsConfigItem *table, void *settings);
 
+/*
+ * For a reload: whether item has the same value in two settings structs (a CUSTOM item always
+ * compares equal: its shape is its parser's), and the exchange of that one value between them,
+ * so that a reload takes what may change at run time from the new struct and the old one keeps
+ * the rest. Returns -EOPNOTSUPP for CUSTOM items.
+ */
+bool acs_config_item_equal(const AcsConfigItem *item, const void *a, const void *b);
+int acs_config_item_swap(const AcsConfigItem *item, void *a, void *b);
+
 int parse_boolean(const char *s);  /* 1, 0, or -EINVAL */

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
 #include <stddef.h>
 #include <stdlib.h>
 
@@ -49,6 +52,7 @@ const AcsConfigItem vim_config_table[] = {
         { "Cluster", "Advertise", ACS_CONFIG_STRING, S(advertise) },
 
         { "Proxy", "BusAddress", ACS_CONFIG_STRING, S(proxy_bus_address) },
+        { "State", "Directory", ACS_CONFIG_STRING, S(state_directory) },
 
         { "Api", "Listen", ACS_CONFIG_STRING, S(api_listen) },
         { "Api", "Token", ACS_CONFIG_STRING, S(token) },
@@ -103,6 +107,18 @@ static int default_string(char **field, const char *value) {
         return *field ? 0 : -ENOMEM;
 }
 
+/* systemd's StateDirectory= (the first, if several); by hand, none unless configured: a VIM
+ * started for a test must not pick up what another one saved. */
+static const char *state_directory_default(void) {
+        static char first[PATH_MAX];
+        const char *e = getenv("STATE_DIRECTORY");
+
+        if (!e || !e[0])
+                return "";
+        (void) snprintf(first, sizeof(first), "%.*s", (int) strcspn(e, ":"), e);
+        return first;
+}
+
 void vim_settings_done(VimSettings *s) {
         acs_config_free(vim_config_table, s);
 }
@@ -122,6 +138,7 @@ int vim_settings_load(VimSettings *s, const char *path, bool missing_ok) {
             default_string(&s->key_directory, ACS_SYSCONFDIR "/acs/agents.d") < 0 ||
             default_string(&s->vm_directory, ACS_SYSCONFDIR "/acs/vms.d") < 0 ||
             default_string(&s->proxy_bus_address, "") < 0 ||
+            default_string(&s->state_directory, state_directory_default()) < 0 ||
             default_string(&s->api_listen, "127.0.0.1:8081") < 0 ||
             default_string(&s->token, "") < 0 ||
             default_string(&s->dashboard_directory, ACS_DATADIR "/dashboard") < 0 ||

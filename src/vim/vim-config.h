@@ -57,6 +57,7 @@ typedef struct VimSettings {
         char *advertise;                /* the agent address VMMs reach this VIM at, for the others */
 
         /* [Proxy] */
+        char *state_directory;          /* [State] Directory=: where run-time changes are kept; "" none */
         char *proxy_bus_address;        /* where org.acs.Proxy1 lives; empty: our own bus */
 
         /* [Api] */

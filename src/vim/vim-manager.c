@@ -9,6 +9,7 @@
 #include "vim-manager.h"
 #include "vim-policy.h"
 #include "vim-proxy-stats.h"
+#include "vim-state.h"
 #include "vim-vm-config.h"
 
 int vim_manager_new(sd_event *event, const AcsDaemonOptions *options, VimManager **ret) {
@@ -19,11 +20,18 @@ int vim_manager_new(sd_event *event, const AcsDaemonOptions *options, VimManager
         if (!m)
                 return log_oom();
         vim_settings_init(&m->settings);
-        r = vim_settings_load(&m->settings, options->config ?: VIM_CONFIG_FILE, !options->config);
+        m->config_path = strdup(options->config ?: VIM_CONFIG_FILE);
+        if (!m->config_path)
+                return log_oom();
+        m->config_missing_ok = !options->config;
+        r = vim_settings_load(&m->settings, m->config_path, m->config_missing_ok);
         if (r < 0)
                 return r;
         vim_settings_to_policy(&m->settings, &m->policy);
         m->desired = m->policy.min_replicas;
+        r = vim_state_load(m);
+        if (r < 0)
+                return r;
 
         if (options->bus_address) {
                 m->bus_address = strdup(options->bus_address);
@@ -62,6 +70,7 @@ VimManager *vim_manager_free(VimManager *m) {
         sd_event_unref(m->event);
         vim_settings_done(&m->settings);
         free(m->bus_address);
+        free(m->config_path);
         return mfree(m);
 }
 
@@ -195,4 +204,5 @@ void vim_manager_policy_changed(VimManager *m, const char *who) {
         log_event(LOG_NOTICE, "policy", NULL, NULL, "Policy changed by %s: %s", who,
                   o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN) : "?");
         vim_manager_bus_emit_properties(m, "Policy");
+        vim_state_save(m);
 }

@@ -28,6 +28,8 @@ typedef struct VimManager {
         sd_bus *bus;
         char *bus_address;              /* NULL: system bus, "user": user bus, else an address */
 
+        char *config_path;              /* what --config named, or the default file */
+        bool config_missing_ok;         /* the default file may be absent */
         VimSettings settings;
         AcsPolicy policy;
         AcsScaleHistory history;

@@ -9,6 +9,7 @@
 #include "acs-daemon.h"
 #include "acs-log.h"
 #include "vim-manager.h"
+#include "vim-state.h"
 
 static const AcsDaemonInfo vim_daemon = {
         .name = "acs-vim",
@@ -32,6 +33,7 @@ int main(int argc, char *argv[]) {
         if (r < 0)
                 return EXIT_FAILURE;
 
+        acs_daemon_set_reload(d, vim_manager_reload, m);
         acs_daemon_notify_ready("Waiting for VMMs to register before taking org.acs.VIM1.");
         r = acs_daemon_run(d);
         log_info("Stopped.");

@@ -90,6 +90,10 @@ int vmm_manager_new_from_config(sd_event *event, const char *path, VmmManager **
         vmm_settings_done(&settings);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up: %m");
+        (*ret)->config_path = strdup(path ?: VMM_CONFIG_FILE);
+        if (!(*ret)->config_path)
+                return log_oom();
+        (*ret)->config_missing_ok = !path;
         return 0;
 }
 
@@ -108,6 +112,7 @@ VmmManager *vmm_manager_free(VmmManager *m) {
         sd_event_source_disable_unref(m->reconcile);
         sd_event_source_disable_unref(m->docker_retry);
         sd_bus_flush_close_unref(m->bus);
+        free(m->config_path);
         sd_event_unref(m->event);
         vmm_settings_done(&m->settings);
         free(m->last_status);

@@ -59,6 +59,8 @@ struct VmmManager {
 
         /* Local policy, while the VIM is away */
         AcsScaleHistory history;
+        char *config_path;              /* for a reload (SIGHUP); NULL when built from settings */
+        bool config_missing_ok;
         usec_t vim_away_since;          /* CLOCK_MONOTONIC: start, or the loss of the link */
         unsigned local_added, local_drained;    /* by the local policy since the VIM went away */
 
@@ -71,6 +73,8 @@ int vmm_manager_new(sd_event *event, VmmSettings *settings, VmmManager **ret);
 /* Loads path (NULL: the default file, which may be missing) and creates the manager. A
  * configuration error is logged with its file and line and returned as -EBADMSG. */
 int vmm_manager_new_from_config(sd_event *event, const char *path, VmmManager **ret);
+/* Rereads vmm.conf (SIGHUP): see vmm-reload.c. */
+int vmm_manager_reload(void *userdata);
 VmmManager *vmm_manager_free(VmmManager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(VmmManager *, vmm_manager_free);
 

@@ -40,6 +40,7 @@ int main(int argc, char *argv[]) {
 
         log_info("acs-vmm %s serving VM %s (capacity %u, min %u, %s).", ACS_VERSION, m->settings.name,
                  m->settings.capacity, m->settings.min_containers, vmm_state_to_string(m->state));
+        acs_daemon_set_reload(d, vmm_manager_reload, m);
         acs_daemon_notify_ready(NULL);
         return acs_daemon_run(d);
 }

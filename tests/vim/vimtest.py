@@ -33,7 +33,7 @@ class VimTestCase(DaemonTestCase):
             f.write(f"{utilization}\n")
         os.replace(self.cpu_file + ".new", self.cpu_file)
 
-    def start_vim(self, proxy_url=None, agents=None, extra_conf="", **scaling):
+    def start_vim(self, proxy_url=None, agents=None, extra_conf="", state_dir=None, **scaling):
         conf = {
             "Placement": "binpack", "ScaleDownWindow": "3s", "VmStandbyDelay": "2s", "DrainTimeout": "3s",
             "MinReplicas": "1", "MaxReplicas": "12", "TargetInflight": "0",
@@ -54,6 +54,8 @@ class VimTestCase(DaemonTestCase):
             if proxy_url:
                 f.write(f"ProxyUrl={proxy_url}\n")
             f.write(extra_conf)
+            if state_dir:
+                f.write(f"[State]\nDirectory={state_dir}\n")
         os.makedirs(f"{self.tmpdir}/dashboard/assets", exist_ok=True)
         with open(f"{self.tmpdir}/dashboard/index.html", "w") as f:
             f.write("<!doctype html><title>ACS</title>\n")

@@ -2,11 +2,12 @@
 """acs-vmm from the command line: --help, --version, and configuration errors that say
 file:line and exit with 78 before anything starts."""
 import os
+import signal
 import socket
 import subprocess
 import time
 
-from acstest import binary, main
+from acstest import binary, main, wait_until
 from vmmtest import VmmTestCase
 
 
@@ -82,6 +83,46 @@ class VmmCliTest(VmmTestCase):
         r = bus.busctl("call", "org.acs.VMM1", "/org/acs/VMM1", "org.acs.VMM1", "GetBackends", check=False)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("still finding out which of its containers serve", r.stderr)
+
+    def test_sighup_reloads_what_can_change(self):
+        """SIGHUP between RELOADING=1 and READY=1: [Policy] applies at once, [VM] Capacity= is
+        logged as waiting for a restart, a broken file changes nothing."""
+        path = os.path.join(self.tmpdir, "notify.sock")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        sock.settimeout(0.2)
+        bus = self.start_bus()
+        config = self.write_config(socket=os.path.join(self.tmpdir, "no-docker.sock"))
+        vmm = self.start([binary("src/vmm/acs-vmm"), "--config", config, f"--bus-address={bus.address}"],
+                         env={"NOTIFY_SOCKET": path})
+        wait_until(lambda: "READY=1" in sock.recv(4096).decode(), 10, what="READY=1")
+        with open(config) as f:
+            text = f.read()
+        with open(config, "w") as f:
+            f.write(text.replace("Capacity=3", "Capacity=5") + "[Policy]\nTargetCpu=0.3\n")
+        vmm.proc.send_signal(signal.SIGHUP)
+        seen = []
+
+        def reloaded():
+            try:
+                seen.append(sock.recv(4096).decode())
+            except socket.timeout:
+                pass
+            return any("READY=1" in m for m in seen)
+
+        wait_until(reloaded, 10, what="READY=1 after the reload")
+        self.assertIn("RELOADING=1", "\n".join(seen))
+        wait_until(lambda: "Reloaded" in vmm.output(), 5, what="the reload logged")
+        out = vmm.output()
+        self.assertIn("[Policy] TargetCpu= applied", out)
+        self.assertIn("[VM] Capacity= changed; it takes effect at the next restart", out)
+        self.assertEqual(self.vmm_property(bus, "Capacity"), 3)
+        with open(config, "w") as f:
+            f.write(text.replace("Capacity=3", "Capacity=many"))
+        vmm.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "Keeping the running configuration" in vmm.output(), 10, what="the broken file refused")
+        self.assertIsNone(vmm.proc.poll())
+        sock.close()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The run-time changes of acs-vim that outlive a restart (vim-state.c): the policy, in
+ * [State] Directory= (systemd's $STATE_DIRECTORY, /var/lib/acs, by default).
+ */
+
+#include <json-c/json.h>
+
+#include "acs-policy.h"
+
+typedef struct VimManager VimManager;
+
+/* Restores the saved policy over the one vim.conf gave; a missing file is no error. */
+int vim_state_load(VimManager *m);
+/* Saves the running policy; a failure is logged and otherwise ignored. */
+void vim_state_save(VimManager *m);
+/* Applies to the running policy the keys whose value differs between two policies of vim.conf;
+ * returns them in *ret_changed (may be NULL). */
+int vim_policy_reapply_config(VimManager *m, const AcsPolicy *old_config, const AcsPolicy *new_config,
+                              json_object **ret_changed);
+/* Rereads vim.conf (SIGHUP): the policy keys it changes and the other [Scaling] keys and
+ * [Agents] GracePeriod= apply at once; anything else is logged as needing a restart. */
+int vim_manager_reload(void *userdata);
