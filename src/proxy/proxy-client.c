@@ -106,6 +106,13 @@ int client_new(Worker *w, int fd, const struct sockaddr_storage *peer, Client **
         }
         c->worker = w;
         c->fd = fd;
+        c->stream = (AcsTlsStream) { .fd = fd };
+        /* The handshake runs in the first reads, on this worker's loop. */
+        if (m->tls && !(c->stream.ssl = acs_tls_server_new_ssl(m->tls, fd))) {
+                atomic_fetch_sub(&m->client_addr_conns[slot], 1);
+                free(c);
+                return -ENOMEM;
+        }
         c->addr_slot = slot;
         c->in.max = CLIENT_IN_MAX;
         c->state = CLIENT_IDLE;
@@ -123,6 +130,7 @@ int client_new(Worker *w, int fd, const struct sockaddr_storage *peer, Client **
         r = worker_poll_add(w, &c->poll, fd, EPOLLIN);
         if (r < 0) {
                 c->fd = -1;     /* the caller closes it */
+                acs_tls_stream_done(&c->stream);
                 atomic_fetch_sub(&m->client_addr_conns[slot], 1);
                 http_parser_done(&c->parser);
                 free(c);
@@ -145,6 +153,7 @@ void client_close(Client *c) {
         if (c->queued)
                 client_queue_remove(c);
         c->state = CLIENT_DEAD;
+        acs_tls_stream_done(&c->stream);
                 c->fd = safe_close(c->fd);
         atomic_fetch_sub(&w->manager->client_addr_conns[c->addr_slot], 1);
         w->n_clients--;
@@ -174,6 +183,7 @@ void client_update_events(Client *c) {
                 want |= EPOLLIN;
         if (acs_buf_len(&c->out) > 0)
                 want |= EPOLLOUT;
+        want = acs_tls_stream_events(&c->stream, want & EPOLLIN, want & EPOLLOUT);
         if (want != c->poll.events) {
                 if (worker_poll_modify(c->worker, &c->poll, c->fd, want) < 0) {
                         client_close(c);
@@ -185,6 +195,7 @@ void client_update_events(Client *c) {
 /* Shut our side and drain the peer's for a moment: closing with unread input would send a
  * reset that can destroy the response the peer has not read yet. */
 static void client_linger(Client *c) {
+        acs_tls_stream_done(&c->stream);        /* close_notify first; the rest is drained raw */
         if (shutdown(c->fd, SHUT_WR) < 0 || c->peer_eof) {
                 client_close(c);
                 return;
@@ -199,13 +210,11 @@ int client_flush(Client *c) {
         size_t before = acs_buf_len(&c->out);
 
         while (acs_buf_len(&c->out) > 0) {
-                ssize_t n = write(c->fd, acs_buf_peek(&c->out), acs_buf_len(&c->out));
+                ssize_t n = acs_tls_stream_send(&c->stream, acs_buf_peek(&c->out), acs_buf_len(&c->out));
                 if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN)
+                        if (n == -EAGAIN)
                                 break;
-                        log_debug_errno(errno, "Client %s: write failed: %m", c->peer);
+                        log_debug_errno(n, "Client %s: write failed: %m", c->peer);
                         client_close(c);
                         return -ECONNRESET;
                 }
@@ -369,11 +378,11 @@ static void client_read(Client *c) {
                 }
         }
 
-        n = read(c->fd, p, space);
+        n = acs_tls_stream_recv(&c->stream, p, space);
         if (n < 0) {
-                if (errno == EAGAIN || errno == EINTR)
+                if (n == -EAGAIN)
                         return;
-                log_debug_errno(errno, "Client %s: read failed: %m", c->peer);
+                log_debug_errno(n, "Client %s: read failed: %m", c->peer);
                 client_close(c);
                 return;
         }
@@ -423,10 +432,14 @@ static void client_on_io(WorkerPoll *p, uint32_t revents) {
 
         if (c->state == CLIENT_DEAD)
                 return;
-        if (revents & EPOLLOUT)
+        if (acs_tls_stream_can_write(&c->stream, revents))
                 if (client_flush(c) < 0)
                         return;
-        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
+        if (acs_tls_stream_can_read(&c->stream, revents) || (revents & (EPOLLHUP | EPOLLERR)))
+                client_read(c);
+        /* Bytes OpenSSL decrypted that had no room yet show no readiness on the socket. */
+        for (unsigned i = 0; i < 8 && c->state != CLIENT_DEAD && c->stream.ssl &&
+                             SSL_pending(c->stream.ssl) > 0 && (c->poll.events & EPOLLIN); i++)
                 client_read(c);
 }
 

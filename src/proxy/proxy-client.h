@@ -13,6 +13,7 @@
 
 #include "acs-buf.h"
 #include "acs-time.h"
+#include "acs-tls-stream.h"
 #include "proxy-http.h"
 #include "proxy-list.h"
 #include "proxy-worker.h"
@@ -44,6 +45,7 @@ typedef struct Client {
         LIST_FIELDS(struct Client, clients);
 
         int fd;
+        AcsTlsStream stream;    /* fd's bytes, in clear or through TLS ([Tls]) */
         WorkerPoll poll;
         char peer[INET6_ADDRSTRLEN];
         bool peer_v6;

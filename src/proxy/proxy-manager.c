@@ -51,6 +51,7 @@ Manager *manager_free(Manager *m) {
         for (unsigned i = 0; i < m->n_workers; i++)
                 worker_free(m->workers[i]);
         free(m->workers);
+        m->tls = acs_tls_server_free(m->tls);
         m->admin = admin_free(m->admin);
         m->health = health_checker_free(m->health);
         sd_bus_slot_unref(m->source_signal_slot);
@@ -90,7 +91,21 @@ int manager_load(Manager *m, const char *config_path) {
                 m->settings.workers = n > 0 ? (unsigned) MIN(n, 64L) : 1;
         }
         m->lb = lb_ops_for(m->settings.balance);
+        if (acs_tls_settings_enabled(&m->settings.tls)) {
+                static const char *const alpn[] = { "http/1.1", NULL };
+
+                r = acs_tls_server_new(&m->settings.tls, alpn, &m->tls);
+                if (r < 0)
+                        return r;
+        }
         return 0;
+}
+
+int manager_reload(void *userdata) {
+        Manager *m = userdata;
+
+        /* The certificates, read again; connections keep theirs (acs-tls-server.h). */
+        return m->tls ? acs_tls_server_reload(m->tls) : 0;
 }
 
 BackendSet *manager_get_backends(Manager *m) {

@@ -49,6 +49,7 @@ typedef struct Manager {
         AcsCurl *curl;                  /* Source=etcd */
         AcsEtcd *etcd;
         AcsEtcdWatch *etcd_watch;
+        AcsTlsServer *tls;              /* [Tls]: shared by the workers; NULL: clear text */
 
         Worker **workers;
         unsigned n_workers;
@@ -80,6 +81,8 @@ void manager_freep(Manager **m);
 
 /* Loads proxy.conf (exit 78 on error is the caller's). */
 int manager_load(Manager *m, const char *config_path);
+/* SIGHUP: reads the TLS certificates again (the other settings apply at start). */
+int manager_reload(void *userdata);
 /* Binds or inherits the sockets, connects the bus, starts the workers. */
 int manager_start(Manager *m);
 /* The controller's backend set arrived: start accepting if we were waiting for it. */

@@ -47,6 +47,7 @@ const AcsConfigItem proxy_settings_table[] = {
         P("AccessLog", ACS_CONFIG_BOOL, access_log),
         P("RetryOn503", ACS_CONFIG_BOOL, retry_on_503),
         ACS_ETCD_CONFIG_ITEMS(ProxySettings, etcd),
+        ACS_TLS_CONFIG_ITEMS(ProxySettings, tls),
         {},
 };
 
@@ -124,6 +125,8 @@ int proxy_settings_load(ProxySettings *s, const char *path) {
                 log_error("%s: [Proxy] Source=static needs at least one Backend= line.", path);
                 return -EINVAL;
         }
+        if (acs_tls_settings_verify(&s->tls, path) < 0)
+                return -EINVAL;
         if (s->source == PROXY_SOURCE_ETCD && acs_etcd_settings_verify(&s->etcd, path) < 0)
                 return -EINVAL;
         if (s->balance == PROXY_BALANCE_HASH && !s->hash_key) {

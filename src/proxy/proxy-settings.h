@@ -13,6 +13,7 @@
 #include "acs-config.h"
 #include "acs-etcd.h"
 #include "acs-time.h"
+#include "acs-tls-server.h"
 
 #define PROXY_CONFIG_FILE ACS_SYSCONFDIR "/acs/proxy.conf"
 
@@ -37,6 +38,7 @@ typedef struct ProxySettings {
         char **backends;                /* "ADDR:PORT" or "ADDR:PORT WEIGHT" */
         char *bus_address;              /* empty: the system bus */
         AcsEtcdSettings etcd;           /* [Cluster], for Source=etcd */
+        AcsTlsSettings tls;             /* [Tls]: clients over TLS when a certificate is given */
         unsigned workers;               /* 0: one per core */
         int balance;                    /* ProxyBalance */
         char *hash_key;                 /* "header:NAME" or "cookie:NAME" */

@@ -32,6 +32,7 @@ int main(int argc, char *argv[]) {
         r = manager_start(m);
         if (r < 0)
                 return EXIT_FAILURE;
+        acs_daemon_set_reload(d, manager_reload, m);
 
         /* Stopping and joining the workers is manager_free()'s. */
         return acs_daemon_run(d);

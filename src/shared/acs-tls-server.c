@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,8 @@
 #define TLS13_SUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 #define TLS_GROUPS "X25519:prime256v1:secp384r1"
 
+#define SWAP(a, b) do { __typeof__(a) _t = (a); (a) = (b); (b) = _t; } while (0)
+
 /* A ticket key encrypts new tickets for this long, then decrypts old ones for as long again: a
  * stolen key opens at most two periods of sessions. */
 #define TICKET_KEY_PERIOD (12 * 3600 * USEC_PER_SEC)
@@ -45,6 +48,9 @@ typedef struct TlsPair {
 } TlsPair;
 
 struct AcsTlsServer {
+        /* acs-proxy's workers handshake in parallel while its main thread reloads: the pairs and
+         * the ticket keys are read and changed under this lock. */
+        pthread_mutex_t lock;
         AcsTlsSettings settings;        /* copies of the paths, for reloads */
         unsigned char *alpn;            /* wire format: length-prefixed names */
         size_t alpn_size;
@@ -119,15 +125,19 @@ static int on_servername(SSL *ssl, int *alert, void *userdata) {
         AcsTlsServer *t = server_of(ssl);
         const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 
+        int ret = SSL_TLSEXT_ERR_OK;
+
         if (!t || !name)
                 return SSL_TLSEXT_ERR_OK;
+        pthread_mutex_lock(&t->lock);
         for (size_t i = 0; i < t->n_pairs; i++)
                 if (X509_check_host(SSL_CTX_get0_certificate(t->pairs[i].ctx), name, 0, 0, NULL) == 1) {
                         if (SSL_get_SSL_CTX(ssl) != t->pairs[i].ctx && !SSL_set_SSL_CTX(ssl, t->pairs[i].ctx))
-                                return SSL_TLSEXT_ERR_ALERT_FATAL;
+                                ret = SSL_TLSEXT_ERR_ALERT_FATAL;
                         break;
                 }
-        return SSL_TLSEXT_ERR_OK;
+        pthread_mutex_unlock(&t->lock);
+        return ret;
 }
 
 static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
@@ -146,19 +156,26 @@ static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen, c
 static int on_ocsp_status(SSL *ssl, void *userdata) {
         AcsTlsServer *t = server_of(ssl);
         SSL_CTX *ctx = SSL_get_SSL_CTX(ssl);
-        unsigned char *copy;
+        unsigned char *copy = NULL;
+        size_t size = 0;
 
-        for (size_t i = 0; t && i < t->n_pairs; i++) {
-                if (t->pairs[i].ctx != ctx || !t->pairs[i].ocsp)
-                        continue;
-                copy = OPENSSL_memdup(t->pairs[i].ocsp, t->pairs[i].ocsp_size);
-                if (!copy || !SSL_set_tlsext_status_ocsp_resp(ssl, copy, (long) t->pairs[i].ocsp_size)) {
-                        OPENSSL_free(copy);
-                        return SSL_TLSEXT_ERR_NOACK;
+        if (!t)
+                return SSL_TLSEXT_ERR_NOACK;
+        pthread_mutex_lock(&t->lock);
+        for (size_t i = 0; i < t->n_pairs; i++)
+                if (t->pairs[i].ctx == ctx && t->pairs[i].ocsp) {
+                        size = t->pairs[i].ocsp_size;
+                        copy = OPENSSL_memdup(t->pairs[i].ocsp, size);
+                        break;
                 }
-                return SSL_TLSEXT_ERR_OK;
+        pthread_mutex_unlock(&t->lock);
+        if (!copy)
+                return SSL_TLSEXT_ERR_NOACK;
+        if (!SSL_set_tlsext_status_ocsp_resp(ssl, copy, (long) size)) {
+                OPENSSL_free(copy);
+                return SSL_TLSEXT_ERR_NOACK;
         }
-        return SSL_TLSEXT_ERR_NOACK;
+        return SSL_TLSEXT_ERR_OK;
 }
 
 static int ticket_key_new(TicketKey *k) {
@@ -187,13 +204,10 @@ static int ticket_key_use(const TicketKey *k, unsigned char *iv, EVP_CIPHER_CTX 
 
 /* Session tickets: issued under the current key, which is replaced every TICKET_KEY_PERIOD;
  * a ticket under the previous key still resumes, and is then renewed under the current one. */
-static int on_ticket_key(SSL *ssl, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV_LENGTH],
-                         EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc) {
-        AcsTlsServer *t = server_of(ssl);
+static int ticket_key_locked(AcsTlsServer *t, unsigned char key_name[16], unsigned char *iv,
+                             EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc) {
         usec_t now = now_usec(CLOCK_MONOTONIC);
 
-        if (!t)
-                return -1;
         if (enc) {
                 if (!t->ticket_keys[0].valid || now - t->ticket_keys[0].created >= TICKET_KEY_PERIOD) {
                         TicketKey next;
@@ -218,6 +232,19 @@ static int on_ticket_key(SSL *ssl, unsigned char key_name[16], unsigned char iv[
                 return i == 0 ? 1 : 2;
         }
         return 0; /* unknown or expired key: a full handshake */
+}
+
+static int on_ticket_key(SSL *ssl, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV_LENGTH],
+                         EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc) {
+        AcsTlsServer *t = server_of(ssl);
+        int r;
+
+        if (!t)
+                return -1;
+        pthread_mutex_lock(&t->lock);
+        r = ticket_key_locked(t, key_name, iv, cctx, hctx, enc);
+        pthread_mutex_unlock(&t->lock);
+        return r;
 }
 
 static int context_settings(AcsTlsServer *t, SSL_CTX *ctx) {
@@ -334,6 +361,7 @@ int acs_tls_server_new(const AcsTlsSettings *s, const char *const *alpn, AcsTlsS
 
         if (!t)
                 return log_oom();
+        pthread_mutex_init(&t->lock, NULL);
         if (strv_copy(s->certificates, &t->settings.certificates) < 0 ||
             strv_copy(s->keys, &t->settings.keys) < 0 ||
             strv_copy(s->ocsp_responses, &t->settings.ocsp_responses) < 0 ||
@@ -358,11 +386,14 @@ int acs_tls_server_reload(AcsTlsServer *t) {
         r = pairs_load(t, &pairs, &n);
         if (r < 0)
                 return log_warning_errno(r, "Keeping the certificates in force.");
-        /* Each established connection holds a reference on its SSL_CTX: freeing ours here does
-         * not pull a certificate from under it. */
-        pairs_free(t->pairs, t->n_pairs);
-        t->pairs = pairs;
-        t->n_pairs = n;
+        pthread_mutex_lock(&t->lock);
+        SWAP(t->pairs, pairs);
+        SWAP(t->n_pairs, n);
+        pthread_mutex_unlock(&t->lock);
+        /* Each connection holds a reference on its SSL_CTX: freeing ours here does not pull a
+         * certificate from under a handshake or a session. */
+        pairs_free(pairs, n);
+        n = t->n_pairs;
         log_info("TLS: %zu certificate%s loaded.", n, n == 1 ? "" : "s");
         return 0;
 }
@@ -376,15 +407,17 @@ AcsTlsServer *acs_tls_server_free(AcsTlsServer *t) {
         strv_freep(&t->settings.ocsp_responses);
         free(t->alpn);
         explicit_bzero(t->ticket_keys, sizeof(t->ticket_keys));
+        pthread_mutex_destroy(&t->lock);
         return mfree(t);
 }
 
 SSL *acs_tls_server_new_ssl(AcsTlsServer *t, int fd) {
-        SSL *ssl;
+        SSL *ssl = NULL;
 
-        if (t->n_pairs == 0)
-                return NULL;
-        ssl = SSL_new(t->pairs[0].ctx);
+        pthread_mutex_lock(&t->lock);
+        if (t->n_pairs > 0)
+                ssl = SSL_new(t->pairs[0].ctx);
+        pthread_mutex_unlock(&t->lock);
         if (!ssl)
                 return NULL;
         /* The socket BIO that sends with MSG_NOSIGNAL: a reset peer never raises SIGPIPE. */

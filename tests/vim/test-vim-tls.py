@@ -11,16 +11,8 @@ import ssl
 import subprocess
 
 from acstest import main, wait_until
+from tlstest import bundle, check_versions_and_alpn, make_certificate
 from vimtest import VimTestCase
-
-
-def make_certificate(directory, name):
-    """A self-signed P-256 certificate for name, as PEM files NAME.crt and NAME.key."""
-    crt, key = os.path.join(directory, name + ".crt"), os.path.join(directory, name + ".key")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                    "-nodes", "-keyout", key, "-out", crt, "-days", "2", "-subj", f"/CN={name}",
-                    "-addext", f"subjectAltName=DNS:{name}"], check=True, capture_output=True)
-    return crt, key
 
 
 class VimTlsTest(VimTestCase):
@@ -30,11 +22,7 @@ class VimTlsTest(VimTestCase):
     def setUp(self):
         super().setUp()
         self.certs = {name: make_certificate(self.tmpdir, name) for name in ("a.test", "b.test")}
-        self.ca = os.path.join(self.tmpdir, "ca.pem")
-        with open(self.ca, "w") as f:
-            for crt, _ in self.certs.values():
-                with open(crt) as c:
-                    f.write(c.read())
+        self.ca = bundle(os.path.join(self.tmpdir, "ca.pem"), [crt for crt, _ in self.certs.values()])
         tls = "[Tls]\n" + "".join(f"Certificate={crt}\nKey={key}\n" for crt, key in self.certs.values())
         self.start_vim(extra_conf=tls)
 
@@ -85,23 +73,7 @@ class VimTlsTest(VimTestCase):
         self.assertEqual(json.loads(out)["policy"]["target_cpu"], 0.7)
 
     def test_protocol_versions_and_alpn(self):
-        for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
-            with self.connect("a.test", self.context(minimum_version=version, maximum_version=version)) as s:
-                self.assertEqual(s.version(), version.name.replace("v1_", "v1."))
-        # TLS 1.1 and older are refused (OpenSSL's security level may forbid offering them at all).
-        ctx = self.context()
-        try:
-            ctx.minimum_version = ssl.TLSVersion.TLSv1
-            ctx.maximum_version = ssl.TLSVersion.TLSv1_1
-            ctx.set_ciphers("ALL:@SECLEVEL=0")
-        except (ValueError, ssl.SSLError):
-            pass
-        with self.assertRaises((ssl.SSLError, ConnectionError)):
-            self.connect("a.test", ctx)
-        ctx = self.context()
-        ctx.set_alpn_protocols(["h2", "http/1.1"])
-        with self.connect("a.test", ctx) as s:
-            self.assertEqual(s.selected_alpn_protocol(), "http/1.1")
+        check_versions_and_alpn(self, self.connect, self.context)
 
     def test_session_resumption(self):
         ctx = self.context(maximum_version=ssl.TLSVersion.TLSv1_2)

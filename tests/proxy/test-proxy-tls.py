@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""acs-proxy terminating TLS: the certificate chosen by the name the client asks for (two names),
+TLS 1.2 and 1.3 only, ALPN, requests on new and kept connections (Python's ssl and curl), a
+stalled handshake that blocks no one, and SIGHUP swapping a certificate under load with no failed
+request while a connection made before keeps working."""
+import hashlib
+import http.client
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+from proxytest import ProxyTestCase
+from acstest import main, wait_until
+from tlstest import bundle, check_versions_and_alpn, make_certificate
+
+
+class ProxyTls(ProxyTestCase):
+    def setUp(self):
+        super().setUp()
+        self.certs = {name: make_certificate(self.tmpdir, name) for name in ("a.test", "b.test")}
+        self.spare = make_certificate(self.tmpdir, "a.test", tag="-next")
+        self.ca = bundle(os.path.join(self.tmpdir, "ca.pem"),
+                         [crt for crt, _ in self.certs.values()] + [self.spare[0]])
+        tls = "[Tls]\n" + "".join(f"Certificate={crt}\nKey={key}\n" for crt, key in self.certs.values())
+        self.backends = [self.bench_backend("b1"), self.bench_backend("b2")]
+        self.proxy(self.backends, extra=tls, workers=2)
+
+    def context(self, **kw):
+        ctx = ssl.create_default_context(cafile=self.ca)
+        for k, v in kw.items():
+            setattr(ctx, k, v)
+        return ctx
+
+    def connect_tls(self, name, ctx=None):
+        sock = socket.create_connection(("127.0.0.1", self.proxy_port), timeout=5)
+        return (ctx or self.context()).wrap_socket(sock, server_hostname=name)
+
+    def https(self, name, ctx=None):
+        conn = http.client.HTTPSConnection(name, self.proxy_port, timeout=5, context=ctx or self.context())
+        conn.sock = self.connect_tls(name, ctx)
+        return conn
+
+    def get(self, conn, path="/"):
+        conn.request("GET", path)
+        r = conn.getresponse()
+        r.read()
+        return r.status
+
+    def fingerprint(self, name):
+        with self.connect_tls(name) as s:
+            return hashlib.sha256(s.getpeercert(binary_form=True)).hexdigest()
+
+    def test_certificate_by_name_and_requests(self):
+        for name in ("a.test", "b.test"):
+            with self.connect_tls(name) as s:
+                self.assertEqual(dict(x[0] for x in s.getpeercert()["subject"])["commonName"], name)
+        conn = self.https("b.test")
+        self.assertEqual([self.get(conn, f"/kept{i}") for i in range(20)], [200] * 20)
+        conn.close()
+        out = subprocess.run(["curl", "-sS", "--fail", "-o", "/dev/null", "-w", "%{http_code} %{ssl_verify_result}",
+                              "--cacert", self.ca, "--resolve", f"a.test:{self.proxy_port}:127.0.0.1",
+                              f"https://a.test:{self.proxy_port}/"], capture_output=True, text=True, timeout=30)
+        self.assertEqual((out.returncode, out.stdout), (0, "200 0"), out.stderr)
+
+    def test_versions_alpn_and_clear_text(self):
+        check_versions_and_alpn(self, self.connect_tls, self.context)
+        # Clear text on the TLS port gets no HTTP answer.
+        with socket.create_connection(("127.0.0.1", self.proxy_port), timeout=5) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            try:
+                data = s.recv(4096)
+            except ConnectionResetError:
+                data = b""
+        self.assertNotIn(b"HTTP/1.1", data)
+
+    def test_stalled_handshakes_block_no_one(self):
+        # 64 clients connect and never send a ClientHello; the workers keep serving the others.
+        idle = [socket.create_connection(("127.0.0.1", self.proxy_port), timeout=5) for _ in range(64)]
+        try:
+            started = time.monotonic()
+            for _ in range(10):
+                conn = self.https("a.test")
+                self.assertEqual(self.get(conn), 200)
+                conn.close()
+            self.assertLess(time.monotonic() - started, 5)
+        finally:
+            for s in idle:
+                s.close()
+
+    def reload_with(self, pair):
+        crt, key = self.certs["a.test"]
+        for src, dst in zip(pair, (crt, key)):
+            with open(src, "rb") as f:
+                data = f.read()
+            with open(dst + ".tmp", "wb") as f:
+                f.write(data)
+            os.replace(dst + ".tmp", dst)
+        self.proxy_proc.signal(signal.SIGHUP)
+
+    def test_reload_swaps_a_certificate_under_load(self):
+        before = self.fingerprint("a.test")
+        kept = self.https("a.test")
+        self.assertEqual(self.get(kept), 200)
+        stop, results, lock = threading.Event(), [], threading.Lock()
+
+        def new_connections():
+            while not stop.is_set():
+                try:
+                    conn = self.https("a.test")
+                    status = self.get(conn)
+                    conn.close()
+                except (OSError, http.client.HTTPException) as e:
+                    status = repr(e)
+                with lock:
+                    results.append(status)
+
+        def kept_connection():
+            conn = self.https("b.test")
+            while not stop.is_set():
+                try:
+                    status = self.get(conn)
+                except (OSError, http.client.HTTPException) as e:
+                    status = repr(e)
+                    conn = self.https("b.test")
+                with lock:
+                    results.append(status)
+
+        threads = [threading.Thread(target=new_connections) for _ in range(3)]
+        threads.append(threading.Thread(target=kept_connection))
+        for t in threads:
+            t.start()
+        try:
+            wait_until(lambda: len(results) > 50, 20, what="requests before the reload")
+            self.reload_with(self.spare)
+            after = wait_until(lambda: (f := self.fingerprint("a.test")) != before and f, 10,
+                               what="the new certificate on new connections")
+            n = len(results)
+            wait_until(lambda: len(results) > n + 50, 20, what="requests after the reload")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        spare_fp = hashlib.sha256(ssl.PEM_cert_to_DER_cert(open(self.spare[0]).read())).hexdigest()
+        self.assertEqual(after, spare_fp)
+        failed = [r for r in results if r != 200]
+        self.assertEqual(failed, [], f"{len(failed)} of {len(results)} requests failed")
+        # The connection made before the reload still works.
+        self.assertEqual(self.get(kept), 200)
+        kept.close()
+        # A key that does not match its certificate is refused; the pair in force stays.
+        self.reload_with((self.spare[0], self.certs["b.test"][1]))
+        self.proxy_proc.wait_for_output("Keeping the certificates in force")
+        self.assertEqual(self.fingerprint("a.test"), spare_fp)
+
+
+if __name__ == "__main__":
+    main()
