@@ -2,6 +2,7 @@
 /* The strict HTTP layer on its own: the verdict on a message must not depend on how its bytes
  * are split across reads (the head scan and llhttp both carry state across buffers), and
  * mutated messages must never crash it (run under the sanitizers). */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -80,6 +81,12 @@ static const char *const requests[] = {
         "GET / HTTP/1.1\r\nHost : a\r\n\r\n",
         "GET / HTTP/1.1\r\n Host: a\r\n\r\n",
         "GET / HTTP/1.2\r\nHost: a\r\n\r\n",
+        "POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5 ; a=\"x;y\\\"\" ;b\r\nhello\r\n0 ;z\r\n"
+        "T: v\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET  / HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET http://b:8/p HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET /\r\n\r\n",
+        "POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;a=\"x\r\nhello\r\n0\r\n\r\n",
 };
 
 static const char *const responses[] = {
@@ -145,6 +152,60 @@ TEST(verdicts) {
         ASSERT_FALSE(o.failed);
         ASSERT_EQ(o.heads, 2);
         ASSERT_EQ(o.body, 2);
+        /* RFC 9112 7.1.1: whitespace around extensions, quoted values. */
+        o = run(HTTP_REQUEST, requests[13], strlen(requests[13]), NULL, 0);
+        ASSERT_FALSE(o.failed);
+        ASSERT_EQ(o.completes, 2);
+        ASSERT_EQ(o.body, 5);
+        for (size_t i = 14; i <= 16; i += 2) {
+                o = run(HTTP_REQUEST, requests[i], strlen(requests[i]), NULL, 0);
+                ASSERT_EQ(o.status, 400);
+                ASSERT_EQ(o.heads, 0);
+        }
+        o = run(HTTP_REQUEST, requests[15], strlen(requests[15]), NULL, 0);
+        ASSERT_FALSE(o.failed);
+        o = run(HTTP_REQUEST, requests[17], strlen(requests[17]), NULL, 0);
+        ASSERT_EQ(o.status, 400);
+        ASSERT_EQ(o.body, 0);
+}
+
+TEST(host_and_target_syntax) {
+        static const char *const good_hosts[] = { "a", "a.test:80", "[::1]:8080", "192.0.2.1", "ex%41mple", "a:", "" };
+        static const char *const bad_hosts[] = { "a, b", "u@a", "a b", "a:8o", "a:80:81", "[::1", "a/b", "a:123456" };
+        HttpTarget t;
+
+        for (size_t i = 0; i < ELEMENTSOF(good_hosts); i++)
+                ASSERT_TRUE(http_host_valid(good_hosts[i], strlen(good_hosts[i])));
+        for (size_t i = 0; i < ELEMENTSOF(bad_hosts); i++)
+                ASSERT_FALSE(http_host_valid(bad_hosts[i], strlen(bad_hosts[i])));
+        ASSERT_TRUE(http_target_check("*", 1, HTTP_OPTIONS, &t) == NULL);
+        ASSERT_TRUE(http_target_check("*", 1, HTTP_GET, &t) != NULL);
+        ASSERT_TRUE(http_target_check("/a#b", 4, HTTP_GET, &t) != NULL);
+        ASSERT_TRUE(http_target_check("http://h:1/p?q", 14, HTTP_GET, &t) == NULL);
+        ASSERT_TRUE(t.absolute);
+        ASSERT_EQ(t.authority, 7);
+        ASSERT_EQ(t.authority_len, 3);
+        ASSERT_EQ(t.path_len, 4);
+        ASSERT_TRUE(http_target_check("http://u@h/", 11, HTTP_GET, &t) != NULL);
+}
+
+TEST(chunk_line_bounded) {
+        char line[HTTP_MAX_CHUNK_LINE + 8];
+        const char *why = NULL;
+        HttpChunkLine l;
+        size_t used;
+
+        memset(line, 'e', sizeof(line));
+        memcpy(line, "5;", 2);
+        http_chunk_line_start(&l);
+        ASSERT_EQ(http_chunk_line_scan(&l, line, sizeof(line), HTTP_MAX_CHUNK_LINE, &used, &why), -E2BIG);
+        http_chunk_line_start(&l);
+        ASSERT_EQ(http_chunk_line_scan(&l, "1f ; x = \"a\" \r", 14, HTTP_MAX_CHUNK_LINE, &used, &why), 0);
+        ASSERT_EQ(http_chunk_line_scan(&l, "\nrest", 5, HTTP_MAX_CHUNK_LINE, &used, &why), 1);
+        ASSERT_EQ(used, 1);
+        ASSERT_EQ(l.size, 0x1f);
+        http_chunk_line_start(&l);
+        ASSERT_EQ(http_chunk_line_scan(&l, "11111111111111111\r\n", 19, HTTP_MAX_CHUNK_LINE, &used, &why), -EBADMSG);
 }
 
 /* xorshift: a fixed sequence, so a failure reproduces. */
