@@ -10,6 +10,7 @@
 
 #include "acs-log.h"
 #include "acs-macro.h"
+#include "vim-api.h"
 #include "vim-manager.h"
 #include "vim-policy.h"
 #include "vim-state.h"
@@ -58,6 +59,10 @@ int vim_manager_reload(void *userdata) {
         }
         pending = reload_take_settings(m, &fresh);
         vim_settings_done(&fresh);
+
+        /* The certificate files, read again: a renewed certificate needs no restart. */
+        if (m->api && m->api->tls)
+                (void) acs_tls_server_reload(m->api->tls);
 
         if (json_object_object_length(changed) > 0)
                 vim_manager_policy_changed(m, "a reload of vim.conf");

@@ -66,6 +66,7 @@ class CompletionTest(VimTestCase):
         bus = f"--bus-address={self.bus.address}"
         self.assertEqual(self.complete_bash(f"acsctl {bus} st"), ["standby", "status"])
         self.assertEqual(self.complete_bash("acsctl ac"), ["activate"])
+        self.assertEqual(self.complete_bash("acsctl power-o"), ["power-off", "power-on"])
         self.assertEqual(self.complete_bash("acsctl --vmm st"), ["state", "status"])
         self.assertEqual(self.complete_bash("acsctl --lo"), ["--log-level="])
         self.assertEqual(self.complete_bash("acsctl --bus=u"), ["user"])
@@ -75,6 +76,7 @@ class CompletionTest(VimTestCase):
         bus = f"--bus-address={self.bus.address}"
         self.assertEqual(self.complete_bash(f"acsctl {bus} activate "), ["web-a", "web-b"])
         self.assertEqual(self.complete_bash(f"acsctl {bus} standby web-b"), ["web-b"])
+        self.assertEqual(self.complete_bash(f"acsctl {bus} power-on web-"), ["web-a", "web-b"])
         # One VM per command: nothing after it.
         self.assertEqual(self.complete_bash(f"acsctl {bus} activate web-a "), [])
         # Another bus, where no VIM runs: nothing, and no error on the terminal.

@@ -3,9 +3,11 @@
 client asks for (two names, two certificates), TLS 1.2 and 1.3 only, ALPN, resumption with a
 session ticket, the token accepted over TLS, and nothing answered in clear on the TLS port.
 Clients: Python's ssl module and curl."""
+import hashlib
 import http.client
 import json
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -91,6 +93,25 @@ class VimTlsTest(VimTestCase):
             session = s.session
         with self.connect("a.test", ctx, session=session) as s:
             self.assertTrue(s.session_reused)
+
+    def test_reload_swaps_a_certificate(self):
+        def fingerprint():
+            with self.connect("a.test") as s:
+                return hashlib.sha256(s.getpeercert(binary_form=True)).hexdigest()
+
+        before = fingerprint()
+        kept = self.connect("b.test")
+        crt, key = make_certificate(self.tmpdir, "a.test", tag="-next")
+        with open(self.ca, "a") as f, open(crt) as c:
+            f.write(c.read())
+        os.replace(crt, self.certs["a.test"][0])
+        os.replace(key, self.certs["a.test"][1])
+        self.vim.signal(signal.SIGHUP)
+        wait_until(lambda: fingerprint() != before, 10, what="the new certificate after SIGHUP")
+        # A connection made before the reload still gets answers.
+        kept.sendall(b"GET /api/v1/state HTTP/1.1\r\nHost: b.test\r\nConnection: close\r\n\r\n")
+        self.assertTrue(kept.recv(4096).startswith(b"HTTP/1.1 200"))
+        kept.close()
 
     def test_nothing_in_clear(self):
         with socket.create_connection(("127.0.0.1", self.api_port), timeout=5) as s:
