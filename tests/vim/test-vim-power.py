@@ -19,7 +19,7 @@ def containers(vm):
 
 
 class PowerTest(VimTestCase):
-    PORTS = (18160, 18199)
+    PORTS = (18200, 18239)
 
     def declare(self, name, capacity=2, boot="2s", timeout="20s"):
         os.makedirs(self.vms, exist_ok=True)

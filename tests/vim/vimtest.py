@@ -12,7 +12,8 @@ class VimTestCase(DaemonTestCase):
     # Each test file takes its own part of the VIM's range (17800-18199), so files that meson
     # runs in parallel never race for the same free port: scaling 17800-17879, agents
     # 17880-17959, api 17960-18039, docker 18040-18079 (containers 18100-18159); other users of
-    # this class (tests/ctl) get 18080-18099 unless they name their own; tls takes 18650-18699.
+    # this class (tests/ctl) get 18080-18099 unless they name their own; tls takes 18650-18699,
+    # power 18200-18239, libvirt 18240-18259.
     PORTS = (18080, 18099)
 
     def setUp(self):
