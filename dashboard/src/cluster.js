@@ -51,6 +51,7 @@ export class ClusterView {
       slots: el('div', { class: 'slots', role: 'img' }),
       list: el('ul', { class: 'containers', 'aria-label': `Containers on ${name}` }),
       none: el('p', { class: 'empty', text: 'No containers.' }),
+      failure: el('p', { class: 'vm-failure', role: 'status' }),
       activate: el('button', { type: 'button', class: 'needs-token', text: 'Activate',
                                onclick: () => this.actions.vm(name, 'activate') }),
       standby: el('button', { type: 'button', class: 'needs-token', text: 'Standby',
@@ -61,6 +62,7 @@ export class ClusterView {
         el('h3', { id: `vm-${name}-h`, text: name }),
         parts.state),
       el('p', { class: 'vm-meta' }, parts.address, ' · CPU ', parts.cpu, ' · ', parts.count),
+      parts.failure,
       parts.slots,
       parts.list,
       parts.none,
@@ -78,8 +80,15 @@ export class ClusterView {
     setText(parts.address, vm.address || '');
     setText(parts.cpu, `${num(vm.cpu, 2)} CPUs`);
     setText(parts.count, `${containers.length} of ${vm.capacity} slots`);
-    parts.activate.hidden = vm.state === 'active';
-    parts.standby.hidden = vm.state === 'standby';
+    // A VM with a power provider (systemd, libvirt) is powered on and off; an agent VM only
+    // changes between active and standby. The VIM's activate/standby do either.
+    const powered = vm.provider && vm.provider !== 'agent';
+    setText(parts.activate, powered ? 'Power on' : 'Activate');
+    setText(parts.standby, powered ? 'Power off' : 'Standby');
+    parts.activate.hidden = powered ? !['off', 'failed'].includes(vm.state) : vm.state === 'active';
+    parts.standby.hidden = powered ? ['off', 'powering-off'].includes(vm.state) : vm.state === 'standby';
+    setText(parts.failure, vm.state === 'failed' && vm.failure ? `Failed: ${vm.failure}` : '');
+    parts.failure.hidden = !(vm.state === 'failed' && vm.failure);
 
     this.fillSlots(parts.slots, vm.capacity, containers);
 
