@@ -15,9 +15,11 @@
  * generation, which acs-proxy Source=etcd watches) and "state" (the replica count to hold).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "acs-etcd.h"
@@ -47,6 +49,8 @@ struct VimCluster {
         unsigned stored_desired;        /* from "state", applied at the first decision */
         bool have_stored_desired;
         char *state_written;            /* the last "state" document written */
+        int agent_fd;                   /* the socket-activated agent socket, or -1 */
+        sd_event_source *refuse_source; /* a standby closes each connection on it at once */
 };
 
 static void cluster_read_state(VimCluster *c);
@@ -97,6 +101,8 @@ static void cluster_step_down(VimCluster *c, const char *why) {
                         vim_vm_forget_orders(m->vms[i]);
                 }
         m->agents = acs_link_server_free(m->agents);
+        if (c->refuse_source)
+                (void) sd_event_source_set_enabled(c->refuse_source, SD_EVENT_ON);
         c->backends_call = acs_etcd_call_cancel(c->backends_call);
         c->state_call = acs_etcd_call_cancel(c->state_call);
         cluster_set_leader_address(c, "");
@@ -114,7 +120,10 @@ static void cluster_take_lead(VimCluster *c, int64_t revision) {
         m->started = now_usec(CLOCK_MONOTONIC);
         m->decided_once = false;
         m->backends->hold_signals = true;
-        r = vim_agents_start(m, -1);
+        if (c->refuse_source)
+                (void) sd_event_source_set_enabled(c->refuse_source, SD_EVENT_OFF);
+        /* The server takes a copy: the socket outlives a lead that ends. */
+        r = vim_agents_start(m, c->agent_fd >= 0 ? fcntl(c->agent_fd, F_DUPFD_CLOEXEC, 3) : -1);
         if (r < 0) {
                 log_error_errno(r, "Failed to serve agents as leader, stepping down: %m");
                 cluster_step_down(c, "cannot serve agents");
@@ -448,6 +457,19 @@ bool vim_cluster_take_stored_desired(VimManager *m, unsigned *ret) {
         return true;
 }
 
+/* A standby behind a socket systemd holds open refuses agents itself, so that a VMM moves on
+ * to the next address at once instead of waiting out its handshake. */
+static int cluster_on_refuse(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        for (unsigned i = 0; i < 64; i++) {
+                int conn = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+                if (conn < 0)
+                        break;
+                safe_close(conn);
+        }
+        return 0;
+}
+
 static char *cluster_leader_value(VimManager *m) {
         char host[256] = "";
         char *value;
@@ -459,16 +481,22 @@ static char *cluster_leader_value(VimManager *m) {
         return value;
 }
 
-int vim_cluster_start(VimManager *m) {
+int vim_cluster_start(VimManager *m, int agent_fd) {
         VimCluster *c;
         int r;
 
-        if (m->settings.store != VIM_STORE_ETCD)
-                return 0;
         c = m->cluster = calloc(1, sizeof(*c));
-        if (!c)
+        if (!c) {
+                safe_close(agent_fd);
                 return log_oom();
+        }
         c->manager = m;
+        c->agent_fd = agent_fd;
+        if (agent_fd >= 0) {
+                r = sd_event_add_io(m->event, &c->refuse_source, agent_fd, EPOLLIN, cluster_on_refuse, c);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to watch the agent socket: %m");
+        }
         c->role = VIM_ROLE_STANDBY;
         c->value = cluster_leader_value(m);
         c->curl = acs_curl_new(m->event);
@@ -493,6 +521,8 @@ VimCluster *vim_cluster_free(VimCluster *c) {
         if (!c)
                 return NULL;
         sd_event_source_disable_unref(c->timer);
+        sd_event_source_disable_unref(c->refuse_source);
+        safe_close(c->agent_fd);
         acs_etcd_free(c->etcd);
         acs_curl_free(c->curl);
         free(c->leader_address);

@@ -20,7 +20,8 @@ typedef enum VimRole {
 
 const char *vim_role_to_string(VimRole role);
 
-int vim_cluster_start(VimManager *m);
+/* Starts campaigning; takes agent_fd (the socket-activated agent socket, or -1). */
+int vim_cluster_start(VimManager *m, int agent_fd);
 VimCluster *vim_cluster_free(VimCluster *c);
 
 /* May this VIM give orders now? Alone: yes. In a cluster: only while it leads and its lease

@@ -104,13 +104,10 @@ int vim_manager_start(VimManager *m) {
         r = vim_manager_bus_start(m);
         if (r < 0)
                 goto fail;
-        if (m->settings.store == VIM_STORE_ETCD) {
-                /* Agents are served by the leader only: a standby must refuse them. */
-                if (agent_fd >= 0)
-                        log_warning("With [Cluster] Store=etcd the agent port is bound when elected; closing the passed socket.");
-                agent_fd = safe_close(agent_fd);
-                r = vim_cluster_start(m);
-        } else
+        /* With a cluster store, agents are served by the leader only. */
+        if (m->settings.store == VIM_STORE_ETCD)
+                r = vim_cluster_start(m, agent_fd);
+        else
                 r = vim_agents_start(m, agent_fd);
         agent_fd = -1;
         if (r < 0)

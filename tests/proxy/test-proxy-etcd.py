@@ -47,16 +47,33 @@ class EtcdSource(ProxyTestCase):
             return int(m.group(1))
 
     def etcd_proxy(self, name="acs-proxy"):
-        """A front proxy fed from the cluster; returns (process, port, admin port)."""
-        port, admin = take_port(), take_port()
-        conf = os.path.join(self.tmpdir, f"{name}.conf")
-        with open(conf, "w") as f:
-            f.write(f"[Proxy]\nListen=127.0.0.1:{port}\nAdminListen=127.0.0.1:{admin}\nSource=etcd\n"
-                    f"Workers=1\n\n{self.cluster.config()}")
-        p = self.start([binary("src/proxy/acs-proxy"), "--config", conf], name=name)
-        self.etcd_proxies.append(p)
-        wait_port(port)
-        return p, port, admin
+        """A front proxy fed from the cluster; returns (process, port, admin port). Other test
+        programs on the machine take ports too: a port taken meanwhile means another try."""
+        for attempt in range(3):
+            port, admin = take_port(), take_port()
+            conf = os.path.join(self.tmpdir, f"{name}.conf")
+            with open(conf, "w") as f:
+                f.write(f"[Proxy]\nListen=127.0.0.1:{port}\nAdminListen=127.0.0.1:{admin}\nSource=etcd\n"
+                        f"Workers=1\n\n{self.cluster.config()}")
+            p = self.start([binary("src/proxy/acs-proxy"), "--config", conf], name=f"{name}-{attempt}")
+            try:
+                wait_until(lambda: p.proc.poll() is not None or self.admin_up(admin), 10,
+                           what=f"{name} to listen")
+            except TimeoutError:
+                pass
+            if p.alive():
+                self.etcd_proxies.append(p)
+                wait_port(port)
+                return p, port, admin
+            self.assertIn("Address already in use", p.output())
+        self.fail(f"{name} found no free ports")
+
+    def admin_up(self, admin):
+        try:
+            self.generation(admin)
+            return True
+        except OSError:
+            return False
 
     def test_follows_the_backend_set(self):
         b0, b1 = self.backend("b0"), self.backend("b1")

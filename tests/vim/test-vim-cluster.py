@@ -42,6 +42,9 @@ class ClusterTest(VimTestCase):
         self.agent_port, self.api_port = self.vim_ports[0], self.api_ports[0]
         self.buses = [self.bus, self.start_bus()]
         self.vim_procs = [None, None]
+        # The simulated VMMs' container ports (and the real backends on them): a block per test
+        # program, spread by pid, for programs running in parallel; below the ephemeral range.
+        self.container_base = 24100 + 300 * ((os.getpid() * 7) % 25)
 
     def start_cluster_vim(self, i, **scaling):
         conf = {"Placement": "spread", "ScaleDownWindow": "30s", "MinReplicas": "3", "MaxReplicas": "12",
@@ -50,7 +53,7 @@ class ClusterTest(VimTestCase):
         path = os.path.join(self.tmpdir, f"vim{i}.conf")
         with open(path, "w") as f:
             f.write(f"[Agents]\nListen=127.0.0.1:{self.vim_ports[i]}\nKeyDirectory={self.keys}\n"
-                    "GracePeriod=1s\nHandshakeTimeout=1s\nAllowHostAddresses=yes\n[Scaling]\n")
+                    "GracePeriod=3s\nHandshakeTimeout=1s\nAllowHostAddresses=yes\n[Scaling]\n")
             f.writelines(f"{k}={v}\n" for k, v in conf.items())
             f.write(f"[Api]\nListen=127.0.0.1:{self.api_ports[i]}\nToken={self.token}\n"
                     f"[Dashboard]\nDirectory={self.tmpdir}/dashboard\n\n")
@@ -77,7 +80,7 @@ class ClusterTest(VimTestCase):
     def start_cluster_agents(self, n=3, containers=1):
         for k in range(n):
             self.start_agent(f"vm{k + 1}", containers=containers, capacity=4,
-                             extra=("--next-port", str(self.vim_ports[1]), "--base-port", str(31000 + 100 * k)))
+                             extra=("--next-port", str(self.vim_ports[1]), "--base-port", str(self.container_base + 100 * k)))
 
     def order_lines(self, vim):
         """Orders the VMMs received from VIM vim (0 or 1)."""
@@ -88,7 +91,7 @@ class ClusterTest(VimTestCase):
         """Real HTTP servers on the ports the simulated VMMs give their containers."""
         for k in range(3):
             for j in range(per_vm):
-                port = 31000 + 100 * k + j
+                port = self.container_base + 100 * k + j
                 b = self.start([binary("tests/proxy/bench-backend"), port, f"vm{k + 1}-{j}"],
                                name=f"backend-{port}")
                 b.wait_for_output("ready")
