@@ -343,11 +343,19 @@ int acs_etcd_call(AcsEtcd *etcd, const char *path, json_object *request, usec_t 
 
 static int watch_start(AcsEtcdWatch *w);
 
+static int watch_open_stream(AcsEtcdWatch *w);
+
 static int watch_on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         AcsEtcdWatch *w = userdata;
         int r;
 
-        r = watch_start(w);
+        /* Resume right after the last revision seen, so no change in between is lost; read the
+         * current value first only when there is none (start, or compacted past us). */
+        if (w->revision > 0) {
+                w->stream = acs_http_cancel(w->stream);
+                r = watch_open_stream(w);
+        } else
+                r = watch_start(w);
         if (r < 0) {
                 log_warning_errno(r, "Failed to watch %s%s, retrying: %m", w->etcd->prefix, w->name);
                 (void) sd_event_source_set_time_relative(w->retry, ETCD_WATCH_RETRY_USEC * 10);
