@@ -346,7 +346,7 @@ ACS demo is up ($( ((two_tier)) && echo two-tier || echo direct) routing, $place
   proxy       http://127.0.0.1:$proxy_port/          curl http://127.0.0.1:$proxy_port/
   dashboard   http://127.0.0.1:$api_port/          API: curl http://127.0.0.1:$api_port/api/v1/state
   add load    $build_dir/src/load/acs-load --url http://127.0.0.1:$proxy_port/ --users 12 --duration 60 --count-backends
-              or: curl -X POST -H 'Authorization: Bearer $token' -d '{"users":12,"duration_s":60}' http://127.0.0.1:$api_port/api/v1/load
+              or: curl -X POST -H 'Authorization: Bearer $token' -H 'Content-Type: application/json' -d '{"users":12,"duration_s":60}' http://127.0.0.1:$api_port/api/v1/load
   watch       $build_dir/src/ctl/acsctl $front_bus_option top
               $build_dir/src/ctl/acsctl --vmm --bus-address=${vm_buses[0]} status
               busctl $front_busctl_option introspect org.acs.VIM1 /org/acs/VIM1

@@ -1,5 +1,5 @@
-// Calls to the acs-vim HTTP API (same origin). Mutations carry the API token kept for this
-// browser session; reads and the probe/load controls need none.
+// Calls to the acs-vim HTTP API (same origin). Every call that makes the VIM do something
+// (probes and load runs too) carries the API token kept for this browser session; reads need none.
 
 const TOKEN_KEY = 'acs.token';
 const USER_KEY = 'acs.user';
@@ -67,9 +67,9 @@ async function request(method, path, body, { auth = false } = {}) {
 
 export const api = {
   state: () => request('GET', '/api/v1/state'),
-  probe: () => request('POST', '/api/v1/probe'),
-  startLoad: (users, durationS) => request('POST', '/api/v1/load', { users, duration_s: durationS }),
-  stopLoad: () => request('DELETE', '/api/v1/load'),
+  probe: () => request('POST', '/api/v1/probe', undefined, { auth: true }),
+  startLoad: (users, durationS) => request('POST', '/api/v1/load', { users, duration_s: durationS }, { auth: true }),
+  stopLoad: () => request('DELETE', '/api/v1/load', undefined, { auth: true }),
   setPolicy: (changes) => request('PUT', '/api/v1/policy', changes, { auth: true }),
   scale: (replicas) => request('POST', '/api/v1/scale', { replicas }, { auth: true }),
   vmAction: (vm, action) =>

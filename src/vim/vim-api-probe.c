@@ -1,21 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * POST /api/v1/probe sends one GET through the front proxy and says which VM and container
- * answered; POST /api/v1/load runs acs-load against the proxy for a bounded time. Both run on
- * the event loop: the probe is a non-blocking socket with a deadline, the load a child process.
+ * answered, on the event loop: a non-blocking socket with a deadline.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 
 #include "acs-log.h"
-#include "acs-spawn.h"
 #include "acs-macro.h"
 #include "vim-api.h"
 #include "vim-manager.h"
@@ -23,8 +18,6 @@
 
 #define PROBE_TIMEOUT (3 * USEC_PER_SEC)
 #define PROBE_RESPONSE_MAX ((size_t) 64 * 1024)
-
-extern char **environ;
 
 struct VimProbe {
         VimApiConnection *connection;   /* NULL once the client went away */
@@ -225,74 +218,4 @@ int vim_api_probe_start(VimApi *api, VimApiConnection *c) {
 fail:
         probe_free(p);
         return r;
-}
-
-/* --- load */
-
-static int load_on_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
-        VimApi *api = userdata;
-
-        log_event(LOG_INFO, "load", NULL, NULL, "Load run of %u users ended: %s %d.", api->load_users,
-                  si->si_code == CLD_EXITED ? "exit status" : "signal", si->si_status);
-        api->load_pid = 0;
-        api->load_child = sd_event_source_disable_unref(api->load_child);
-        return 0;
-}
-
-int vim_api_load_start(VimApi *api, unsigned users, unsigned duration_s, char *error, size_t error_size) {
-        VimManager *m = api->manager;
-        char users_s[16], duration_str[16];
-        posix_spawn_file_actions_t fa;
-        posix_spawnattr_t attr;
-        pid_t pid;
-        int r;
-
-        if (api->load_pid > 0) {
-                (void) snprintf(error, error_size, "A load run is already going; DELETE /api/v1/load first.");
-                return -EBUSY;
-        }
-        (void) snprintf(users_s, sizeof(users_s), "%u", users);
-        (void) snprintf(duration_str, sizeof(duration_str), "%u", duration_s);
-
-        r = acs_spawnattr_init_clean(&attr);
-        if (r != 0) {
-                (void) snprintf(error, error_size, "Failed to prepare %s: %s", m->settings.load_command, strerror(r));
-                return -r;
-        }
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-        r = posix_spawn(&pid, m->settings.load_command, &fa, &attr,
-                        (char *[]) { m->settings.load_command, (char *) "--url", m->settings.proxy_url,
-                                     (char *) "--users", users_s, (char *) "--duration", duration_str, NULL },
-                        environ);
-        posix_spawn_file_actions_destroy(&fa);
-        posix_spawnattr_destroy(&attr);
-        if (r != 0) {
-                (void) snprintf(error, error_size, "Failed to start %s: %s", m->settings.load_command, strerror(r));
-                return -r;
-        }
-        r = sd_event_add_child(m->event, &api->load_child, pid, WEXITED, load_on_exit, api);
-        if (r < 0) {
-                (void) kill(pid, SIGKILL);
-                (void) waitpid(pid, NULL, 0);
-                (void) snprintf(error, error_size, "Failed to watch the load run: %s", strerror(-r));
-                return r;
-        }
-        api->load_pid = pid;
-        api->load_users = users;
-        api->load_end = now_usec(CLOCK_REALTIME) + duration_s * USEC_PER_SEC;
-        log_event(LOG_INFO, "load", NULL, NULL, "Load run started: %u users for %u s against %s.", users, duration_s,
-                  m->settings.proxy_url);
-        return 0;
-}
-
-int vim_api_load_stop(VimApi *api) {
-        if (api->load_pid <= 0)
-                return 0;
-        /* acs-load ends on SIGINT with its summary; the child source reaps it. */
-        if (kill(api->load_pid, SIGINT) < 0)
-                return negative_errno();
-        log_event(LOG_INFO, "load", NULL, NULL, "Load run of %u users stopped.", api->load_users);
-        return 1;
 }

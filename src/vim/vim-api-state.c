@@ -100,12 +100,12 @@ json_object *vim_api_state_json(VimManager *m) {
 
         x = json_object_new_object();
         if (x) {
-                bool running_load = api && api->load_pid > 0;
+                bool running_load = api && vim_load_runner_is_running(&api->load);
 
                 ADD(x, "running", json_object_new_boolean(running_load));
-                ADD(x, "users", json_object_new_int64(running_load ? api->load_users : 0));
-                ADD(x, "remaining_s", json_object_new_int64(running_load && api->load_end > wall
-                                                                    ? (int64_t) ((api->load_end - wall) / USEC_PER_SEC)
+                ADD(x, "users", json_object_new_int64(running_load ? api->load.users : 0));
+                ADD(x, "remaining_s", json_object_new_int64(running_load && api->load.end > wall
+                                                                    ? (int64_t) ((api->load.end - wall) / USEC_PER_SEC)
                                                                     : 0));
         }
         ADD(o, "load", x);

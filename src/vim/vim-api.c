@@ -16,31 +16,31 @@
 #include "acs-log.h"
 #include "acs-macro.h"
 #include "acs-tls-stream.h"
-#include "vim-api.h"
+#include "vim-api-internal.h"
 #include "vim-manager.h"
 #include "vim-policy.h"
 
 #define API_CONNECTIONS_MAX 256
-#define API_INPUT_MAX ((size_t) 1024 * 1024 + 64 * 1024)
+/* A request is a small JSON object at most: a head and 64 KiB of body. */
+#define API_BODY_MAX ((size_t) 64 * 1024)
+#define API_INPUT_MAX ((size_t) 32 * 1024 + API_BODY_MAX)
 #define API_OUTPUT_MAX ((size_t) 8 * 1024 * 1024)
 #define API_STATIC_FILE_MAX ((size_t) 8 * 1024 * 1024)
+/* Pipelined requests wait while this much of the answers is unread. */
+#define API_OUTPUT_PAUSE ((size_t) 64 * 1024)
+/* What an event stream may have queued: a client that does not read is dropped, not buffered. */
+#define API_EVENT_QUEUE_MAX ((size_t) 256 * 1024)
+#define API_EVENT_STALL_MAX (10 * USEC_PER_SEC)
 
-struct VimApiConnection {
-        VimApi *api;
-        VimApiConnection *next, *prev;
-        int fd;
-        AcsTlsStream stream;    /* the bytes of fd, in clear or through TLS */
-        sd_event_source *io;
-        AcsHttpRequestParser *parser;
-        AcsBuf in, out;
-        char peer[INET6_ADDRSTRLEN + 8];
-        bool sse;               /* an event stream: only events are written from now on */
-        bool busy;              /* an answer is coming later (probe): read no further request */
-        bool closing;           /* close once out is written */
-        bool keep_alive;
-        usec_t last_activity;   /* monotonic: accepted, or last bytes read */
-        VimProbe *probe;        /* POST /api/v1/probe in flight */
+static const AcsHttpLimits api_http_limits = {
+        .max_target = 8 * 1024,
+        .max_header_bytes = 16 * 1024,
+        .max_headers = 64,
+        .max_body = API_BODY_MAX,
 };
+
+
+
 
 VimProbe **vim_api_connection_probe(VimApiConnection *c) {
         return &c->probe;
@@ -60,6 +60,8 @@ static VimApiConnection *connection_free(VimApiConnection *c) {
                 if (c->next)
                         c->next->prev = c->prev;
                 c->api->n_connections--;
+                c->api->n_event_streams -= c->sse;
+                acs_accept_guard_resume(&c->api->accept_guard);
         }
         sd_event_source_disable_unref(c->io);
         acs_tls_stream_done(&c->stream);
@@ -82,8 +84,8 @@ static void connection_write(VimApiConnection *c, const void *p, size_t n) {
         connection_update_events(c);
 }
 
-static void connection_reply(VimApiConnection *c, int status, const char *content_type, const void *body, size_t size,
-                             const char *extra_headers) {
+void vim_api_connection_reply(VimApiConnection *c, int status, const char *content_type, const void *body,
+                              size_t size, const char *extra_headers) {
         char head[512];
         int l;
 
@@ -108,7 +110,7 @@ void vim_api_connection_reply_json(VimApiConnection *c, int status, json_object 
         const char *s = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN);
 
         c->busy = false;
-        connection_reply(c, status, "application/json", s, strlen(s), NULL);
+        vim_api_connection_reply(c, status, "application/json", s, strlen(s), NULL);
 }
 
 void vim_api_connection_reply_error(VimApiConnection *c, int status, const char *format, ...) {
@@ -120,11 +122,11 @@ void vim_api_connection_reply_error(VimApiConnection *c, int status, const char 
         (void) vsnprintf(message, sizeof(message), format, ap);
         va_end(ap);
         if (!o || json_object_object_add(o, "error", json_object_new_string(message)) < 0) {
-                connection_reply(c, 500, "text/plain", "", 0, NULL);
+                vim_api_connection_reply(c, 500, "text/plain", "", 0, NULL);
                 return;
         }
         c->busy = false;
-        connection_reply(c, status, "application/json", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+        vim_api_connection_reply(c, status, "application/json", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
                          strlen(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)),
                          status == 401 ? "WWW-Authenticate: Bearer realm=\"acs\"\r\n" : NULL);
 }
@@ -135,6 +137,14 @@ static void sse_broadcast(VimApi *api, const char *event, const char *data) {
         for (VimApiConnection *c = api->connections; c; c = c->next) {
                 if (!c->sse || c->closing)
                         continue;
+                if (acs_buf_len(&c->out) > API_EVENT_QUEUE_MAX) {
+                        log_info("Event stream client %s does not read, closing.", c->peer);
+                        acs_buf_clear(&c->out);
+                        c->closing = true;
+                        (void) shutdown(c->fd, SHUT_RDWR);
+                        connection_update_events(c);
+                        continue;
+                }
                 connection_write(c, "event: ", 7);
                 connection_write(c, event, strlen(event));
                 connection_write(c, "\ndata: ", 7);
@@ -170,22 +180,43 @@ static void api_on_log_event(int level, const char *event, const char *vm, const
         sse_broadcast(api, "log", s);
 }
 
+/* Whether the connection has outlived one of its deadlines; closes it if so. The head and body
+ * of a request must arrive within [Api] RequestTimeout= of its first byte, however they trickle
+ * in; a connection waiting for its next request gets IdleTimeout=; an event stream whose output
+ * has not drained for a while is a client that does not read. */
+static bool connection_check_deadlines(VimApiConnection *c, usec_t now) {
+        const VimSettings *s = &c->api->manager->settings;
+        const char *why = NULL;
+
+        if (c->busy)
+                return false;
+        if (c->stalled_since > 0)
+                why = c->stalled_since + (c->sse ? API_EVENT_STALL_MAX : s->request_timeout) < now ? "does not read"
+                                                                                                   : NULL;
+        else if (c->sse)
+                why = NULL;
+        else if (c->request_started > 0)
+                why = c->request_started + s->request_timeout < now ? "sent no whole request in time" : NULL;
+        else if (acs_buf_len(&c->out) == 0)
+                why = c->last_activity + s->idle_timeout < now ? "idle" : NULL;
+        if (!why)
+                return false;
+        log_debug("API client %s %s, closing.", c->peer, why);
+        connection_free(c);
+        return true;
+}
+
 static int api_on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         VimApi *api = userdata;
-        usec_t now = now_usec(CLOCK_MONOTONIC), idle_timeout = api->manager->settings.idle_timeout;
+        usec_t now = now_usec(CLOCK_MONOTONIC);
         bool any = false;
 
         (void) sd_event_source_set_time_relative(s, USEC_PER_SEC);
         for (VimApiConnection *c = api->connections, *next; c; c = next) {
                 next = c->next;
+                if (connection_check_deadlines(c, now))
+                        continue;
                 any = any || c->sse;
-                /* [Api] IdleTimeout=: idle or slow clients cannot hold all API_CONNECTIONS_MAX
-                 * slots. Event streams are exempt. */
-                if (!c->sse && !c->busy && c->last_activity + idle_timeout < now) {
-                        log_debug("API client %s idle for %llu s, closing.", c->peer,
-                                  (unsigned long long) (idle_timeout / USEC_PER_SEC));
-                        connection_free(c);
-                }
         }
         if (any) {
                 _cleanup_(vim_json_putp) json_object *state = vim_api_state_json(api->manager);
@@ -196,7 +227,7 @@ static int api_on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static void serve_events(VimApiConnection *c) {
+void vim_api_serve_events(VimApiConnection *c) {
         static const char head[] = "HTTP/1.1 200 OK\r\n"
                                    "Content-Type: text/event-stream\r\n"
                                    "Cache-Control: no-store\r\n"
@@ -205,7 +236,17 @@ static void serve_events(VimApiConnection *c) {
         VimApi *api = c->api;
         _cleanup_(vim_json_putp) json_object *state = NULL;
 
+        if (api->n_event_streams >= api->manager->settings.max_event_streams) {
+                log_notice("Refusing event stream client %s: [Api] MaxEventStreams=%u reached.", c->peer,
+                           api->manager->settings.max_event_streams);
+                c->keep_alive = false;
+                return vim_api_connection_reply_error(c, 503, "Too many event streams.");
+        }
         c->sse = true;
+        api->n_event_streams++;
+        /* What a stream client leaves unread stays small in the kernel too; the rest queues in
+         * out, up to API_EVENT_QUEUE_MAX. */
+        (void) setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &(int) { 64 * 1024 }, sizeof(int));
         connection_write(c, head, sizeof(head) - 1);
         /* The last events first, so a new page shows what just happened. */
         for (size_t i = 0; i < api->log_n; i++) {
@@ -261,7 +302,7 @@ static bool static_path_is_safe(const char *rel) {
         return true;
 }
 
-static void serve_static(VimApiConnection *c, const AcsHttpRequest *req, const char *path) {
+void vim_api_serve_static(VimApiConnection *c, const AcsHttpRequest *req, const char *path) {
         const char *dir = c->api->manager->settings.dashboard_directory;
         const char *rel = streq(path, "/") ? "index.html" : path + 1;
         _cleanup_free_ char *file = NULL, *data = NULL;
@@ -286,246 +327,14 @@ static void serve_static(VimApiConnection *c, const AcsHttpRequest *req, const c
                         return vim_api_connection_reply_error(c, 500, "Failed to read the file.");
                 done += n;
         }
-        connection_reply(c, 200, content_type_of(rel), data, streq(req->method, "HEAD") ? 0 : done, NULL);
-}
-
-/* --- mutations */
-
-static bool request_authorized(VimApiConnection *c, const AcsHttpRequest *req) {
-        const char *token = c->api->manager->settings.token;
-        const char *h = acs_http_request_header(req, "Authorization");
-        const char *given;
-
-        if (!token[0] || !h || !(given = startswith(h, "Bearer ")))
-                return false;
-        return strlen(given) == strlen(token) && CRYPTO_memcmp(given, token, strlen(token)) == 0;
-}
-
-/* "alice (api 127.0.0.1:40112)": the X-ACS-User header when it is plain text, else "api". */
-static void request_who(VimApiConnection *c, const AcsHttpRequest *req, char *buf, size_t size) {
-        const char *user = acs_http_request_header(req, "X-ACS-User");
-        bool plain = user && user[0] && strlen(user) <= 64;
-
-        for (const char *p = user; plain && *p; p++)
-                plain = *p >= 0x20 && *p < 0x7f;
-        (void) snprintf(buf, size, "%s (api %s)", plain ? user : "api", c->peer);
-}
-
-/* Parses the request body as a JSON object; replies 400 and returns NULL when it is not one. */
-static json_object *request_json(VimApiConnection *c, const AcsHttpRequest *req) {
-        json_tokener *tok = json_tokener_new();
-        json_object *o = NULL;
-
-        if (tok) {
-                o = json_tokener_parse_ex(tok, (const char *) req->body, (int) req->body_size);
-                if (o && (json_tokener_get_error(tok) != json_tokener_success ||
-                          (size_t) tok->char_offset != req->body_size || !json_object_is_type(o, json_type_object))) {
-                        json_object_put(o);
-                        o = NULL;
-                }
-                json_tokener_free(tok);
-        }
-        if (!o)
-                vim_api_connection_reply_error(c, 400, "Expected a JSON object.");
-        return o;
-}
-
-static bool json_get_uint(json_object *o, const char *key, unsigned max, unsigned *ret) {
-        json_object *v;
-        int64_t x;
-
-        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
-                return false;
-        x = json_object_get_int64(v);
-        if (x < 0 || (uint64_t) x > max)
-                return false;
-        *ret = (unsigned) x;
-        return true;
-}
-
-static void ok(VimApiConnection *c) {
-        _cleanup_(vim_json_putp) json_object *o = json_object_new_object();
-
-        if (o)
-                (void) json_object_object_add(o, "ok", json_object_new_boolean(true));
-        vim_api_connection_reply_json(c, 200, o);
-}
-
-static void handle_put_policy(VimApiConnection *c, const AcsHttpRequest *req, const char *who) {
-        VimManager *m = c->api->manager;
-        char error[256];
-        int r;
-
-        r = vim_policy_apply_json(&m->policy, (const char *) req->body, req->body_size, error, sizeof(error));
-        if (r == -ENOMEM)
-                return vim_api_connection_reply_error(c, 500, "Out of memory.");
-        if (r < 0)
-                return vim_api_connection_reply_error(c, 400, "%s", error);
-        vim_manager_policy_changed(m, who);
-        ok(c);
-}
-
-static void handle_post_scale(VimApiConnection *c, const AcsHttpRequest *req, const char *who) {
-        VimManager *m = c->api->manager;
-        _cleanup_(vim_json_putp) json_object *o = request_json(c, req);
-        unsigned replicas;
-
-        if (!o)
-                return;
-        if (!json_get_uint(o, "replicas", m->policy.max_replicas, &replicas) || replicas < m->policy.min_replicas)
-                return vim_api_connection_reply_error(c, 400, "Expected {\"replicas\":N} with N in %u..%u.",
-                                                      m->policy.min_replicas, m->policy.max_replicas);
-        (void) vim_scaler_scale_to(m, replicas, who);
-        ok(c);
-}
-
-static void handle_vm(VimApiConnection *c, const char *rest, const char *who) {
-        VimManager *m = c->api->manager;
-        const char *slash = strchr(rest, '/');
-        _cleanup_free_ char *name = NULL;
-        VimVm *vm;
-        int r;
-
-        if (!slash || !(name = strndup(rest, slash - rest)))
-                return vim_api_connection_reply_error(c, 404, "No such resource.");
-        vm = vim_manager_find_vm(m, name);
-        if (!vm)
-                return vim_api_connection_reply_error(c, 404, "No VM named \"%s\".",
-                                                      acs_proto_vm_name_is_valid(name) ? name : "?");
-        if (streq(slash, "/activate"))
-                r = vim_scaler_activate(m, vm, who);
-        else if (streq(slash, "/standby"))
-                r = vim_scaler_standby(m, vm, who);
-        else
-                return vim_api_connection_reply_error(c, 404, "No such resource.");
-        if (r < 0)
-                return vim_api_connection_reply_error(c, 409, "VM %s: %s", vm->name, strerror(-r));
-        ok(c);
-}
-
-static void handle_drain(VimApiConnection *c, const char *rest, const char *who) {
-        char id[ACS_PROTO_CONTAINER_ID_LEN + 1];
-        const char *slash = strchr(rest, '/');
-        int r;
-
-        if (!slash || !streq(slash, "/drain") || (size_t) (slash - rest) != ACS_PROTO_CONTAINER_ID_LEN)
-                return vim_api_connection_reply_error(c, 404, "No such resource.");
-        memcpy(id, rest, ACS_PROTO_CONTAINER_ID_LEN);
-        id[ACS_PROTO_CONTAINER_ID_LEN] = 0;
-        r = vim_scaler_drain(c->api->manager, id, who);
-        if (r == -ENOENT)
-                return vim_api_connection_reply_error(c, 404, "No container %s.",
-                                                      acs_proto_container_id_is_valid(id) ? id : "?");
-        if (r < 0)
-                return vim_api_connection_reply_error(c, 409, "Container %.12s: %s", id, strerror(-r));
-        ok(c);
-}
-
-static void handle_post_load(VimApiConnection *c, const AcsHttpRequest *req) {
-        VimManager *m = c->api->manager;
-        _cleanup_(vim_json_putp) json_object *o = request_json(c, req);
-        unsigned users, duration;
-        char error[256];
-
-        if (!o)
-                return;
-        if (!json_get_uint(o, "users", m->settings.max_load_users, &users) || users < 1 ||
-            !json_get_uint(o, "duration_s", m->settings.max_load_seconds, &duration) || duration < 1)
-                return vim_api_connection_reply_error(c, 400,
-                                                      "Expected {\"users\":N,\"duration_s\":M} with N in 1..%u, M in 1..%u.",
-                                                      m->settings.max_load_users, m->settings.max_load_seconds);
-        if (vim_api_load_start(c->api, users, duration, error, sizeof(error)) < 0)
-                return vim_api_connection_reply_error(c, 409, "%s", error);
-        ok(c);
-}
-
-static void handle_request(VimApiConnection *c, const AcsHttpRequest *req) {
-        VimManager *m = c->api->manager;
-        const char *method = req->method, *rest;
-        _cleanup_free_ char *path = NULL;
-        char who[160];
-
-        c->keep_alive = req->keep_alive;
-        /* The path from the target ourselves: the reader's req->path can point at memory it
-         * reallocated while reading the headers (seen with long targets). */
-        path = strndup(req->target, strcspn(req->target, "?"));
-        if (!path)
-                return vim_api_connection_reply_error(c, 500, "Out of memory.");
-
-        if (streq(path, "/api/v1/state")) {
-                _cleanup_(vim_json_putp) json_object *o = NULL;
-
-                if (!streq(method, "GET"))
-                        return vim_api_connection_reply_error(c, 405, "Use GET.");
-                o = vim_api_state_json(m);
-                if (!o)
-                        return vim_api_connection_reply_error(c, 500, "Out of memory.");
-                return vim_api_connection_reply_json(c, 200, o);
-        }
-        if (streq(path, "/api/v1/events")) {
-                if (!streq(method, "GET"))
-                        return vim_api_connection_reply_error(c, 405, "Use GET.");
-                return serve_events(c);
-        }
-        if (streq(path, "/metrics")) {
-                _cleanup_(acs_buf_done) AcsBuf text = {};
-
-                if (!streq(method, "GET"))
-                        return vim_api_connection_reply_error(c, 405, "Use GET.");
-                if (vim_api_metrics_text(m, &text) < 0)
-                        return vim_api_connection_reply_error(c, 500, "Out of memory.");
-                return connection_reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", acs_buf_peek(&text),
-                                        acs_buf_len(&text), NULL);
-        }
-        if (streq(path, "/api/v1/probe")) {
-                if (!streq(method, "POST"))
-                        return vim_api_connection_reply_error(c, 405, "Use POST.");
-                c->busy = true;
-                if (vim_api_probe_start(c->api, c) < 0)
-                        vim_api_connection_reply_error(c, 502, "Failed to start a probe of %s.", m->settings.proxy_url);
-                return;
-        }
-        if (streq(path, "/api/v1/load")) {
-                if (streq(method, "POST"))
-                        return handle_post_load(c, req);
-                if (streq(method, "DELETE")) {
-                        (void) vim_api_load_stop(c->api);
-                        return ok(c);
-                }
-                return vim_api_connection_reply_error(c, 405, "Use POST or DELETE.");
-        }
-
-        if (streq(path, "/api/v1/policy") || streq(path, "/api/v1/scale") || startswith(path, "/api/v1/vms/") ||
-            startswith(path, "/api/v1/containers/")) {
-                bool is_policy = streq(path, "/api/v1/policy");
-
-                if (!streq(method, is_policy ? "PUT" : "POST"))
-                        return vim_api_connection_reply_error(c, 405, "Use %s.", is_policy ? "PUT" : "POST");
-                if (!request_authorized(c, req)) {
-                        log_event(LOG_NOTICE, "access-denied", NULL, NULL, "Refused %s %s from %s: %s.", method, path,
-                                  c->peer, m->settings.token[0] ? "no valid bearer token" : "no [Api] Token= set");
-                        return vim_api_connection_reply_error(c, 401, "A valid \"Authorization: Bearer <token>\" is required.");
-                }
-                request_who(c, req, who, sizeof(who));
-                if (is_policy)
-                        return handle_put_policy(c, req, who);
-                if (streq(path, "/api/v1/scale"))
-                        return handle_post_scale(c, req, who);
-                if ((rest = startswith(path, "/api/v1/vms/")))
-                        return handle_vm(c, rest, who);
-                return handle_drain(c, startswith(path, "/api/v1/containers/"), who);
-        }
-        if (startswith(path, "/api/"))
-                return vim_api_connection_reply_error(c, 404, "No such resource.");
-        if (!streq(method, "GET") && !streq(method, "HEAD"))
-                return vim_api_connection_reply_error(c, 405, "Use GET.");
-        serve_static(c, req, path);
+        vim_api_connection_reply(c, 200, content_type_of(rel), data, streq(req->method, "HEAD") ? 0 : done, NULL);
 }
 
 /* --- connection I/O */
 
 static void connection_process(VimApiConnection *c) {
-        while (!c->busy && !c->closing && !c->sse && acs_buf_len(&c->in) > 0) {
+        while (!c->busy && !c->closing && !c->sse && acs_buf_len(&c->in) > 0 &&
+               acs_buf_len(&c->out) < API_OUTPUT_PAUSE) {
                 const AcsHttpRequest *req;
                 size_t consumed;
                 int r;
@@ -543,7 +352,9 @@ static void connection_process(VimApiConnection *c) {
                 }
                 if (r == 0)
                         break;
-                handle_request(c, req);
+                /* The next request's deadline starts with its first byte. */
+                c->request_started = acs_buf_len(&c->in) > 0 ? now_usec(CLOCK_MONOTONIC) : 0;
+                vim_api_handle_request(c, req);
         }
         /* An event stream reads nothing more; what the client sends is dropped. */
         if (c->sse)
@@ -579,7 +390,9 @@ static int connection_on_io(sd_event_source *s, int fd, uint32_t revents, void *
                         c->closing = c->closing || !c->busy;
                         (void) shutdown(fd, SHUT_RD);
                 } else if (n > 0) {
-                        c->last_activity = now_usec(CLOCK_MONOTONIC);
+                        /* Not per byte: a client trickling bytes must not keep its slot. */
+                        if (c->request_started == 0 && !c->sse)
+                                c->request_started = now_usec(CLOCK_MONOTONIC);
                         acs_buf_commit(&c->in, (size_t) n);
                         connection_process(c);
                 }
@@ -600,6 +413,9 @@ static int connection_on_io(sd_event_source *s, int fd, uint32_t revents, void *
                         return 0;
                 }
                 acs_buf_consume(&c->out, (size_t) n);
+                /* progress: the stall clock restarts, and stops once all is written */
+                c->last_activity = now_usec(CLOCK_MONOTONIC);
+                c->stalled_since = acs_buf_len(&c->out) > 0 ? c->last_activity : 0;
         }
         if (acs_buf_len(&c->out) == 0 && c->closing) {
                 connection_free(c);
@@ -614,8 +430,36 @@ static int connection_on_io(sd_event_source *s, int fd, uint32_t revents, void *
 static void connection_update_events(VimApiConnection *c) {
         if (!c->io)
                 return;
+        if (acs_buf_len(&c->out) > 0 && c->stalled_since == 0)
+                c->stalled_since = now_usec(CLOCK_MONOTONIC);
         (void) sd_event_source_set_io_events(c->io,
                         acs_tls_stream_events(&c->stream, !c->closing, acs_buf_len(&c->out) > 0));
+}
+
+/* At the connection cap, the client that has been sending its request the longest, or idling
+ * the longest, leaves its slot to the new one: slow clients cannot lock everyone out. Event
+ * streams (capped on their own) and answers in progress are kept. */
+static bool api_make_room(VimApi *api) {
+        VimApiConnection *victim = NULL;
+        usec_t now = now_usec(CLOCK_MONOTONIC);
+
+        for (VimApiConnection *c = api->connections; c; c = c->next) {
+                usec_t since = c->request_started ?: c->last_activity;
+
+                if (c->sse || c->busy || acs_buf_len(&c->out) > 0)
+                        continue;
+                if (!victim || since < (victim->request_started ?: victim->last_activity))
+                        victim = c;
+        }
+        if (now >= api->cap_logged + 10 * USEC_PER_SEC) {
+                api->cap_logged = now;
+                log_warning("API connection limit (%d) reached: %s.", API_CONNECTIONS_MAX,
+                            victim ? "closing the slowest clients for new ones" : "refusing new clients");
+        }
+        if (!victim)
+                return false;
+        connection_free(victim);
+        return true;
 }
 
 static int api_on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -630,14 +474,14 @@ static int api_on_accept(sd_event_source *s, int fd, uint32_t revents, void *use
 
         cfd = accept4(fd, (struct sockaddr *) &sa, &salen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd < 0) {
-                if (errno != EAGAIN && errno != EINTR)
+                if (acs_accept_error_is_resource(errno))
+                        acs_accept_guard_pause(&api->accept_guard, errno);
+                else if (errno != EAGAIN && errno != EINTR)
                         log_debug_errno(negative_errno(), "Failed to accept an API connection, ignoring: %m");
                 return 0;
         }
-        if (api->n_connections >= API_CONNECTIONS_MAX) {
-                log_warning("Too many API connections (%u), refusing one.", api->n_connections);
+        if (api->n_connections >= API_CONNECTIONS_MAX && !api_make_room(api))
                 return 0;
-        }
 
         if (sa.ss_family == AF_INET) {
                 struct sockaddr_in *in = (struct sockaddr_in *) &sa;
@@ -662,7 +506,7 @@ static int api_on_accept(sd_event_source *s, int fd, uint32_t revents, void *use
         c->keep_alive = true;
         c->last_activity = now_usec(CLOCK_MONOTONIC);
         (void) snprintf(c->peer, sizeof(c->peer), "%s:%u", host, port);
-        c->parser = acs_http_request_parser_new(NULL);
+        c->parser = acs_http_request_parser_new(&api_http_limits);
         c->next = api->connections;
         if (c->next)
                 c->next->prev = c;
@@ -734,6 +578,7 @@ int vim_api_start(VimManager *m, int fd) {
                 return log_oom();
         api->manager = m;
         api->listen_fd = -1;
+        vim_load_runner_init(&api->load, m->event, &m->settings);
         m->api = api;
 
         if (acs_tls_settings_enabled(&m->settings.tls)) {
@@ -759,6 +604,7 @@ int vim_api_start(VimManager *m, int fd) {
         if (r < 0)
                 return log_error_errno(r, "Failed to watch the API socket: %m");
         api->listen_fd = TAKE_FD(listen_fd);
+        acs_accept_guard_init(&api->accept_guard, api->listen_source, "API connections");
 
         r = sd_event_add_time_relative(m->event, &api->tick, CLOCK_MONOTONIC, USEC_PER_SEC, 50 * USEC_PER_MSEC,
                                        api_on_tick, api);
@@ -774,10 +620,10 @@ VimApi *vim_api_free(VimApi *api) {
         if (!api)
                 return NULL;
         log_set_event_hook(NULL, NULL);
-        (void) vim_api_load_stop(api);
-        sd_event_source_disable_unref(api->load_child);
+        vim_load_runner_done(&api->load);
         while (api->connections)
                 connection_free(api->connections);
+        acs_accept_guard_done(&api->accept_guard);
         sd_event_source_disable_unref(api->listen_source);
         sd_event_source_disable_unref(api->tick);
         safe_close(api->listen_fd);

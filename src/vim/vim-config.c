@@ -57,6 +57,8 @@ const AcsConfigItem vim_config_table[] = {
         { "Api", "Listen", ACS_CONFIG_STRING, S(api_listen) },
         { "Api", "Token", ACS_CONFIG_STRING, S(token) },
         { "Api", "IdleTimeout", ACS_CONFIG_DURATION, S(idle_timeout), .min = USEC_PER_SEC, .max = 3600 * USEC_PER_SEC },
+        { "Api", "RequestTimeout", ACS_CONFIG_DURATION, S(request_timeout), .min = USEC_PER_SEC, .max = 600 * USEC_PER_SEC },
+        { "Api", "MaxEventStreams", ACS_CONFIG_UINT, S(max_event_streams), .min = 0, .max = 200 },
 
         ACS_TLS_CONFIG_ITEMS(VimSettings, tls),
 
@@ -93,6 +95,8 @@ void vim_settings_init(VimSettings *s) {
                 .min_active_vms = 1,
                 .drain_timeout = 30 * USEC_PER_SEC,
                 .idle_timeout = 30 * USEC_PER_SEC,
+                .request_timeout = 10 * USEC_PER_SEC,
+                .max_event_streams = 32,
                 .max_load_users = 50,
                 .max_load_seconds = 300,
         };

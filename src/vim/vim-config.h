@@ -64,6 +64,8 @@ typedef struct VimSettings {
         char *api_listen;               /* "127.0.0.1:8081" */
         char *token;                    /* mutations need "Authorization: Bearer <token>"; empty: no mutations */
         usec_t idle_timeout;            /* a connection silent this long is closed (event streams excepted) */
+        usec_t request_timeout;         /* a request's head and body must arrive within this of its first byte */
+        unsigned max_event_streams;
 
         /* [Tls]: the dashboard, API and event stream over TLS when a certificate is given */
         AcsTlsSettings tls;

@@ -49,8 +49,11 @@ async function shot(page, name) {
 }
 
 // Opens the page and records every console error, page error and failed request.
-async function openDashboard(options) {
+// unlock: the page starts with the API token, as after "Unlock" (probes and load need it).
+async function openDashboard({ unlock = false, ...options } = {}) {
   const b = await launchBrowser(options);
+  if (unlock)
+    await b.page.addInitScript((token) => sessionStorage.setItem('acs.token', token), TOKEN);
   b.problems = [];
   b.page.on('console', (m) => { if (m.type() === 'error') b.problems.push(`console: ${m.text()}`); });
   b.page.on('pageerror', (e) => b.problems.push(`page error: ${e.message}`));
@@ -149,7 +152,7 @@ const scenarios = {
 
   // Ten presses of "Send request": each shows VM and container; more than one container answers.
   async probe() {
-    const b = await openDashboard();
+    const b = await openDashboard({ unlock: true });
     try {
       const page = b.page;
       const result = page.locator('#probe-result');
@@ -285,7 +288,7 @@ const scenarios = {
 
   // Load started from the page: a new container appears within seconds and the charts move.
   async load() {
-    const b = await openDashboard();
+    const b = await openDashboard({ unlock: true });
     const page = b.page;
     try {
       await page.waitForTimeout(3000);   // a few seconds of quiet on the charts first

@@ -31,6 +31,7 @@ import acstest  # noqa: E402
 import machines  # noqa: E402
 
 PORTS = (18800, 18999)
+API_TOKEN = "system-test-" + os.urandom(8).hex()
 VMS = ("vm1", "vm2")
 # systemd-analyze security targets: exposure 2.0 or lower for the front daemons; acs-vmm
 # reaches the same figure (its Docker access is a group membership the analysis cannot see).
@@ -129,7 +130,7 @@ class SystemTest(unittest.TestCase):
         front.write("/etc/acs/vim.conf.d/50-test.conf",
                     f"[Agents]\nListen=127.0.0.1:{a}\nAllowHostAddresses=yes\n"
                     "[Scaling]\nMinReplicas=2\nMaxReplicas=6\nScaleDownWindow=10min\n"
-                    f"[Api]\nListen=127.0.0.1:{h}\n"
+                    f"[Api]\nListen=127.0.0.1:{h}\nToken={API_TOKEN}\n"
                     f"[Dashboard]\nProxyUrl=http://127.0.0.1:{p}/\n")
         front.write("/etc/acs/proxy.conf.d/50-test.conf", f"[Proxy]\nListen=127.0.0.1:{p}\n")
         for vm in VMS:
@@ -291,7 +292,8 @@ class SystemTest(unittest.TestCase):
         base = f"http://127.0.0.1:{self.port['http']}"
         status, _, body = acstest.http_get(base + "/api/v1/load", method="POST",
                                            data=b'{"users":2,"duration_s":3}',
-                                           headers={"Content-Type": "application/json"})
+                                           headers={"Content-Type": "application/json",
+                                                    "Authorization": f"Bearer {API_TOKEN}"})
         self.assertEqual(status, 200, body)
         acstest.wait_until(lambda: acstest.http_json(base + "/api/v1/state")[1]["load"]["running"], 5,
                            interval=0.2, what="state.load.running")

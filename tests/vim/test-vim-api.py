@@ -163,7 +163,7 @@ class HttpApiTest(VimTestCase):
         self.assertEqual((s["service"]["desired"], s["policy"]["dry_run"], self.vm("vm1", s)["state"]), (1, False, "active"))
         self.assertTrue(self.vim_events("access-denied"))
 
-        auth = {"Authorization": "Bearer " + self.token, "X-ACS-User": "alice"}
+        auth = {"Authorization": "Bearer " + self.token, "X-ACS-User": "alice", "Content-Type": "application/json"}
         status, reply = http_json(self.url("/api/v1/policy"), method="PUT", headers=auth,
                                   data=b'{"target_cpu":0.7,"scale_down_window_s":30}')
         self.assertEqual((status, reply), (200, {"ok": True}))
@@ -213,29 +213,30 @@ class HttpApiTest(VimTestCase):
                          env={"ACS_VM": "vm7", "ACS_CONTAINER": "c0ffee", "ACS_SERVICE": "web"}, name="acs-web")
         wait_port(web_port)
         self.start_vim(proxy_url=f"http://127.0.0.1:{web_port}/")
-        status, reply = http_json(self.url("/api/v1/probe"), method="POST", data=b"")
+        auth = {"Authorization": "Bearer " + self.token, "Content-Type": "application/json"}
+        status, reply = http_json(self.url("/api/v1/probe"), method="POST", headers=auth, data=b"")
         self.assertEqual(status, 200, reply)
         self.assertEqual((reply["status"], reply["vm"], reply["container"]), (200, "vm7", "c0ffee"))
         self.assertGreater(reply["latency_ms"], 0)
         self.assertEqual(reply["body"]["service"], "web")
 
         # bounded by [Dashboard] MaxLoadUsers=4
-        status, reply = http_json(self.url("/api/v1/load"), method="POST", data=b'{"users":5,"duration_s":5}')
+        status, reply = http_json(self.url("/api/v1/load"), method="POST", headers=auth, data=b'{"users":5,"duration_s":5}')
         self.assertEqual(status, 400)
-        status, _ = http_json(self.url("/api/v1/load"), method="POST", data=b'{"users":2,"duration_s":20}')
+        status, _ = http_json(self.url("/api/v1/load"), method="POST", headers=auth, data=b'{"users":2,"duration_s":20}')
         self.assertEqual(status, 200)
         load = self.state()["load"]
         self.assertEqual((load["running"], load["users"]), (True, 2))
         self.assertGreater(load["remaining_s"], 15)
-        status, _ = http_json(self.url("/api/v1/load"), method="POST", data=b'{"users":1,"duration_s":5}')
+        status, _ = http_json(self.url("/api/v1/load"), method="POST", headers=auth, data=b'{"users":1,"duration_s":5}')
         self.assertEqual(status, 409, "one run at a time")
-        status, _ = http_json(self.url("/api/v1/load"), method="DELETE")
+        status, _ = http_json(self.url("/api/v1/load"), method="DELETE", headers=auth)
         self.assertEqual(status, 200)
         self.wait_state(lambda s: not s["load"]["running"], 5, "the load run stopped")
         self.wait_event("load", r"Load run of 2 users ended")
         web.stop()
         # the proxy gone: the probe says so
-        status, reply = http_json(self.url("/api/v1/probe"), method="POST", data=b"")
+        status, reply = http_json(self.url("/api/v1/probe"), method="POST", headers=auth, data=b"")
         self.assertEqual(status, 502)
         self.assertIn("Probe of the proxy failed", reply["error"])
 

@@ -195,7 +195,8 @@ HealthCheckInterval=1s
         # so that nothing scaled in while the failures above were checked); vm3 back to standby
         load.stop()
         status, _ = http_json(f"http://127.0.0.1:{self.api_port}/api/v1/policy", method="PUT",
-                              headers={"Authorization": "Bearer " + self.token},
+                              headers={"Authorization": "Bearer " + self.token,
+                                       "Content-Type": "application/json"},
                               data=b'{"scale_down_window_s":5}')
         self.assertEqual(status, 200)
         self.wait_event("scale-in", timeout=40)
@@ -213,7 +214,8 @@ HealthCheckInterval=1s
         self.wait_state(lambda s: s["service"]["ready"] >= 1 and len(s["vms"]) == 2, 60, "two VMs, one ready")
         self.start_proxy()
         status, _ = http_json(f"http://127.0.0.1:{self.api_port}/api/v1/scale", method="POST",
-                              headers={"Authorization": "Bearer " + self.token}, data=b'{"replicas":3}')
+                              headers={"Authorization": "Bearer " + self.token, "Content-Type": "application/json"},
+                              data=b'{"replicas":3}')
         self.assertEqual(status, 200)
         self.wait_state(lambda s: s["service"]["ready"] == 3 and len(self.vm(vm2, s)["containers"]) >= 1, 60,
                         "three ready, spread over both VMs")

@@ -34,7 +34,7 @@ class VimTestCase(DaemonTestCase):
             f.write(f"{utilization}\n")
         os.replace(self.cpu_file + ".new", self.cpu_file)
 
-    def start_vim(self, proxy_url=None, agents=None, extra_conf="", state_dir=None, **scaling):
+    def start_vim(self, proxy_url=None, agents=None, api=None, extra_conf="", state_dir=None, **scaling):
         conf = {
             "Placement": "binpack", "ScaleDownWindow": "3s", "VmStandbyDelay": "2s", "DrainTimeout": "3s",
             "MinReplicas": "1", "MaxReplicas": "12", "TargetInflight": "0",
@@ -48,8 +48,10 @@ class VimTestCase(DaemonTestCase):
             f.writelines(f"{k}={v}\n" for k, v in {"AllowHostAddresses": "yes", **(agents or {})}.items())
             f.write("[Scaling]\n")
             f.writelines(f"{k}={v}\n" for k, v in conf.items())
-            f.write(f"[Api]\nListen=127.0.0.1:{self.api_port}\nToken={self.token}\nIdleTimeout=2s\n"
-                    f"[Dashboard]\nDirectory={self.tmpdir}/dashboard\n"
+            api_conf = {"IdleTimeout": "2s", "RequestTimeout": "2s", **(api or {})}
+            f.write(f"[Api]\nListen=127.0.0.1:{self.api_port}\nToken={self.token}\n")
+            f.writelines(f"{k}={v}\n" for k, v in api_conf.items())
+            f.write(f"[Dashboard]\nDirectory={self.tmpdir}/dashboard\n"
                     f"LoadCommand={os.path.join(BUILD_DIR, 'src/load/acs-load')}\nMaxLoadUsers=4\n"
                     "MaxLoadSeconds=30\n")
             if proxy_url:
