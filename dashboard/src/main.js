@@ -42,7 +42,7 @@ function applyAccess() {
   $('token-save').textContent = unlocked ? 'Replace' : 'Unlock';
   for (const node of document.querySelectorAll('.needs-token, .needs-token button, .needs-token input, .needs-token select, .needs-token fieldset'))
     if ('disabled' in node)
-      node.disabled = !unlocked;
+      node.disabled = !unlocked || node.dataset.busy === '1';   // a control waiting for its answer stays off
 }
 
 function setupToken() {
@@ -101,8 +101,10 @@ function setupProbe(cluster) {
   const history = $('probe-history');
   button.addEventListener('click', async () => {
     button.disabled = true;
+    button.dataset.busy = '1';
     const answer = await act(result, 'Request', () => api.probe());
-    button.disabled = false;
+    delete button.dataset.busy;
+    button.disabled = !session.token;
     if (!answer)
       return;
     const body = answer.body && typeof answer.body === 'object' ? answer.body : {};
