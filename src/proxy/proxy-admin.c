@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acs-accept.h"
 #include "acs-buf.h"
 #include "acs-log.h"
 #include "acs-macro.h"
@@ -20,12 +21,17 @@
 
 typedef struct AdminConn AdminConn;
 
+/* /metrics and /stats are for a scraper or two; more is a flood. */
+#define ADMIN_CONNECTIONS_MAX 64
+
 struct Admin {
         Manager *manager;
         int fd;
         bool owns_fd;
         sd_event_source *listen_source;
+        AcsAcceptGuard accept_guard;    /* out of fds or ADMIN_CONNECTIONS_MAX: pause */
         AdminConn *conns;
+        unsigned n_conns;
 };
 
 struct AdminConn {
@@ -43,6 +49,8 @@ static AdminConn *admin_conn_free(AdminConn *ac) {
         if (!ac)
                 return NULL;
         LIST_REMOVE(conns, ac->admin->conns, ac);
+        ac->admin->n_conns--;
+        acs_accept_guard_resume(&ac->admin->accept_guard);
         sd_event_source_disable_unref(ac->io);
         sd_event_source_disable_unref(ac->timer);
         safe_close(ac->fd);
@@ -242,9 +250,17 @@ static int admin_on_accept(sd_event_source *s, int fd, uint32_t revents, void *u
         AdminConn *ac;
         int cfd, r;
 
-        cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (cfd < 0)
+        if (a->n_conns >= ADMIN_CONNECTIONS_MAX) {
+                acs_accept_guard_pause_at_limit(&a->accept_guard, ADMIN_CONNECTIONS_MAX);
                 return 0;
+        }
+        cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+                /* Out of fds the socket stays readable: stop watching it for a while. */
+                if (acs_accept_error_is_resource(errno))
+                        acs_accept_guard_pause(&a->accept_guard, errno);
+                return 0;
+        }
         ac = calloc(1, sizeof(AdminConn));
         if (!ac) {
                 safe_close(cfd);
@@ -253,6 +269,7 @@ static int admin_on_accept(sd_event_source *s, int fd, uint32_t revents, void *u
         ac->admin = a;
         ac->fd = cfd;
         LIST_PREPEND(conns, a->conns, ac);
+        a->n_conns++;
         http_parser_init(&ac->parser, HTTP_REQUEST, &admin_parser_ops, ac, 1024, 8192);
         r = sd_event_add_io(m->event, &ac->io, cfd, EPOLLIN, admin_conn_on_io, ac);
         if (r >= 0)
@@ -285,6 +302,7 @@ int admin_new(Manager *m, Admin **ret) {
                 admin_free(a);
                 return log_error_errno(r, "Failed to watch the admin socket: %m");
         }
+        acs_accept_guard_init(&a->accept_guard, a->listen_source, "admin connections");
         *ret = a;
         return 0;
 }
@@ -292,6 +310,7 @@ int admin_new(Manager *m, Admin **ret) {
 Admin *admin_free(Admin *a) {
         if (!a)
                 return NULL;
+        acs_accept_guard_done(&a->accept_guard);
         while (a->conns)
                 admin_conn_free(a->conns);
         sd_event_source_disable_unref(a->listen_source);

@@ -157,6 +157,7 @@ void client_close(Client *c) {
                 c->fd = safe_close(c->fd);
         atomic_fetch_sub(&w->manager->client_addr_conns[c->addr_slot], 1);
         w->n_clients--;
+        acs_accept_guard_resume(&w->accept_guard);     /* an fd is free again */
         worker_schedule_cleanup(w);
 }
 

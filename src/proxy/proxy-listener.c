@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -49,8 +50,20 @@ static void refuse_over_limit(int fd) {
         safe_close(fd);
 }
 
+/* MaxConnections= shared evenly by the workers, which each accept on their own. */
+static unsigned worker_connection_limit(Worker *w) {
+        Manager *m = w->manager;
+
+        if (m->settings.max_connections == 0)
+                return UINT_MAX;
+        unsigned n = MAX(m->n_workers, 1u);
+
+        return MAX((m->settings.max_connections + n - 1) / n, 1u);
+}
+
 static int worker_on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Worker *w = userdata;
+        unsigned limit = worker_connection_limit(w);
 
         worker_update_now(w);
         for (unsigned i = 0; i < ACCEPT_BATCH; i++) {
@@ -59,12 +72,20 @@ static int worker_on_accept(sd_event_source *s, int fd, uint32_t revents, void *
                 Client *c;
                 int cfd, one = 1, r;
 
+                if (w->n_clients >= limit) {
+                        acs_accept_guard_pause_at_limit(&w->accept_guard, w->manager->settings.max_connections);
+                        return 0;
+                }
                 cfd = accept4(fd, (struct sockaddr *) &peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (cfd < 0) {
                         if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
                                 return 0;
-                        /* EMFILE and friends: keep serving what we have. */
-                        log_warning_errno(errno, "Failed to accept a connection, ignoring: %m");
+                        /* Out of fds: the connection stays queued and the socket readable, so
+                         * stop watching it until a client leaves, and keep serving the others. */
+                        if (acs_accept_error_is_resource(errno))
+                                acs_accept_guard_pause(&w->accept_guard, errno);
+                        else
+                                log_warning_errno(errno, "Failed to accept a connection, ignoring: %m");
                         return 0;
                 }
                 (void) setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -98,5 +119,6 @@ int worker_listen(Worker *w) {
         r = sd_event_add_io(w->event, &w->listen_source, w->listen_fd, EPOLLIN, worker_on_accept, w);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch the listening socket: %m");
+        acs_accept_guard_init(&w->accept_guard, w->listen_source, "client connections");
         return 0;
 }

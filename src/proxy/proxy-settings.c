@@ -34,6 +34,7 @@ const AcsConfigItem proxy_settings_table[] = {
         P("MaxUrlSize", ACS_CONFIG_UINT, max_url_size, .min = 64, .max = 1 << 20),
         P("MaxHeadSize", ACS_CONFIG_UINT, max_head_size, .min = 256, .max = 1 << 20),
         P("MaxBodySize", ACS_CONFIG_INT, max_body_size, .min = 0, .max = INT64_C(1) << 50),
+        P("MaxConnections", ACS_CONFIG_UINT, max_connections, .min = 0, .max = 1 << 20),
         P("MaxConnectionsPerClient", ACS_CONFIG_UINT, max_conns_per_client, .min = 0, .max = 1 << 20),
         P("MaxConnectionsPerBackend", ACS_CONFIG_UINT, max_conns_per_backend, .min = 0, .max = 1 << 20),
         P("QueueSize", ACS_CONFIG_UINT, queue_size, .min = 0, .max = 1 << 20),

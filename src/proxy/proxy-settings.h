@@ -52,6 +52,7 @@ typedef struct ProxySettings {
         unsigned max_url_size;
         unsigned max_head_size;
         int64_t max_body_size;          /* bytes of a request body; 0: no limit */
+        unsigned max_connections;       /* client connections in all; 0: as many as fds allow */
         unsigned max_conns_per_client;  /* 0: no limit */
         unsigned max_conns_per_backend; /* 0: no limit */
         unsigned queue_size;            /* requests waiting for a backend connection, per worker */

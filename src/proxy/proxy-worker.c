@@ -118,6 +118,7 @@ void worker_refresh_set(Worker *w) {
 }
 
 static void worker_begin_stop(Worker *w) {
+        acs_accept_guard_done(&w->accept_guard);
         w->listen_source = sd_event_source_disable_unref(w->listen_source);
         if (w->owns_listen_fd)
                 w->listen_fd = safe_close(w->listen_fd);
@@ -201,6 +202,7 @@ Worker *worker_free(Worker *w) {
                 bn = bc->conns_next;
                 backend_conn_free(bc);
         }
+        acs_accept_guard_done(&w->accept_guard);
         w->listen_source = sd_event_source_disable_unref(w->listen_source);
         w->wake_source = sd_event_source_disable_unref(w->wake_source);
         w->tick_source = sd_event_source_disable_unref(w->tick_source);

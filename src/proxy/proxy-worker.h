@@ -14,6 +14,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "acs-accept.h"
 #include "proxy-backend.h"
 #include "proxy-lb.h"
 
@@ -40,6 +41,7 @@ typedef struct Worker {
         int listen_fd;
         bool owns_listen_fd;
         sd_event_source *listen_source;
+        AcsAcceptGuard accept_guard;    /* out of fds or at MaxConnections=: the listener pauses */
         int wake_fd;                    /* eventfd: the manager pokes it (new set, stop) */
         sd_event_source *wake_source;
         sd_event_source *tick_source;   /* timeouts and housekeeping */

@@ -26,18 +26,20 @@ static int guard_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-void acs_accept_guard_pause(AcsAcceptGuard *g, int error) {
+/* Whether a pause should be logged now: once, then at most every ACCEPT_LOG_INTERVAL. */
+static bool guard_should_log(AcsAcceptGuard *g) {
         usec_t now = now_usec(CLOCK_MONOTONIC);
+
+        g->n_pauses++;
+        if (g->last_logged != 0 && g->last_logged + ACCEPT_LOG_INTERVAL > now)
+                return false;
+        g->last_logged = now;
+        return true;
+}
+
+static void guard_pause(AcsAcceptGuard *g) {
         int r;
 
-        if (g->paused || !g->listen)
-                return;
-        g->n_pauses++;
-        if (g->last_logged == 0 || g->last_logged + ACCEPT_LOG_INTERVAL <= now) {
-                g->last_logged = now;
-                (void) log_warning_errno(error, "Cannot accept %s (%m): pausing until one closes (%llu pauses so far).", g->what,
-                                  g->n_pauses);
-        }
         if (g->timer)
                 r = sd_event_source_set_time_relative(g->timer, ACS_ACCEPT_PAUSE);
         else
@@ -48,6 +50,24 @@ void acs_accept_guard_pause(AcsAcceptGuard *g, int error) {
         (void) sd_event_source_set_enabled(g->timer, SD_EVENT_ONESHOT);
         (void) sd_event_source_set_enabled(g->listen, SD_EVENT_OFF);
         g->paused = true;
+}
+
+void acs_accept_guard_pause(AcsAcceptGuard *g, int error) {
+        if (g->paused || !g->listen)
+                return;
+        if (guard_should_log(g))
+                (void) log_warning_errno(error, "Cannot accept %s (%m): pausing until one closes (%llu pauses so far).",
+                                         g->what, g->n_pauses);
+        guard_pause(g);
+}
+
+void acs_accept_guard_pause_at_limit(AcsAcceptGuard *g, unsigned limit) {
+        if (g->paused || !g->listen)
+                return;
+        if (guard_should_log(g))
+                log_warning("Connection limit of %u %s reached: not accepting more until one closes (%llu pauses so far).",
+                            limit, g->what, g->n_pauses);
+        guard_pause(g);
 }
 
 void acs_accept_guard_resume(AcsAcceptGuard *g) {

@@ -34,5 +34,8 @@ void acs_accept_guard_done(AcsAcceptGuard *g);
 bool acs_accept_error_is_resource(int error);
 /* Stops watching the socket after such an error (errno value, positive). */
 void acs_accept_guard_pause(AcsAcceptGuard *g, int error);
+/* Stops watching it because the owner's connection limit is reached: new connections wait in
+ * the kernel's backlog instead of being accepted and dropped. */
+void acs_accept_guard_pause_at_limit(AcsAcceptGuard *g, unsigned limit);
 /* Watches it again: call it whenever a connection closes. */
 void acs_accept_guard_resume(AcsAcceptGuard *g);
