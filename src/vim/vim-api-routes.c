@@ -5,7 +5,7 @@
  * the policy, or what the VIM does on its own: probes and load runs) needs the [Api] Token= as a
  * bearer token and must come from the page itself: a request a foreign page made the browser
  * send (Origin or Sec-Fetch-Site saying so, or a body that is not application/json, as an HTML
- * form sends) is refused before the token is even looked at.
+ * form sends) is refused even with the token.
  */
 #include <openssl/crypto.h>
 #include <stdlib.h>
@@ -254,17 +254,19 @@ static const char *request_cross_site(const AcsHttpRequest *req) {
 static bool request_permitted(VimApiConnection *c, const AcsHttpRequest *req, const char *path) {
         const char *token = c->api->manager->settings.token, *why;
 
+        if (!request_authorized(c, req)) {
+                log_event(LOG_NOTICE, "access-denied", NULL, NULL, "Refused %s %s from %s: %s.", req->method, path,
+                          c->peer, token[0] ? "no valid bearer token" : "no [Api] Token= set");
+                vim_api_connection_reply_error(c, 401, "A valid \"Authorization: Bearer <token>\" is required.");
+                return false;
+        }
+        /* Even with the token, only the page itself or a program may act: never a foreign page
+         * the browser happens to show. */
         why = request_cross_site(req);
         if (why) {
                 log_event(LOG_NOTICE, "access-denied", NULL, NULL, "Refused %s %s from %s: %s.", req->method, path,
                           c->peer, why);
                 vim_api_connection_reply_error(c, 403, "Refused: %s.", why);
-                return false;
-        }
-        if (!request_authorized(c, req)) {
-                log_event(LOG_NOTICE, "access-denied", NULL, NULL, "Refused %s %s from %s: %s.", req->method, path,
-                          c->peer, token[0] ? "no valid bearer token" : "no [Api] Token= set");
-                vim_api_connection_reply_error(c, 401, "A valid \"Authorization: Bearer <token>\" is required.");
                 return false;
         }
         return true;
