@@ -45,3 +45,31 @@ def check_versions_and_alpn(test, connect, context):
     ctx.set_alpn_protocols(["h2", "http/1.1"])
     with connect("a.test", ctx) as s:
         test.assertEqual(s.selected_alpn_protocol(), "http/1.1")
+
+
+def make_stapled_certificate(directory, name):
+    """A test CA, a certificate for name signed by it, and the CA's DER OCSP response saying
+    that certificate is good: returns (certificate, key, OCSP response, CA certificate)."""
+    def path(f):
+        return os.path.join(directory, f"{name}-{f}")
+
+    def openssl(*args):
+        return subprocess.run(["openssl", *args], check=True, capture_output=True, text=True).stdout
+
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    openssl("req", "-x509", *ec, "-keyout", path("ca.key"), "-out", path("ca.crt"), "-days", "2",
+            "-subj", f"/CN={name} test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=keyCertSign,cRLSign,digitalSignature")
+    openssl("req", *ec, "-keyout", path("key"), "-out", path("csr"), "-subj", f"/CN={name}")
+    with open(path("ext"), "w") as f:
+        f.write(f"subjectAltName=DNS:{name}\n")
+    openssl("x509", "-req", "-in", path("csr"), "-CA", path("ca.crt"), "-CAkey", path("ca.key"),
+            "-CAcreateserial", "-out", path("crt"), "-days", "2", "-extfile", path("ext"))
+    serial = openssl("x509", "-in", path("crt"), "-noout", "-serial").strip().split("=")[1]
+    # The responder's database: one valid certificate (the expiry is not checked when answering).
+    with open(path("index.txt"), "w") as f:
+        f.write(f"V\t991231235959Z\t\t{serial}\tunknown\t/CN={name}\n")
+    openssl("ocsp", "-index", path("index.txt"), "-rsigner", path("ca.crt"), "-rkey", path("ca.key"),
+            "-CA", path("ca.crt"), "-issuer", path("ca.crt"), "-cert", path("crt"),
+            "-respout", path("ocsp.der"), "-ndays", "1")
+    return path("crt"), path("key"), path("ocsp.der"), path("ca.crt")

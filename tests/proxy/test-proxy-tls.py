@@ -15,7 +15,7 @@ import time
 
 from proxytest import ProxyTestCase
 from acstest import main, wait_until
-from tlstest import bundle, check_versions_and_alpn, make_certificate
+from tlstest import bundle, check_versions_and_alpn, make_certificate, make_stapled_certificate
 
 
 class ProxyTls(ProxyTestCase):
@@ -23,9 +23,12 @@ class ProxyTls(ProxyTestCase):
         super().setUp()
         self.certs = {name: make_certificate(self.tmpdir, name) for name in ("a.test", "b.test")}
         self.spare = make_certificate(self.tmpdir, "a.test", tag="-next")
+        # First: a certificate with its OCSP response to staple (also what unknown names get).
+        stapled_crt, stapled_key, ocsp, stapled_ca = make_stapled_certificate(self.tmpdir, "ocsp.test")
         self.ca = bundle(os.path.join(self.tmpdir, "ca.pem"),
-                         [crt for crt, _ in self.certs.values()] + [self.spare[0]])
-        tls = "[Tls]\n" + "".join(f"Certificate={crt}\nKey={key}\n" for crt, key in self.certs.values())
+                         [crt for crt, _ in self.certs.values()] + [self.spare[0], stapled_ca])
+        tls = (f"[Tls]\nCertificate={stapled_crt}\nKey={stapled_key}\nOcspResponse={ocsp}\n" +
+               "".join(f"Certificate={crt}\nKey={key}\n" for crt, key in self.certs.values()))
         self.backends = [self.bench_backend("b1"), self.bench_backend("b2")]
         self.proxy(self.backends, extra=tls, workers=2)
 
@@ -65,6 +68,18 @@ class ProxyTls(ProxyTestCase):
                               "--cacert", self.ca, "--resolve", f"a.test:{self.proxy_port}:127.0.0.1",
                               f"https://a.test:{self.proxy_port}/"], capture_output=True, text=True, timeout=30)
         self.assertEqual((out.returncode, out.stdout), (0, "200 0"), out.stderr)
+
+    def test_ocsp_stapling(self):
+        def status(name):
+            return subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{self.proxy_port}",
+                                   "-servername", name, "-status", "-CAfile", self.ca],
+                                  input="", capture_output=True, text=True, timeout=30).stdout
+
+        out = status("ocsp.test")
+        self.assertIn("OCSP Response Status: successful", out)
+        self.assertIn("Cert Status: good", out)
+        self.assertIn("Verify return code: 0 (ok)", out)
+        self.assertIn("OCSP response: no response sent", status("a.test"))
 
     def test_versions_alpn_and_clear_text(self):
         check_versions_and_alpn(self, self.connect_tls, self.context)
