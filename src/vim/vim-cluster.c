@@ -27,6 +27,7 @@
 #include "vim-backends.h"
 #include "vim-cluster.h"
 #include "vim-manager.h"
+#include "vim-policy.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
 
@@ -362,12 +363,28 @@ static void cluster_on_state_written(AcsEtcd *etcd, int error, json_object *repl
         cluster_on_write(c, error, reply, "the state");
 }
 
+/* The policy the previous leader ran with (changed at run time, maybe): all of it or none. */
+static void cluster_restore_policy(VimCluster *c, json_object *policy) {
+        const char *text = json_object_to_json_string_ext(policy, JSON_C_TO_STRING_PLAIN);
+        AcsPolicy p = c->manager->policy;
+        char error[256] = "";
+
+        if (vim_policy_apply_json(&p, text, strlen(text), error, sizeof(error)) < 0) {
+                log_warning("Ignoring the stored policy: %s", error);
+                return;
+        }
+        if (memcmp(&p, &c->manager->policy, sizeof(p)) == 0)
+                return;
+        c->manager->policy = p;
+        vim_manager_policy_changed(c->manager, "the previous leader (cluster store)");
+}
+
 /* What a new leader continues from: the stored state and the backend set's generation. */
 static void cluster_on_state_read(AcsEtcd *etcd, int error, json_object *reply, void *userdata) {
         VimCluster *c = userdata;
         _cleanup_(json_object_putp) json_object *o = NULL;
         _cleanup_free_ char *value = NULL;
-        json_object *desired;
+        json_object *desired, *policy;
 
         c->read_call = NULL;
         if (error < 0) {
@@ -376,6 +393,8 @@ static void cluster_on_state_read(AcsEtcd *etcd, int error, json_object *reply, 
         }
         value = acs_etcd_range_value(reply, NULL, NULL);
         o = value ? json_tokener_parse(value) : NULL;
+        if (o && json_object_object_get_ex(o, "policy", &policy))
+                cluster_restore_policy(c, policy);
         if (o && json_object_object_get_ex(o, "desired", &desired) && json_object_is_type(desired, json_type_int) &&
             json_object_get_int64(desired) >= 0 && json_object_get_int64(desired) <= 100000) {
                 c->stored_desired = (unsigned) json_object_get_int64(desired);
@@ -429,13 +448,20 @@ void vim_cluster_backends_changed(VimManager *m) {
 }
 
 void vim_cluster_state_changed(VimManager *m) {
+        _cleanup_(json_object_putp) json_object *o = NULL;
         VimCluster *c = m->cluster;
-        char value[64];
+        const char *value;
         int r;
 
         if (!c || !vim_manager_is_leader(m) || c->state_call || !m->decided_once)
                 return;
-        (void) snprintf(value, sizeof(value), "{\"desired\":%u}", m->desired);
+        o = json_object_new_object();
+        if (!o || json_object_object_add(o, "desired", json_object_new_int64(m->desired)) < 0 ||
+            json_object_object_add(o, "policy", vim_policy_to_json(&m->policy)) < 0) {
+                log_oom();
+                return;
+        }
+        value = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
         if (streq_ptr(c->state_written, value))
                 return;
         r = cluster_write(c, "state", value, cluster_on_state_written, &c->state_call);

@@ -155,6 +155,11 @@ class ClusterTest(VimTestCase):
         wait_until(lambda: len(self.stored_backends()[1]) == 3 and self.proxies_follow_store(), 10,
                    what="both proxies on the leader's backend set")
 
+        # A policy set at run time on the leader is in the store, and the next leader runs with it.
+        self.buses[0].busctl("call", *VIM_BUS, "SetPolicy", "a{sv}", "1", "target_cpu", "d", "0.5")
+        wait_until(lambda: json.loads(self.cluster.get("state"))["policy"]["target_cpu"] == 0.5, 5,
+                   what="the policy in etcd")
+
         stop, results = threading.Event(), []
         threads = self.load(stop, results)
         try:
@@ -167,6 +172,7 @@ class ClusterTest(VimTestCase):
             print(f"standby took the lead {took:.2f} s after kill -9 (lease TTL {LEASE_TTL} s, loaded machine)")
             self.assertLess(took, LEASE_TTL + 1)
             wait_until(lambda: self.registered(1) == ["vm1", "vm2", "vm3"], 10, what="the VMMs on the new leader")
+            self.assertEqual(self.buses[1].get_property_json(*VIM_BUS, "Policy")["data"]["target_cpu"]["data"], 0.5)
             reconnects = {n: p.output().count("Connected to VIM") for n, p in self.agents.items()}
             self.assertEqual(reconnects, {n: 2 for n in self.agents}, "one reconnect per VMM")
 
