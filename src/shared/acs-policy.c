@@ -3,6 +3,8 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "acs-macro.h"
 #include "acs-policy.h"
@@ -34,7 +36,60 @@ void acs_policy_init(AcsPolicy *p) {
                 .vm_headroom = 1,
                 .vm_standby_delay = 30 * USEC_PER_SEC,
                 .dry_run = false,
+                .scale_up_limit = { .percent = 100 },
+                .scale_down_limit = { .percent = 100, .period = 15 * USEC_PER_SEC },
         };
+}
+
+int acs_scale_limit_parse(const char *s, AcsScaleLimit *l) {
+        char *end = NULL;
+        unsigned long v;
+
+        if (!s || !(*s >= '0' && *s <= '9'))
+                return -EINVAL;
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno != 0 || v == 0 || v > 10000)
+                return -EINVAL;
+        if (streq(end, "%") && v <= 1000) {
+                l->pods = 0;
+                l->percent = (unsigned) v;
+                return 0;
+        }
+        if (*end != 0)
+                return -EINVAL;
+        l->pods = (unsigned) v;
+        l->percent = 0;
+        return 0;
+}
+
+static unsigned ceil_count(double x);
+
+static unsigned limit_amount(const AcsScaleLimit *l, unsigned base, bool up) {
+        double share = (double) base * l->percent / 100.0;
+
+        if (l->pods > 0)
+                return l->pods;
+        return MAX(1U, up ? ceil_count(share) : (unsigned) floor(share));
+}
+
+/* The count at the start of the limit's period (one opens at the first use after the last one
+ * ended); a period of 0 opens one at each decision. */
+static unsigned limit_base(const AcsScaleLimit *l, usec_t *since, unsigned *base, usec_t now, unsigned current) {
+        if (l->period == 0 || *since == 0 || now >= *since + l->period) {
+                *since = now;
+                *base = current;
+        }
+        return *base;
+}
+
+static void limit_describe(const AcsScaleLimit *l, char *buf, size_t size) {
+        if (l->pods > 0)
+                (void) snprintf(buf, size, "%u per %s", l->pods, l->period > 0 ? "" : "decision");
+        else
+                (void) snprintf(buf, size, "%u%% per %s", l->percent, l->period > 0 ? "" : "decision");
+        if (l->period > 0)
+                (void) snprintf(buf + strlen(buf), size - strlen(buf), "%.0f s", (double) l->period / USEC_PER_SEC);
 }
 
 int acs_policy_validate(const AcsPolicy *p, const char **ret_what) {
@@ -81,6 +136,8 @@ const char *acs_scale_action_to_string(AcsScaleAction a) {
 
 void acs_scale_history_reset(AcsScaleHistory *h) {
         h->head = h->n = 0;
+        h->up_since = h->down_since = 0;
+        h->up_base = h->down_base = 0;
 }
 
 void acs_scale_history_record(AcsScaleHistory *h, usec_t now, unsigned recommendation) {
@@ -163,6 +220,60 @@ static const char *compare(double v, double target, double tolerance) {
         return ratio > 1 ? ">" : "<";
 }
 
+/* Fast, but bounded: ScaleUpLimit= (by default at most double, at least one more), then the
+ * capacity. */
+static void decide_out(const AcsPolicy *p, AcsScaleHistory *h, usec_t now, const AcsScaleInput *in,
+                       unsigned bounded, AcsScaleDecision *d) {
+        unsigned base = limit_base(&p->scale_up_limit, &h->up_since, &h->up_base, now, d->current);
+        unsigned rate_limit = base + limit_amount(&p->scale_up_limit, base, true);
+        char limit[64];
+
+        d->desired = MIN(bounded, MAX(rate_limit, d->current));
+        if (d->desired > in->capacity && d->desired > d->current)
+                d->desired = MAX(in->capacity, d->current);
+
+        limit_describe(&p->scale_up_limit, limit, sizeof(limit));
+        if (d->desired > d->current) {
+                d->action = ACS_SCALE_OUT;
+                reason_append(d, ": %u -> %u", d->current, d->desired);
+                if (d->desired < bounded && d->desired == rate_limit)
+                        reason_append(d, " (of %u: scale-up limit %s)", bounded, limit);
+                else if (d->desired < bounded)
+                        reason_append(d, " (of %u: capacity)", bounded);
+        } else if (d->current >= rate_limit && d->desired <= in->capacity) {
+                d->action = ACS_SCALE_HOLD;
+                d->held_by = "scale-up limit";
+                reason_append(d, ": %u -> %u held by the scale-up limit %s (from %u)", d->current, bounded, limit, base);
+        } else {
+                d->action = ACS_SCALE_HOLD;
+                d->held_by = "capacity";
+                reason_append(d, ": %u -> %u held by capacity (%u slots)", d->current, bounded, in->capacity);
+        }
+}
+
+/* Scale-in to target (past the window), bounded by ScaleDownLimit=. */
+static void decide_in(const AcsPolicy *p, AcsScaleHistory *h, usec_t now, unsigned target, AcsScaleDecision *d) {
+        unsigned base = limit_base(&p->scale_down_limit, &h->down_since, &h->down_base, now, d->current);
+        unsigned amount = limit_amount(&p->scale_down_limit, base, false);
+        unsigned floor_count = base > amount ? base - amount : 0;
+        char limit[64];
+
+        limit_describe(&p->scale_down_limit, limit, sizeof(limit));
+        d->desired = MAX(target, floor_count);
+        if (d->desired >= d->current) {
+                d->desired = d->current;
+                d->action = ACS_SCALE_HOLD;
+                d->held_by = "scale-down limit";
+                reason_append(d, ": %u -> %u held by the scale-down limit %s (from %u)", d->current, target, limit,
+                              base);
+                return;
+        }
+        d->action = ACS_SCALE_IN;
+        reason_append(d, ": %u -> %u", d->current, d->desired);
+        if (d->desired > target)
+                reason_append(d, " (of %u: scale-down limit %s)", target, limit);
+}
+
 AcsScaleAction acs_policy_decide(const AcsPolicy *p, AcsScaleHistory *h, usec_t now,
                                  const AcsScaleInput *in, AcsScaleDecision *ret) {
         AcsScaleDecision d = {};
@@ -191,38 +302,17 @@ AcsScaleAction acs_policy_decide(const AcsPolicy *p, AcsScaleHistory *h, usec_t 
                 reason_append(&d, " + %u starting", in->starting);
         reason_append(&d, " (recommend cpu %u, in-flight %u)", d.by_cpu, d.by_inflight);
 
-        if (bounded > d.current) {
-                /* Fast, but bounded: at most double, at least one more. */
-                unsigned rate_limit = MAX(d.current * 2, d.current + 1);
-
-                d.desired = MIN(bounded, rate_limit);
-                if (d.desired > in->capacity && d.desired > d.current)
-                        d.desired = MAX(in->capacity, d.current);
-
-                if (d.desired > d.current) {
-                        d.action = ACS_SCALE_OUT;
-                        reason_append(&d, ": %u -> %u", d.current, d.desired);
-                        if (d.desired < bounded)
-                                reason_append(&d, " (of %u: %s)", bounded,
-                                              d.desired == rate_limit ? "rate bound" : "capacity");
-                } else {
-                        d.action = ACS_SCALE_HOLD;
-                        d.held_by = "capacity";
-                        reason_append(&d, ": %u -> %u held by capacity (%u slots)", d.current, bounded,
-                                      in->capacity);
-                }
-        } else if (bounded < d.current) {
+        if (bounded > d.current)
+                decide_out(p, h, now, in, bounded, &d);
+        else if (bounded < d.current) {
                 if (window_max >= d.current) {
                         d.desired = d.current;
                         d.action = ACS_SCALE_HOLD;
                         d.held_by = "window";
                         reason_append(&d, ": %u -> %u held by the %llus window (max %u)", d.current, bounded,
                                       (unsigned long long) (p->scale_down_window / USEC_PER_SEC), window_max);
-                } else {
-                        d.desired = MAX(window_max, bounded);
-                        d.action = ACS_SCALE_IN;
-                        reason_append(&d, ": %u -> %u", d.current, d.desired);
-                }
+                } else
+                        decide_in(p, h, now, MAX(window_max, bounded), &d);
         } else {
                 d.desired = d.current;
                 if (d.recommended > p->max_replicas) {

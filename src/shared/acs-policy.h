@@ -36,6 +36,17 @@ typedef enum AcsPlacement {
         _ACS_PLACEMENT_MAX,
 } AcsPlacement;
 
+/* A rate limit, as HPA's behavior policies: at most this many containers added (or removed)
+ * per period, or this percent of the count at the period's start; at least one either way. */
+typedef struct AcsScaleLimit {
+        unsigned pods;              /* 0: percent applies */
+        unsigned percent;
+        usec_t period;              /* 0: per decision */
+} AcsScaleLimit;
+
+/* "4" (containers) or "50%"; -EINVAL otherwise. The period is left as it was. */
+int acs_scale_limit_parse(const char *s, AcsScaleLimit *l);
+
 typedef struct AcsPolicy {
         double target_cpu;          /* utilization of a container against its CPU limit, 0.05..1 */
         double target_inflight;     /* in-flight requests per ready container; 0 disables the rule */
@@ -47,6 +58,8 @@ typedef struct AcsPolicy {
         unsigned vm_headroom;       /* free slots on active VMs below which a standby VM is activated */
         usec_t vm_standby_delay;    /* how long an emptied VM stays active before standby */
         bool dry_run;
+        AcsScaleLimit scale_up_limit;   /* default 100% per decision: at most double */
+        AcsScaleLimit scale_down_limit; /* default 100% per 15 s: no bound, as HPA's default */
 } AcsPolicy;
 
 void acs_policy_init(AcsPolicy *p);
@@ -80,7 +93,8 @@ typedef struct AcsScaleDecision {
         unsigned desired;         /* what to converge to now */
         unsigned recommended;     /* the raw recommendation before rate, window and bounds */
         unsigned by_cpu, by_inflight;
-        const char *held_by;      /* for ACS_SCALE_HOLD: "window", "max replicas", "min replicas", "capacity" */
+        const char *held_by;      /* for ACS_SCALE_HOLD: "window", "max replicas", "min replicas", "capacity",
+                                   * "scale-down limit" */
         char reason[ACS_POLICY_REASON_MAX];
 } AcsScaleDecision;
 
@@ -91,6 +105,9 @@ typedef struct AcsScaleHistory {
                 unsigned recommendation;
         } entries[ACS_POLICY_HISTORY_MAX];
         size_t head, n;
+        /* the periods of the rate limits: since when, from which count */
+        usec_t up_since, down_since;
+        unsigned up_base, down_base;
 } AcsScaleHistory;
 
 void acs_scale_history_reset(AcsScaleHistory *h);

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
 #include <math.h>
+#include <string.h>
 
 #include "acs-macro.h"
 #include "acs-policy.h"
@@ -205,6 +207,89 @@ TEST(oscillating_load_does_not_flap) {
                 }
         }
         ASSERT_TRUE(changes <= 2);
+}
+
+/* One decision with a kept history, at time t seconds. */
+static AcsScaleDecision decide_at(const AcsPolicy *p, AcsScaleHistory *h, unsigned t, unsigned ready, double cpu) {
+        AcsScaleDecision d;
+        AcsScaleInput in = { .replicas = ready, .ready = ready, .cpu = cpu, .capacity = 100 };
+
+        (void) acs_policy_decide(p, h, (1000 + t) * USEC_PER_SEC, &in, &d);
+        fprintf(stderr, "  t=%u: %s: %s\n", t, acs_scale_action_to_string(d.action), d.reason);
+        return d;
+}
+
+TEST(scale_up_limit_in_pods_per_period) {
+        static AcsScaleHistory h;
+        AcsPolicy p = policy();
+        AcsScaleDecision d;
+
+        p.max_replicas = 100;
+        ASSERT_OK(acs_scale_limit_parse("2", &p.scale_up_limit));
+        p.scale_up_limit.period = 10 * USEC_PER_SEC;
+        acs_scale_history_reset(&h);
+        d = decide_at(&p, &h, 0, 2, 1.0);           /* wants 4: +2 allowed */
+        ASSERT_EQ(d.desired, 4);
+        d = decide_at(&p, &h, 0, 4, 1.0);           /* wants 7, the period's two are used */
+        ASSERT_EQ(d.action, ACS_SCALE_HOLD);
+        ASSERT_STREQ(d.held_by, "scale-up limit");
+        ASSERT_TRUE(strstr(d.reason, "scale-up limit 2 per 10 s") != NULL);
+        d = decide_at(&p, &h, 11, 4, 1.0);          /* a new period */
+        ASSERT_EQ(d.desired, 6);
+        ASSERT_TRUE(strstr(d.reason, "of 7: scale-up limit 2 per 10 s") != NULL);
+}
+
+TEST(scale_down_limit_in_percent_per_period) {
+        static AcsScaleHistory h;
+        AcsPolicy p = policy();
+        AcsScaleDecision d;
+
+        p.scale_down_window = 0;
+        ASSERT_OK(acs_scale_limit_parse("50%", &p.scale_down_limit));
+        p.scale_down_limit.period = 15 * USEC_PER_SEC;
+        acs_scale_history_reset(&h);
+        d = decide_at(&p, &h, 0, 8, 0.01);          /* wants 1: half of 8 may go */
+        ASSERT_EQ(d.action, ACS_SCALE_IN);
+        ASSERT_EQ(d.desired, 4);
+        ASSERT_TRUE(strstr(d.reason, "of 1: scale-down limit 50% per 15 s") != NULL);
+        d = decide_at(&p, &h, 1, 4, 0.01);
+        ASSERT_EQ(d.action, ACS_SCALE_HOLD);
+        ASSERT_STREQ(d.held_by, "scale-down limit");
+        d = decide_at(&p, &h, 16, 4, 0.01);
+        ASSERT_EQ(d.desired, 2);
+        d = decide_at(&p, &h, 32, 2, 0.01);
+        ASSERT_EQ(d.desired, 1);                    /* at least one per period */
+}
+
+TEST(default_limits_double_up_and_leave_down_unbounded) {
+        static AcsScaleHistory h;
+        AcsPolicy p = policy();
+        AcsScaleDecision d;
+
+        p.scale_down_window = 0;
+        acs_scale_history_reset(&h);
+        ASSERT_EQ(decide_at(&p, &h, 0, 3, 1.0).desired, 5);
+        ASSERT_EQ(decide_at(&p, &h, 0, 1, 1.0).desired, 2);
+        d = decide_at(&p, &h, 1, 10, 0.01);
+        ASSERT_EQ(d.desired, 1);
+}
+
+TEST(scale_limit_parse) {
+        AcsScaleLimit l = { .period = 7 };
+
+        ASSERT_OK(acs_scale_limit_parse("4", &l));
+        ASSERT_EQ(l.pods, 4u);
+        ASSERT_EQ(l.percent, 0u);
+        ASSERT_OK(acs_scale_limit_parse("150%", &l));
+        ASSERT_EQ(l.pods, 0u);
+        ASSERT_EQ(l.percent, 150u);
+        ASSERT_EQ(l.period, (usec_t) 7);
+        ASSERT_EQ(acs_scale_limit_parse("0", &l), -EINVAL);
+        ASSERT_EQ(acs_scale_limit_parse("", &l), -EINVAL);
+        ASSERT_EQ(acs_scale_limit_parse("-1", &l), -EINVAL);
+        ASSERT_EQ(acs_scale_limit_parse("5%%", &l), -EINVAL);
+        ASSERT_EQ(acs_scale_limit_parse("1001%", &l), -EINVAL);
+        ASSERT_EQ(acs_scale_limit_parse("3 pods", &l), -EINVAL);
 }
 
 TEST(policy_validation) {

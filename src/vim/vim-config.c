@@ -41,6 +41,11 @@ const AcsConfigItem vim_config_table[] = {
         { "Scaling", "VmStandbyDelay", ACS_CONFIG_DURATION, S(vm_standby_delay), .min = 0,
           .max = 24 * 3600 * USEC_PER_SEC },
         { "Scaling", "MinActiveVms", ACS_CONFIG_UINT, S(min_active_vms), .min = 0, .max = 10000 },
+        { "Scaling", "ScaleUpLimit", ACS_CONFIG_STRING, S(scale_up_limit) },
+        { "Scaling", "ScaleUpPeriod", ACS_CONFIG_DURATION, S(scale_up_period), .min = 0, .max = 3600 * USEC_PER_SEC },
+        { "Scaling", "ScaleDownLimit", ACS_CONFIG_STRING, S(scale_down_limit) },
+        { "Scaling", "ScaleDownPeriod", ACS_CONFIG_DURATION, S(scale_down_period), .min = 0,
+          .max = 3600 * USEC_PER_SEC },
         { "Scaling", "DrainTimeout", ACS_CONFIG_DURATION, S(drain_timeout), .min = 0, .max = 3600 * USEC_PER_SEC },
         { "Scaling", "DryRun", ACS_CONFIG_BOOL, S(dry_run) },
         { "Scaling", "ActivateCommand", ACS_CONFIG_STRING, S(activate_command) },
@@ -94,6 +99,8 @@ void vim_settings_init(VimSettings *s) {
                 .vm_standby_delay = p.vm_standby_delay,
                 .min_active_vms = 1,
                 .drain_timeout = 30 * USEC_PER_SEC,
+                .scale_up_period = p.scale_up_limit.period,
+                .scale_down_period = p.scale_down_limit.period,
                 .idle_timeout = 30 * USEC_PER_SEC,
                 .request_timeout = 10 * USEC_PER_SEC,
                 .max_event_streams = 32,
@@ -142,6 +149,8 @@ int vim_settings_load(VimSettings *s, const char *path, bool missing_ok) {
             default_string(&s->key_directory, ACS_SYSCONFDIR "/acs/agents.d") < 0 ||
             default_string(&s->vm_directory, ACS_SYSCONFDIR "/acs/vms.d") < 0 ||
             default_string(&s->proxy_bus_address, "") < 0 ||
+            default_string(&s->scale_up_limit, "100%") < 0 ||
+            default_string(&s->scale_down_limit, "100%") < 0 ||
             default_string(&s->state_directory, state_directory_default()) < 0 ||
             default_string(&s->api_listen, "127.0.0.1:8081") < 0 ||
             default_string(&s->token, "") < 0 ||
@@ -160,6 +169,12 @@ int vim_settings_load(VimSettings *s, const char *path, bool missing_ok) {
         }
         if (s->store == VIM_STORE_ETCD && acs_etcd_settings_verify(&s->etcd, path ?: "vim.conf") < 0)
                 return -EINVAL;
+        AcsScaleLimit l;
+        if (acs_scale_limit_parse(s->scale_up_limit, &l) < 0 || acs_scale_limit_parse(s->scale_down_limit, &l) < 0) {
+                log_error("%s: [Scaling] ScaleUpLimit=%s, ScaleDownLimit=%s: expected a number of containers (1..10000) "
+                          "or a percentage (1%%..1000%%).", path, s->scale_up_limit, s->scale_down_limit);
+                return -EINVAL;
+        }
         if (s->min_replicas > s->max_replicas) {
                 log_error("%s: [Scaling] MinReplicas=%u exceeds MaxReplicas=%u.", path, s->min_replicas,
                           s->max_replicas);
@@ -180,7 +195,12 @@ void vim_settings_to_policy(const VimSettings *s, AcsPolicy *ret) {
                 .vm_headroom = s->vm_headroom,
                 .vm_standby_delay = s->vm_standby_delay,
                 .dry_run = s->dry_run,
+                .scale_up_limit = { .percent = 100, .period = s->scale_up_period },
+                .scale_down_limit = { .percent = 100, .period = s->scale_down_period },
         };
+        /* Checked at load: a value that does not parse leaves the default. */
+        (void) acs_scale_limit_parse(s->scale_up_limit, &ret->scale_up_limit);
+        (void) acs_scale_limit_parse(s->scale_down_limit, &ret->scale_down_limit);
 }
 
 int vim_parse_listen(const char *s, char **ret_host, uint16_t *ret_port) {

@@ -46,6 +46,10 @@ typedef struct VimSettings {
         usec_t vm_standby_delay;
         unsigned min_active_vms;        /* never power off below this many VMs in use */
         usec_t drain_timeout;
+        char *scale_up_limit;           /* "4" containers or "100%" per scale_up_period */
+        usec_t scale_up_period;         /* 0: per decision */
+        char *scale_down_limit;
+        usec_t scale_down_period;
         bool dry_run;
         char *activate_command;         /* run with ACS_VM=<name> by /bin/sh -c */
         char *standby_command;

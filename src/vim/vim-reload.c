@@ -59,6 +59,10 @@ int vim_manager_reload(void *userdata) {
         }
         pending = reload_take_settings(m, &fresh);
         vim_settings_done(&fresh);
+        /* The rate limits are vim.conf's alone (no run-time change): take them as they are now. */
+        vim_settings_to_policy(&m->settings, &new_config);
+        m->policy.scale_up_limit = new_config.scale_up_limit;
+        m->policy.scale_down_limit = new_config.scale_down_limit;
 
         /* The certificate files, read again: a renewed certificate needs no restart. */
         if (m->api && m->api->tls)

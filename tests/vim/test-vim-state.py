@@ -6,8 +6,9 @@ file keeps its run-time value, and a key that needs a restart says so."""
 import json
 import os
 import signal
+import subprocess
 
-from acstest import main, wait_until
+from acstest import binary, main, wait_until
 from vimtest import VimTestCase
 
 VIM = ("org.acs.VIM1", "/org/acs/VIM1", "org.acs.VIM1")
@@ -22,7 +23,8 @@ class VimStateTest(VimTestCase):
     def test_policy_survives_restart_and_reload(self):
         state_dir = os.path.join(self.tmpdir, "state")
         os.makedirs(state_dir)
-        self.start_vim(state_dir=state_dir, TargetCpu="0.6", MaxReplicas="12")
+        self.start_vim(state_dir=state_dir, TargetCpu="0.6", MaxReplicas="12", ScaleUpLimit="2", ScaleUpPeriod="10s",
+                       ScaleDownLimit="50%", ScaleDownPeriod="1min")
         self.start_agent("vm1", containers=1, capacity=4)
         self.wait_state(lambda s: s["service"]["ready"] == 1, 10, "registered")
 
@@ -65,6 +67,16 @@ class VimStateTest(VimTestCase):
                    what="the broken file refused")
         self.assertEqual(self.policy(), after)
         self.assertIsNone(self.vim.proc.poll())
+
+    def test_rate_limits_are_checked(self):
+        conf = os.path.join(self.tmpdir, "bad.conf")
+        for value in ("0", "50 pods", "2000%"):
+            with open(conf, "w") as f:
+                f.write(f"[Scaling]\nScaleDownLimit={value}\n")
+            r = subprocess.run([binary("src/vim/acs-vim"), "--config", conf, f"--bus-address={self.bus.address}"],
+                               capture_output=True, text=True, timeout=10)
+            self.assertEqual(r.returncode, 78, r.stderr)
+            self.assertIn("ScaleDownLimit=", r.stderr)
 
 
 if __name__ == "__main__":
