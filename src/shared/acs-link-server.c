@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
+#include "acs-accept.h"
 #include "acs-link-internal.h"
 #include "acs-log.h"
 
@@ -16,14 +17,14 @@
 #define SERVER_PENALTIES_MAX 256
 
 /*
- * A peer that failed a handshake is refused for a while, doubling with each failure: a wrong
- * key or a scanner costs us a few cheap refusals rather than a handshake each time. The key
- * is the peer address plus the identity it offered ("" before an identity is known), so that on
- * a shared address (all VMs of a demo on 127.0.0.1) one broken VMM does not lock out the others.
- * Failures before any identity (a stalled handshake, a stray HTTP request) are refused only from
- * the third on: such a refusal hits every VMM behind that address, so one stray probe must not.
+ * A peer that failed a handshake with a key is refused for a while, doubling with each failure:
+ * a wrong key costs us a few cheap refusals rather than a handshake each time. The key of the
+ * refusal is the peer address plus the identity it offered, so that on a shared address (all
+ * VMs of a demo on 127.0.0.1) one broken VMM does not lock out the others. Failures before any
+ * identity (a stalled handshake, a stray HTTP request, a connection closed to make room) and
+ * handshakes that ran out of time refuse nothing: such a refusal would hit every VMM behind
+ * that address, for longer than the handshake takes. Those are bounded by the slots instead.
  */
-#define PENALTY_ANONYMOUS_GRACE 2
 typedef struct Penalty {
         char address[INET6_ADDRSTRLEN];
         char vm[ACS_PROTO_VM_NAME_MAX + 1];
@@ -47,6 +48,8 @@ struct AcsLinkServer {
         AcsLink *links;
         unsigned n_handshakes;
         unsigned n_connected;
+        usec_t slots_logged;            /* the last "handshake slots full" line */
+        AcsAcceptGuard accept_guard[SERVER_LISTEN_MAX]; /* out of fds: the listeners pause */
 
         Penalty penalties[SERVER_PENALTIES_MAX];
 };
@@ -73,7 +76,6 @@ static usec_t penalty_remaining(AcsLinkServer *s, const char *address, const cha
 static void penalty_record_failure(AcsLinkServer *s, const char *address, const char *vm) {
         usec_t now = now_usec(CLOCK_MONOTONIC), delay;
         Penalty *p = penalty_find(s, address, vm);
-        unsigned forgiven;
 
         if (!p) {
                 /* A free slot, else the one whose refusal ends first. */
@@ -92,19 +94,16 @@ static void penalty_record_failure(AcsLinkServer *s, const char *address, const 
 
         p->failures++;
         p->last_failure = now;
-        forgiven = vm[0] == '\0' ? PENALTY_ANONYMOUS_GRACE : 0;
-        if (p->failures <= forgiven)
-                return;
 
         /* The first refusal lasts backoff_initial, each further one twice the one before. */
         delay = s->options.backoff_initial;
-        for (unsigned i = forgiven + 1; i < p->failures && delay < s->options.backoff_max; i++)
+        for (unsigned i = 1; i < p->failures && delay < s->options.backoff_max; i++)
                 delay *= 2;
         delay = MIN(delay, s->options.backoff_max);
         p->until = now + delay;
 
-        log_notice("Refusing %s%s%s for %" PRIu64 " ms after %u failed handshake(s).", address,
-                   vm[0] ? " as VM " : "", vm, delay / USEC_PER_MSEC, p->failures);
+        log_notice("Refusing %s as VM %s for %" PRIu64 " ms after %u failed handshake(s).", address, vm,
+                   delay / USEC_PER_MSEC, p->failures);
 }
 
 static void penalty_clear(AcsLinkServer *s, const char *address, const char *vm) {
@@ -144,12 +143,15 @@ static void server_link_closed(AcsLink *link, int reason) {
                         link->handlers->on_disconnect(link, reason, link->handlers_userdata);
         } else {
                 s->n_handshakes--;
-                /* A refusal because of the back-off is not a new failure. */
-                if (link->handshake_error != -EAGAIN)
-                        penalty_record_failure(s, link->peer_address, strempty(link->vm));
+                /* Only a handshake that failed on its key counts (see the top of this file); a
+                 * refusal because of the back-off is not a new failure. */
+                if (link->vm && link->handshake_error != -EAGAIN && reason != -ETIMEDOUT && reason != -ECONNABORTED)
+                        penalty_record_failure(s, link->peer_address, link->vm);
         }
         server_unlink(s, link);
         link_free(link);
+        for (size_t i = 0; i < s->n_listen; i++)
+                acs_accept_guard_resume(&s->accept_guard[i]);
 }
 
 static const LinkOwnerOps server_link_ops = {
@@ -212,26 +214,55 @@ static int server_find_psk(SSL *ssl, const unsigned char *identity, size_t ident
         return 1;
 }
 
+/* The oldest connection still in its handshake, from address (NULL: from anywhere). */
+static AcsLink *server_oldest_handshake(AcsLinkServer *s, const char *address, unsigned *ret_count) {
+        AcsLink *oldest = NULL;
+        unsigned n = 0;
+
+        /* The list is newest first. */
+        for (AcsLink *l = s->links; l; l = l->links_next) {
+                if (l->notified || l->state == LINK_CLOSING || (address && !streq(l->peer_address, address)))
+                        continue;
+                oldest = l;
+                n++;
+        }
+        *ret_count = n;
+        return oldest;
+}
+
+/*
+ * Handshake slots: ACS_LINK_SERVER_HANDSHAKES_PER_SOURCE per address, ACS_LINK_SERVER_HANDSHAKES_MAX
+ * in all. A new connection over either takes the slot of the oldest unfinished handshake (from
+ * its own address first): a real VMM finishes in milliseconds, so connections that stall can
+ * hold slots only until newer ones come, never lock the real ones out.
+ */
+static void server_make_room(AcsLinkServer *s, const char *address) {
+        AcsLink *victim;
+        unsigned n;
+        usec_t now;
+
+        victim = server_oldest_handshake(s, address, &n);
+        if (n < ACS_LINK_SERVER_HANDSHAKES_PER_SOURCE) {
+                victim = server_oldest_handshake(s, NULL, &n);
+                if (n < ACS_LINK_SERVER_HANDSHAKES_MAX)
+                        return;
+        }
+        now = now_usec(CLOCK_MONOTONIC);
+        if (now >= s->slots_logged + 10 * USEC_PER_SEC) {
+                s->slots_logged = now;
+                log_warning("Handshake slots full (%u from %s, %u in all): closing the oldest unfinished handshake, "
+                            "from %s, for the new one.", n, address, s->n_handshakes, victim->peer);
+        }
+        link_abort(victim, -ECONNABORTED);
+}
+
 static void server_accept_one(AcsLinkServer *s, int fd, const struct sockaddr *sa) {
         char peer[INET6_ADDRSTRLEN + 8], address[INET6_ADDRSTRLEN];
         AcsLink *link;
-        usec_t remaining;
         int r;
 
         link_format_peer(sa, peer, sizeof(peer), address, sizeof(address));
-
-        remaining = penalty_remaining(s, address, "");
-        if (remaining > 0) {
-                log_debug("Refusing connection from %s for another %" PRIu64 " ms after failed handshakes.",
-                          peer, remaining / USEC_PER_MSEC);
-                safe_close(fd);
-                return;
-        }
-        if (s->n_handshakes >= ACS_LINK_SERVER_HANDSHAKES_MAX) {
-                log_warning("Refusing connection from %s: %u handshakes already in progress.", peer, s->n_handshakes);
-                safe_close(fd);
-                return;
-        }
+        server_make_room(s, address);
 
         r = link_new(s->event, LINK_ROLE_SERVER, fd, s->ctx, &s->options, s, &server_link_ops, s->handlers,
                      s->userdata, &link);
@@ -262,8 +293,14 @@ static int server_on_listen(sd_event_source *source, int fd, uint32_t revents, v
                 if (cfd < 0) {
                         if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
                                 return 0;
-                        /* EMFILE and friends: keep serving the connections we have. */
-                        log_warning_errno(errno, "Failed to accept a connection, ignoring: %m");
+                        /* Out of fds the socket stays readable: stop watching it until a link
+                         * closes, and keep serving the ones we have. */
+                        if (acs_accept_error_is_resource(errno)) {
+                                for (size_t i = 0; i < s->n_listen; i++)
+                                        if (s->listen[i] == source)
+                                                acs_accept_guard_pause(&s->accept_guard[i], errno);
+                        } else
+                                log_warning_errno(errno, "Failed to accept a connection, ignoring: %m");
                         return 0;
                 }
                 server_accept_one(s, cfd, (struct sockaddr *) &sa);
@@ -314,8 +351,10 @@ AcsLinkServer *acs_link_server_free(AcsLinkServer *s) {
                 server_unlink(s, link);
                 link_free(link);
         }
-        for (size_t i = 0; i < s->n_listen; i++)
+        for (size_t i = 0; i < s->n_listen; i++) {
+                acs_accept_guard_done(&s->accept_guard[i]);
                 sd_event_source_disable_unref(s->listen[i]);
+        }
         SSL_CTX_free(s->ctx);
         sd_event_unref(s->event);
         return mfree(s);
@@ -336,6 +375,7 @@ int acs_link_server_listen_fd(AcsLinkServer *s, int fd) {
         if (r < 0)
                 return r;
         (void) sd_event_source_set_io_fd_own(s->listen[s->n_listen], true);
+        acs_accept_guard_init(&s->accept_guard[s->n_listen], s->listen[s->n_listen], "agent connections");
         s->n_listen++;
         return 0;
 }

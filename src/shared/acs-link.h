@@ -45,6 +45,7 @@
 #define ACS_LINK_CLIENT_BACKOFF_INITIAL_DEFAULT (100 * USEC_PER_MSEC)
 #define ACS_LINK_CLIENT_BACKOFF_MAX_DEFAULT (10 * USEC_PER_SEC)
 #define ACS_LINK_SERVER_HANDSHAKES_MAX 64       /* connections in handshake at once */
+#define ACS_LINK_SERVER_HANDSHAKES_PER_SOURCE 16 /* of them from one address */
 
 typedef struct AcsLink AcsLink;
 typedef struct AcsLinkServer AcsLinkServer;

@@ -83,7 +83,7 @@ void vim_settings_init(VimSettings *s) {
         *s = (VimSettings) {
                 .grace_period = 3 * USEC_PER_SEC,
                 .lease_ttl = 3 * USEC_PER_SEC,
-                .handshake_timeout = 5 * USEC_PER_SEC,
+                .handshake_timeout = 2 * USEC_PER_SEC,
                 .container_port_min = 1024,
                 .container_port_max = 65535,
                 .max_containers = 64,

@@ -4,6 +4,7 @@ wildcard address, on another host, 1,000 of them, or the ids of another VM's con
 refuses each with an ACS_EVENT= line, the backend set never shows them, and the VIM keeps
 serving the honest VM."""
 import os
+import socket
 import time
 
 from acstest import main, wait_until
@@ -69,6 +70,21 @@ class HostileVmTest(VimTestCase):
             time.sleep(0.2)
         # and the VIM logged it once, not once a second
         self.assertEqual(len(self.vim_events("container-id-clash")), 1)
+
+    def test_stalled_handshakes_do_not_lock_out_a_real_vm(self):
+        # a long deadline: room must come from the slots, not from the stalled ones timing out
+        self.start_vim(agents={"HandshakeTimeout": "30s"})
+        stalled = [socket.create_connection(("127.0.0.1", self.agent_port)) for _ in range(64)]
+        try:
+            time.sleep(0.5)     # all 64 accepted and in their handshake
+            t = time.monotonic()
+            self.start_agent("vm1", containers=1, capacity=2)
+            self.wait_state(lambda s: self.vm("vm1", s) is not None, 2, "vm1 registered within 2 s")
+            print(f"vm1 registered {time.monotonic() - t:.2f} s after 64 stalled handshakes (loaded machine)")
+            self.assertIn("Handshake slots full", self.vim.output())
+        finally:
+            for s in stalled:
+                s.close()
 
 if __name__ == "__main__":
     main()
