@@ -4,7 +4,8 @@
  * org.freedesktop.systemd1 on a private bus and answers StartUnit, StopUnit and Subscribe the
  * way PID 1 does (a job path at once, JobRemoved(id, job, unit, result) when the job ends).
  * A started unit runs its command (a simulated VMM); a stopped one is sent SIGTERM and its job
- * ends once the process is gone.
+ * ends once the process is gone. GetUnit and the unit's ActiveState (with PropertiesChanged) are
+ * there too: a command that ends by itself leaves its unit "failed".
  *
  *   standin-systemd --bus-address=ADDR --unit=NAME=COMMAND... [--fail=NAME]... [--refuse=NAME]...
  *
@@ -33,6 +34,7 @@ typedef struct Unit {
         pid_t pid;
         sd_event_source *child;
         uint32_t stop_job;      /* a stop job waiting for the process to end */
+        const char *active_state;
 } Unit;
 
 static Unit units[MAX_UNITS];
@@ -61,9 +63,23 @@ static void job_removed(uint32_t id, const char *unit, const char *result) {
                                   "JobRemoved", "uoss", id, path, unit, result);
 }
 
+static void unit_path(const Unit *u, char *buf, size_t size) {
+        snprintf(buf, size, "/org/freedesktop/systemd1/unit/%u", (unsigned) (u - units));
+}
+
+static void unit_set_state(Unit *u, const char *state) {
+        char path[64];
+
+        u->active_state = state;
+        unit_path(u, path, sizeof(path));
+        (void) sd_bus_emit_properties_changed(bus, path, "org.freedesktop.systemd1.Unit", "ActiveState", NULL);
+}
+
 static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
         Unit *u = userdata;
 
+        /* A main process that ends by itself fails the unit, as Restart=no would. */
+        unit_set_state(u, u->stop_job || (si->si_code == CLD_EXITED && si->si_status == 0) ? "inactive" : "failed");
         u->pid = 0;
         u->child = sd_event_source_unref(u->child);
         if (u->stop_job) {
@@ -101,6 +117,7 @@ static int unit_start(Unit *u, uint32_t job) {
                 }
                 u->pid = pid;
                 (void) sd_event_add_child(event, &u->child, pid, WEXITED, on_child, u);
+                u->active_state = "active";
         }
         job_removed(job, u->name, "done");
         return 0;
@@ -138,6 +155,47 @@ static int method_unit(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         return 0;
 }
 
+static int method_get_unit(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        const char *name;
+        char path[64];
+        Unit *u;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &name);
+        if (r < 0)
+                return r;
+        u = unit_find(name, false);
+        if (!u)
+                return sd_bus_error_setf(error, "org.freedesktop.systemd1.NoSuchUnit", "Unit %s not loaded.", name);
+        unit_path(u, path, sizeof(path));
+        return sd_bus_reply_method_return(m, "o", path);
+}
+
+static int unit_find_by_path(sd_bus *b, const char *path, const char *interface, void *userdata, void **found,
+                             sd_bus_error *error) {
+        const char *prefix = "/org/freedesktop/systemd1/unit/";
+        unsigned i;
+
+        if (strncmp(path, prefix, strlen(prefix)) != 0 || sscanf(path + strlen(prefix), "%u", &i) != 1 ||
+            i >= n_units)
+                return 0;
+        *found = &units[i];
+        return 1;
+}
+
+static int property_active_state(sd_bus *b, const char *path, const char *interface, const char *property,
+                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Unit *u = userdata;
+
+        return sd_bus_message_append(reply, "s", u->active_state ? u->active_state : "inactive");
+}
+
+static const sd_bus_vtable unit_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("ActiveState", "s", property_active_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_VTABLE_END,
+};
+
 static int method_subscribe(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         return sd_bus_reply_method_return(m, NULL);
 }
@@ -147,6 +205,7 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_METHOD("StartUnit", "ss", "o", method_unit, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("StopUnit", "ss", "o", method_unit, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Subscribe", "", "", method_subscribe, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("GetUnit", "s", "o", method_get_unit, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL("JobRemoved", "uoss", 0),
         SD_BUS_VTABLE_END,
 };
@@ -215,6 +274,9 @@ int main(int argc, char **argv) {
         if (r >= 0)
                 r = sd_bus_add_object_vtable(bus, NULL, "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
                                              manager_vtable, NULL);
+        if (r >= 0)
+                r = sd_bus_add_fallback_vtable(bus, NULL, "/org/freedesktop/systemd1/unit", "org.freedesktop.systemd1.Unit",
+                                               unit_vtable, unit_find_by_path, NULL);
         if (r >= 0)
                 r = sd_bus_request_name(bus, "org.freedesktop.systemd1", 0);
         if (r >= 0)

@@ -98,8 +98,10 @@ class PowerTest(VimTestCase):
     def test_refused_call_and_registration_deadline(self):
         self.declare("vm2")
         self.declare("vm3", timeout="2s")
-        # vm2: StartUnit refused; vm3: the unit starts, but no VMM ever registers
-        self.start_systemd([], refuse=["vm2"], commands={"vm3": "sleep 60"})
+        self.declare("vm4", timeout="60s")
+        # vm2: StartUnit refused; vm3: the unit starts, but no VMM ever registers; vm4: the unit's
+        # main process ends soon after its start
+        self.start_systemd([], refuse=["vm2"], commands={"vm3": "sleep 60", "vm4": "sh -c 'sleep 0.5; exit 3'"})
         self.start_vim(agents={"VmDirectory": self.vms}, MinActiveVms=0, VmHeadroom=0, MinReplicas=0)
         self.bus.busctl("call", "org.acs.VIM1", "/org/acs/VIM1", "org.acs.VIM1", "PowerOn", "s", "vm2")
         self.wait_state(lambda s: self.vm("vm2", s)["state"] == "failed", 10, "vm2 failed")
@@ -111,6 +113,11 @@ class PowerTest(VimTestCase):
         # a failed VM may be powered off by hand (its unit is stopped)
         self.bus.busctl("call", "org.acs.VIM1", "/org/acs/VIM1", "org.acs.VIM1", "PowerOff", "s", "vm3")
         self.wait_state(lambda s: self.vm("vm3", s)["state"] == "off", 10, "vm3 off")
+        # vm4 is failed as soon as its unit is, long before its 60 s deadline
+        self.bus.busctl("call", "org.acs.VIM1", "/org/acs/VIM1", "org.acs.VIM1", "PowerOn", "s", "vm4")
+        self.wait_event("vm-powered-on", "vm4: unit acs-vm4.service is active")
+        self.wait_state(lambda s: self.vm("vm4", s)["state"] == "failed", 5, "vm4 failed with its unit")
+        self.assertEqual(self.vm("vm4")["failure"], "unit acs-vm4.service is failed while the VM boots")
         wait_until(lambda: "StopUnit acs-vm3.service replace" in self.calls(), 5, what="StopUnit seen by systemd")
 
     def test_operator_powers_on_and_off_over_the_bus(self):
