@@ -580,13 +580,16 @@ void http_parser_shrink(HttpParser *hp) {
  * line ("GET /") has one. Called on the bytes [q, end) of the request line, lf set at its end. */
 static int scan_request_line(HttpParser *hp, const char *q, const char *end, const char *lf) {
         for (const char *k = q; k < end; k++) {
-                if (*k != ' ') {
+                const char *sp = memchr(k, ' ', (size_t) (end - k));
+
+                if (!sp) {
                         hp->scan_last_sp = false;
-                        continue;
+                        break;
                 }
-                if (hp->scan_last_sp || ++hp->scan_spaces > 2)
+                if ((sp == k && (hp->scan_last_sp || k > q)) || ++hp->scan_spaces > 2)
                         return refuse(hp, 400, "malformed request line");
-                hp->scan_last_sp = true;
+                hp->scan_last_sp = sp + 1 == end;
+                k = sp;
         }
         if (!lf)
                 return 0;
