@@ -519,6 +519,10 @@ int vim_cluster_start(VimManager *m, int agent_fd) {
         c->manager = m;
         c->agent_fd = agent_fd;
         if (agent_fd >= 0) {
+                /* accept4() must not wait: the loop drains what is there, then returns. */
+                r = fcntl(agent_fd, F_GETFL);
+                if (r < 0 || fcntl(agent_fd, F_SETFL, r | O_NONBLOCK) < 0)
+                        return log_error_errno(errno, "Failed to make the agent socket non-blocking: %m");
                 r = sd_event_add_io(m->event, &c->refuse_source, agent_fd, EPOLLIN, cluster_on_refuse, c);
                 if (r < 0)
                         return log_error_errno(r, "Failed to watch the agent socket: %m");

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import socket
 import threading
 import time
 import urllib.request
@@ -46,7 +47,7 @@ class ClusterTest(VimTestCase):
         # program, spread by pid, for programs running in parallel; below the ephemeral range.
         self.container_base = 24100 + 300 * ((os.getpid() * 7) % 25)
 
-    def start_cluster_vim(self, i, **scaling):
+    def start_cluster_vim(self, i, env=None, listener=None, **scaling):
         conf = {"Placement": "spread", "ScaleDownWindow": "30s", "MinReplicas": "3", "MaxReplicas": "12",
                 "TargetInflight": "0", "DrainTimeout": "3s"}
         conf.update({k: str(v) for k, v in scaling.items()})
@@ -58,8 +59,13 @@ class ClusterTest(VimTestCase):
             f.write(f"[Api]\nListen=127.0.0.1:{self.api_ports[i]}\nToken={self.token}\n"
                     f"[Dashboard]\nDirectory={self.tmpdir}/dashboard\n\n")
             f.write(self.cluster.config() + f"Store=etcd\nLeaseTTL={LEASE_TTL}s\n")
-        p = self.start([binary("src/vim/acs-vim"), "--config", path, f"--bus-address={self.buses[i].address}"],
-                       name=f"acs-vim-{'ab'[i]}")
+        argv = [binary("src/vim/acs-vim"), "--config", path, f"--bus-address={self.buses[i].address}"]
+        if listener:
+            # As systemd passes acs-vim.socket: LISTEN_PID must name acs-vim itself.
+            p = self.start(["sh", "-c", 'LISTEN_PID=$$ exec "$@"', "sh", *argv], name=f"acs-vim-{'ab'[i]}",
+                           env=env, pass_fds=(3,), preexec_fn=lambda: os.dup2(listener.fileno(), 3))
+        else:
+            p = self.start(argv, name=f"acs-vim-{'ab'[i]}")
         self.vim_procs[i] = p
         wait_port(self.api_ports[i])
         return p
@@ -195,6 +201,26 @@ class ClusterTest(VimTestCase):
         print(f"{len(results)} requests through two proxies, {len(failures)} failed")
         self.assertGreater(len(results), 200)
         self.assertEqual(failures, [])
+
+    def test_standby_refuses_agents_on_a_held_socket(self):
+        """Under systemd the agent socket stays open while acs-vim stands by: the standby closes
+        each connection at once, so a VMM moves on instead of waiting out its handshake."""
+        self.start_cluster_vim(0)
+        wait_until(lambda: self.role(0) == "leader", 10, what="acs-vim a to lead")
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.vim_ports[1]))
+        listener.listen(16)
+        self.addCleanup(listener.close)
+        self.start_cluster_vim(1, env={"LISTEN_FDS": "1", "LISTEN_FDNAMES": "agent"}, listener=listener)
+        wait_until(lambda: self.role(1) == "standby", 10, what="acs-vim b to stand by")
+        for _ in range(3):
+            t = time.monotonic()
+            with socket.create_connection(("127.0.0.1", self.vim_ports[1]), timeout=5) as c:
+                c.settimeout(2)
+                self.assertEqual(c.recv(1), b"")
+            self.assertLess(time.monotonic() - t, 1.0)
+        self.assertTrue(self.vim_procs[1].alive())
 
     def test_deposed_leader_gives_no_order(self):
         self.set_cpu(0.3)
