@@ -4,7 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "acs-log.h"
 #include "acs-macro.h"
@@ -61,6 +65,7 @@ const AcsConfigItem vim_config_table[] = {
 
         { "Api", "Listen", ACS_CONFIG_STRING, S(api_listen) },
         { "Api", "Token", ACS_CONFIG_STRING, S(token) },
+        { "Api", "TokenFile", ACS_CONFIG_STRING, S(token_file) },
         { "Api", "IdleTimeout", ACS_CONFIG_DURATION, S(idle_timeout), .min = USEC_PER_SEC, .max = 3600 * USEC_PER_SEC },
         { "Api", "RequestTimeout", ACS_CONFIG_DURATION, S(request_timeout), .min = USEC_PER_SEC, .max = 600 * USEC_PER_SEC },
         { "Api", "MaxEventStreams", ACS_CONFIG_UINT, S(max_event_streams), .min = 0, .max = 200 },
@@ -134,6 +139,46 @@ void vim_settings_done(VimSettings *s) {
         acs_config_free(vim_config_table, s);
 }
 
+#define TOKEN_FILE_MAX 4096
+#define TOKEN_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~+/=-"
+
+/* The API token from [Api] TokenFile=, or else from the credential "api-token" systemd passes
+ * (LoadCredential=api-token:/etc/acs/api-token): a file only its owner may read, so that the
+ * token need not sit in vim.conf, which every local user may read. */
+static int settings_load_token_file(VimSettings *s, const char *path) {
+        _cleanup_free_ char *credential = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        const char *file = s->token_file, *dir = getenv("CREDENTIALS_DIRECTORY");
+        char buf[TOKEN_FILE_MAX + 2];
+        struct stat st;
+        size_t n;
+
+        if ((!file || !file[0]) && dir && asprintf(&credential, "%s/api-token", dir) >= 0 &&
+            access(credential, F_OK) == 0)
+                file = credential;
+        if (!file || !file[0])
+                return 0;
+        if (s->token && s->token[0])
+                return log_error_errno(EINVAL, "%s: [Api] Token= and a token file (%s) both given: use one.",
+                                       path ?: "vim.conf", file);
+        f = fopen(file, "re");
+        if (!f || fstat(fileno(f), &st) < 0)
+                return log_error_errno(errno, "Failed to open the API token file %s: %m", file);
+        if (!S_ISREG(st.st_mode) || (st.st_mode & 0077) != 0)
+                return log_error_errno(EPERM, "API token file %s: must be a regular file readable by its owner "
+                                       "only (mode 0600).", file);
+        n = fread(buf, 1, sizeof(buf) - 1, f);
+        buf[n] = 0;
+        buf[strcspn(buf, "\r\n")] = 0;
+        if (n > TOKEN_FILE_MAX || strlen(buf) < 16 || buf[strspn(buf, TOKEN_CHARS)] != 0)
+                return log_error_errno(EINVAL, "API token file %s: expected one line of 16..%d characters "
+                                       "([A-Za-z0-9._~+/=-]).", file, TOKEN_FILE_MAX);
+        free(s->token);
+        s->token = strdup(buf);
+        explicit_bzero(buf, sizeof(buf));
+        return s->token ? 0 : log_oom();
+}
+
 int vim_settings_load(VimSettings *s, const char *path, bool missing_ok) {
         AcsConfigError e = {};
         int r;
@@ -180,6 +225,9 @@ int vim_settings_load(VimSettings *s, const char *path, bool missing_ok) {
                           s->max_replicas);
                 return -EINVAL;
         }
+        r = settings_load_token_file(s, path);
+        if (r < 0)
+                return r;
         return acs_tls_settings_verify(&s->tls, path);
 }
 

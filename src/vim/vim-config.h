@@ -67,6 +67,7 @@ typedef struct VimSettings {
         /* [Api] */
         char *api_listen;               /* "127.0.0.1:8081" */
         char *token;                    /* mutations need "Authorization: Bearer <token>"; empty: no mutations */
+        char *token_file;               /* or the token from this file (mode 0600) */
         usec_t idle_timeout;            /* a connection silent this long is closed (event streams excepted) */
         usec_t request_timeout;         /* a request's head and body must arrive within this of its first byte */
         unsigned max_event_streams;

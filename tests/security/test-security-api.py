@@ -3,10 +3,12 @@
 without the token or from a foreign page are refused; 256 clients trickling a byte at a time do
 not lock a real client out; 100 event-stream clients that never read do not bloat acs-vim."""
 import json
+import os
 import socket
+import subprocess
 import time
 
-from acstest import http_json, main, wait_until
+from acstest import binary, http_json, main, wait_until
 from vimtest import VimTestCase
 
 
@@ -142,6 +144,35 @@ class ApiAttackTest(VimTestCase):
         finally:
             for s in streams:
                 s.close()
+
+
+class TokenFileTest(VimTestCase):
+    PORTS = (18380, 18399)
+
+    def test_token_from_a_private_file_only(self):
+        path = os.path.join(self.tmpdir, "api-token")
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o644), "w") as f:
+            f.write(self.token + "\n")
+        os.chmod(path, 0o644)
+        conf = os.path.join(self.tmpdir, "open.conf")
+        with open(conf, "w") as f:
+            f.write(f"[Agents]\nListen=127.0.0.1:{self.agent_port}\n[Api]\nListen=127.0.0.1:{self.api_port}\n"
+                    f"TokenFile={path}\n")
+        r = subprocess.run([binary("src/vim/acs-vim"), "--config", conf, f"--bus-address={self.bus.address}"],
+                           capture_output=True, text=True, timeout=20)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("readable by its owner only", r.stderr + r.stdout)
+
+        os.chmod(path, 0o600)
+        self.start_vim(api={"Token": "", "TokenFile": path})
+        status, _ = http_json(f"http://127.0.0.1:{self.api_port}/api/v1/scale", method="POST",
+                              data=b'{"replicas":1}', headers={"Authorization": f"Bearer {self.token}",
+                                                               "Content-Type": "application/json"})
+        self.assertEqual(status, 200)
+        status, _ = http_json(f"http://127.0.0.1:{self.api_port}/api/v1/scale", method="POST",
+                              data=b'{"replicas":1}', headers={"Authorization": "Bearer wrong-token-123456",
+                                                               "Content-Type": "application/json"})
+        self.assertEqual(status, 401)
 
 
 if __name__ == "__main__":
