@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The libvirt provider against the real libvirt-dbus (Debian's org.libvirt) on a private bus.
 libvirt-dbus serves libvirt's own in-process test driver (test:///default) at /org/libvirt/Test,
-so Create, Shutdown, DomainLookupByName and the DomainEvent signals are libvirt's, while no
-hypervisor is needed: this machine has no /dev/kvm and no systemd as PID 1 for the LXC driver.
+so Create, Shutdown, DomainLookupByName and the DomainEvent signals are libvirt's, while neither
+libvirtd nor a hypervisor (/dev/kvm, the LXC driver's cgroups) is needed.
 A domain the test defines is powered on by acs-vim; a simulated VMM then registers as its guest
 would; powered off, the domain's stop event brings the VM to off."""
 import os
