@@ -14,7 +14,7 @@
 #include "acs-buf.h"
 #include "acs-time.h"
 #include "proxy-http.h"
-#include "proxy-list.h"
+#include "acs-list.h"
 #include "proxy-worker.h"
 
 typedef struct Worker Worker;

@@ -8,6 +8,7 @@
 
 #include "acs-log.h"
 #include "acs-macro.h"
+#include "acs-string-table.h"
 #include "proxy-backend.h"
 #include "proxy-settings.h"
 
@@ -91,15 +92,14 @@ BackendHealth backend_health(Backend *b, usec_t now, usec_t slow_start) {
         return BACKEND_UP;
 }
 
-const char *backend_health_to_string(BackendHealth h) {
-        static const char *const names[] = {
-                [BACKEND_UP] = "up",
-                [BACKEND_DOWN] = "down",
-                [BACKEND_DRAINING] = "draining",
-                [BACKEND_SLOWSTART] = "slowstart",
-        };
-        return names[h];
-}
+static const char *const backend_health_table[] = {
+        [BACKEND_UP] = "up",
+        [BACKEND_DOWN] = "down",
+        [BACKEND_DRAINING] = "draining",
+        [BACKEND_SLOWSTART] = "slowstart",
+};
+
+DEFINE_STRING_TABLE_TO_STRING(backend_health, BackendHealth, backend_health_table);
 
 void backend_note_success(Backend *b) {
         if (atomic_load_explicit(&b->consecutive_failures, memory_order_relaxed) != 0)

@@ -15,7 +15,7 @@
 #include "acs-time.h"
 #include "acs-tls-stream.h"
 #include "proxy-http.h"
-#include "proxy-list.h"
+#include "acs-list.h"
 #include "proxy-worker.h"
 
 typedef struct Worker Worker;

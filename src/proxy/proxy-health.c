@@ -13,7 +13,7 @@
 #include "acs-macro.h"
 #include "proxy-health.h"
 #include "proxy-http.h"
-#include "proxy-list.h"
+#include "acs-list.h"
 #include "proxy-manager.h"
 
 typedef struct HealthProbe HealthProbe;

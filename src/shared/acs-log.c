@@ -13,6 +13,7 @@
 
 #include "acs-log.h"
 #include "acs-macro.h"
+#include "acs-string-table.h"
 
 static int log_max_level = LOG_INFO;
 static AcsLogTarget log_target = ACS_LOG_TARGET_AUTO;
@@ -25,18 +26,16 @@ static const char *const level_names[] = {
         [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice", [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
 };
 
-const char *log_level_to_string(int level) {
-        if (level < 0 || (size_t) level >= ELEMENTSOF(level_names))
-                return NULL;
-        return level_names[level];
-}
+DEFINE_STRING_TABLE_TO_STRING(log_level, int, level_names);
 
 int log_level_from_string(const char *s) {
+        int level;
+
         if (!s || !*s)
                 return -EINVAL;
-        for (size_t i = 0; i < ELEMENTSOF(level_names); i++)
-                if (streq(s, level_names[i]))
-                        return (int) i;
+        level = string_table_lookup_from_string(level_names, ELEMENTSOF(level_names), s);
+        if (level >= 0)
+                return level;
         if (streq(s, "error"))
                 return LOG_ERR;
         if (streq(s, "warn"))

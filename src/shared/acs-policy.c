@@ -8,6 +8,7 @@
 
 #include "acs-macro.h"
 #include "acs-policy.h"
+#include "acs-string-table.h"
 
 /* Ratios are computed in floating point; a product such as 3 × 1.5 must not round up to 5. */
 #define CEIL_EPSILON 1e-9
@@ -119,20 +120,9 @@ int acs_policy_validate(const AcsPolicy *p, const char **ret_what) {
         return what ? -EINVAL : 0;
 }
 
-const char *acs_placement_to_string(AcsPlacement p) {
-        return (unsigned) p < _ACS_PLACEMENT_MAX ? placement_names[p] : NULL;
-}
-
-int acs_placement_from_string(const char *s) {
-        for (unsigned i = 0; s && i < _ACS_PLACEMENT_MAX; i++)
-                if (streq(s, placement_names[i]))
-                        return (int) i;
-        return -EINVAL;
-}
-
-const char *acs_scale_action_to_string(AcsScaleAction a) {
-        return (unsigned) a < ELEMENTSOF(action_names) ? action_names[a] : NULL;
-}
+DEFINE_STRING_TABLE_TO_STRING(acs_placement, AcsPlacement, placement_names);
+DEFINE_STRING_TABLE_FROM_STRING(acs_placement, int, placement_names);
+DEFINE_STRING_TABLE_TO_STRING(acs_scale_action, AcsScaleAction, action_names);
 
 void acs_scale_history_reset(AcsScaleHistory *h) {
         h->head = h->n = 0;

@@ -9,6 +9,7 @@
 #include "acs-frame.h"
 #include "acs-json-strict.h"
 #include "acs-proto.h"
+#include "acs-string-table.h"
 
 static const char *const message_type_table[_ACS_MESSAGE_TYPE_MAX] = {
         [ACS_MESSAGE_REGISTER] = "register",
@@ -37,26 +38,6 @@ static const char *const order_kind_table[_ACS_ORDER_KIND_MAX] = {
         [ACS_ORDER_ACTIVATE] = "activate",
         [ACS_ORDER_STANDBY] = "standby",
 };
-
-static const char *table_to_string(const char *const *table, size_t n, int i) {
-        return i >= 0 && (size_t) i < n ? table[i] : NULL;
-}
-
-static int table_from_string(const char *const *table, size_t n, const char *s) {
-        if (s)
-                for (size_t i = 0; i < n; i++)
-                        if (table[i] && streq(table[i], s))
-                                return (int) i;
-        return -EINVAL;
-}
-
-#define DEFINE_STRING_TABLE(name, type, table)                                          \
-        const char *name##_to_string(type i) {                                          \
-                return table_to_string(table, ELEMENTSOF(table), (int) i);              \
-        }                                                                               \
-        type name##_from_string(const char *s) {                                        \
-                return (type) table_from_string(table, ELEMENTSOF(table), s);           \
-        }
 
 DEFINE_STRING_TABLE(acs_message_type, AcsMessageType, message_type_table);
 DEFINE_STRING_TABLE(acs_vm_state, AcsVmState, vm_state_table);

@@ -19,15 +19,19 @@ typedef struct AcsTest {
         void (*func)(void);
 } AcsTest;
 
+/* A binary registering more tests than this fails as a whole instead of dropping the rest. */
 #define ACS_TEST_MAX 256
 static AcsTest acs_tests[ACS_TEST_MAX];
 static unsigned acs_n_tests;
+static unsigned acs_n_tests_refused;
 
 #define TEST(name)                                                                   \
         static void test_##name(void);                                               \
         __attribute__((constructor)) static void test_register_##name(void) {        \
                 if (acs_n_tests < ACS_TEST_MAX)                                      \
                         acs_tests[acs_n_tests++] = (AcsTest) { #name, test_##name }; \
+                else                                                                 \
+                        acs_n_tests_refused++;                                       \
         }                                                                            \
         static void test_##name(void)
 
@@ -78,6 +82,11 @@ static unsigned acs_n_tests;
 #define ACS_TEST_MAIN()                                                              \
         int main(int argc, char **argv) {                                            \
                 unsigned run = 0;                                                    \
+                if (acs_n_tests_refused > 0) {                                       \
+                        fprintf(stderr, "%u tests beyond ACS_TEST_MAX=%u: raise it\n", \
+                                acs_n_tests_refused, ACS_TEST_MAX);                  \
+                        return 1;                                                    \
+                }                                                                    \
                 for (unsigned _i = 0; _i < acs_n_tests; _i++) {                      \
                         if (argc > 1 && strcmp(argv[1], acs_tests[_i].name) != 0)    \
                                 continue;                                            \

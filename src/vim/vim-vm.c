@@ -5,6 +5,7 @@
 
 #include "acs-log.h"
 #include "acs-macro.h"
+#include "acs-string-table.h"
 #include "vim-backends.h"
 #include "vim-manager.h"
 #include "vim-provider.h"
@@ -26,9 +27,7 @@ static const char *const vm_state_names[_VIM_VM_STATE_MAX] = {
         [VIM_VM_UNREACHABLE] = "unreachable",
 };
 
-const char *vim_vm_state_to_string(VimVmState s) {
-        return (unsigned) s < _VIM_VM_STATE_MAX ? vm_state_names[s] : NULL;
-}
+DEFINE_STRING_TABLE_TO_STRING(vim_vm_state, VimVmState, vm_state_names);
 
 VimVm *vim_vm_new(VimManager *m, const char *name) {
         _cleanup_free_ VimVm *vm = NULL;

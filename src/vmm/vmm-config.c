@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "acs-macro.h"
+#include "acs-string-table.h"
 #include "vmm-config.h"
 
 static const char *const vmm_state_table[_VMM_STATE_MAX + 1] = {
@@ -18,16 +19,7 @@ static const char *const vmm_state_table[_VMM_STATE_MAX + 1] = {
 static const char *const vmm_file_states[] = { "active", "standby", NULL };
 static const char *const vmm_networks[] = { "bridge", "host", NULL };
 
-const char *vmm_state_to_string(VmmState s) {
-        return s >= 0 && s < _VMM_STATE_MAX ? vmm_state_table[s] : NULL;
-}
-
-VmmState vmm_state_from_string(const char *s) {
-        for (int i = 0; i < _VMM_STATE_MAX; i++)
-                if (s && streq(s, vmm_state_table[i]))
-                        return i;
-        return -EINVAL;
-}
+DEFINE_STRING_TABLE(vmm_state, VmmState, vmm_state_table);
 
 /* "512M", "1G", "65536": bytes with an optional K/M/G suffix (powers of 1024). */
 static int parse_size(const char *value, uint64_t *ret) {

@@ -3,10 +3,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "acs-curl.h"
 #include "acs-log.h"
 #include "acs-macro.h"
+#include "acs-string-table.h"
 #include "vmm-container.h"
-#include "acs-curl.h"
 #include "vmm-docker.h"
 #include "vmm-manager.h"
 
@@ -20,9 +21,7 @@ static const char *const container_state_table[_VMM_CONTAINER_STATE_MAX] = {
         [VMM_CONTAINER_DRAINING] = "draining",
 };
 
-const char *vmm_container_state_to_string(VmmContainerState s) {
-        return s >= 0 && s < _VMM_CONTAINER_STATE_MAX ? container_state_table[s] : NULL;
-}
+DEFINE_STRING_TABLE_TO_STRING(vmm_container_state, VmmContainerState, container_state_table);
 
 int vmm_container_new(VmmManager *m, const char *id, unsigned port, VmmContainerState state, VmmContainer **ret) {
         VmmContainer *c;

@@ -27,11 +27,13 @@ static void image_built(VmmDocker *d, int error, long status, json_object *reply
 
         if (error < 0) {
                 vmm_manager_docker_failed(m, error);
-                return image_finish(m, error, "Docker Engine went away during the build");
+                image_finish(m, error, "Docker Engine went away during the build");
+                return;
         }
         if (status != 200) {
                 snprintf(message, sizeof(message), "the Engine refused the build (HTTP %ld)", status);
-                return image_finish(m, -EPROTO, message);
+                image_finish(m, -EPROTO, message);
+                return;
         }
         /* The build answers 200 before knowing whether it worked: look at the result. */
         m->image_built = true;
@@ -60,12 +62,17 @@ static void image_inspected(VmmDocker *d, int error, long status, json_object *r
 
         if (error < 0) {
                 vmm_manager_docker_failed(m, error);
-                return image_finish(m, error, "Docker Engine is not answering");
+                image_finish(m, error, "Docker Engine is not answering");
+                return;
         }
-        if (status == 200)
-                return image_finish(m, 0, NULL);
-        if (status != 404 || after_build)
-                return image_finish(m, -ENOENT, after_build ? "the build did not produce it" : vmm_docker_error_message(reply));
+        if (status == 200) {
+                image_finish(m, 0, NULL);
+                return;
+        }
+        if (status != 404 || after_build) {
+                image_finish(m, -ENOENT, after_build ? "the build did not produce it" : vmm_docker_error_message(reply));
+                return;
+        }
 
         r = image_build(m);
         if (r < 0)

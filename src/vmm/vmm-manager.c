@@ -314,8 +314,10 @@ static void manager_container_inspected(VmmDocker *d, int error, long status, js
         json_object *pid = json_get_path(reply, "State", "Pid", NULL);
         json_object *running = json_get_path(reply, "State", "Running", NULL);
 
-        if (error < 0)
-                return vmm_manager_docker_failed(m, error);
+        if (error < 0) {
+                vmm_manager_docker_failed(m, error);
+                return;
+        }
         if (!c || c->removing)
                 return;
         if (status != 200 || !pid || !running || !json_object_get_boolean(running)) {
@@ -336,8 +338,10 @@ static void manager_container_started(VmmDocker *d, int error, long status, json
         VmmContainer *c = vmm_manager_find_container(m, id);
         int r;
 
-        if (error < 0)
-                return vmm_manager_docker_failed(m, error);
+        if (error < 0) {
+                vmm_manager_docker_failed(m, error);
+                return;
+        }
         if (!c || c->removing)
                 return;
         if (status != 204 && status != 304) {
@@ -375,7 +379,8 @@ static void manager_container_created(VmmDocker *d, int error, long status, json
 
         if (error < 0) {
                 vmm_container_free(c);
-                return vmm_manager_docker_failed(m, error);
+                vmm_manager_docker_failed(m, error);
+                return;
         }
         if (status != 201 || !id || !json_object_is_type(id, json_type_string)) {
                 log_struct_errno(LOG_ERR, 0, "container-create-failed", m->settings.name, NULL,
@@ -543,12 +548,15 @@ static void manager_containers_listed(VmmDocker *d, int error, long status, json
         unsigned adopted = 0;
         int r;
 
-        if (error < 0)
-                return vmm_manager_docker_failed(m, error);
+        if (error < 0) {
+                vmm_manager_docker_failed(m, error);
+                return;
+        }
         if (status != 200 || !json_object_is_type(reply, json_type_array)) {
                 log_error("Failed to list containers: %s (HTTP %ld), retrying.", vmm_docker_error_message(reply),
                           status);
-                return vmm_manager_docker_failed(m, -EPROTO);
+                vmm_manager_docker_failed(m, -EPROTO);
+                return;
         }
 
         /* Forget what Docker no longer has. */
@@ -679,8 +687,10 @@ static void manager_docker_negotiated(VmmDocker *d, int error, long status, json
 
         if (error >= 0 && status != 200)
                 error = -EPROTO;
-        if (error < 0)
-                return vmm_manager_docker_failed(m, error);
+        if (error < 0) {
+                vmm_manager_docker_failed(m, error);
+                return;
+        }
 
         if (!m->docker_down_logged)
                 log_info("Connected to Docker Engine %s at %s (API %s).",
@@ -689,11 +699,15 @@ static void manager_docker_negotiated(VmmDocker *d, int error, long status, json
         m->docker_up = true;
 
         r = vmm_docker_watch_events(d, m->settings.name, manager_docker_event, manager_docker_events_end, m);
-        if (r < 0)
-                return vmm_manager_docker_failed(m, r);
+        if (r < 0) {
+                vmm_manager_docker_failed(m, r);
+                return;
+        }
         r = vmm_docker_list_containers(d, m->settings.name, manager_containers_listed, m);
-        if (r < 0)
-                return vmm_manager_docker_failed(m, r);
+        if (r < 0) {
+                vmm_manager_docker_failed(m, r);
+                return;
+        }
         if (!m->image_ready && !m->image_pending) {
                 m->image_pending = true;
                 vmm_image_ensure(m, manager_image_ready);

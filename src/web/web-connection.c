@@ -201,14 +201,18 @@ static void connection_handle_root(WebConnection *c, const AcsHttpRequest *req, 
         size_t len;
 
         v = acs_http_query_find(req->query, "cost_ms", &len);
-        if (v && web_cost_parse_ms(v, len, s->settings.max_cost_ms, &cost_ms) < 0)
-                return connection_respond_json(c, 400, head, req->keep_alive,
-                                               "{\"error\":\"cost_ms must be a number of milliseconds from 0 to %g\"}\n",
-                                               s->settings.max_cost_ms);
+        if (v && web_cost_parse_ms(v, len, s->settings.max_cost_ms, &cost_ms) < 0) {
+                connection_respond_json(c, 400, head, req->keep_alive,
+                                        "{\"error\":\"cost_ms must be a number of milliseconds from 0 to %g\"}\n",
+                                        s->settings.max_cost_ms);
+                return;
+        }
 
         s->n_requests++;
-        if (cost_ms <= 0)
-                return connection_respond_root(c, s->n_requests, 0, head, req->keep_alive);
+        if (cost_ms <= 0) {
+                connection_respond_root(c, s->n_requests, 0, head, req->keep_alive);
+                return;
+        }
 
         c->busy = true;
         c->head = head;
@@ -225,17 +229,26 @@ static void connection_handle_root(WebConnection *c, const AcsHttpRequest *req, 
 static void connection_handle_request(WebConnection *c, const AcsHttpRequest *req) {
         bool head = streq(req->method, "HEAD");
 
-        if (!head && !streq(req->method, "GET"))
-                return connection_respond_json(c, 405, false, req->keep_alive,
-                                               "{\"error\":\"method %s is not allowed\"}\n", req->method);
-        if (streq(req->path, "/"))
-                return connection_handle_root(c, req, head);
-        if (streq(req->path, "/healthz"))
-                return connection_respond_json(c, 200, head, req->keep_alive, "{\"status\":\"alive\"}\n");
+        if (!head && !streq(req->method, "GET")) {
+                connection_respond_json(c, 405, false, req->keep_alive,
+                                        "{\"error\":\"method %s is not allowed\"}\n", req->method);
+                return;
+        }
+        if (streq(req->path, "/")) {
+                connection_handle_root(c, req, head);
+                return;
+        }
+        if (streq(req->path, "/healthz")) {
+                connection_respond_json(c, 200, head, req->keep_alive, "{\"status\":\"alive\"}\n");
+                return;
+        }
         if (streq(req->path, "/readyz")) {
-                if (c->server->draining)
-                        return connection_respond_json(c, 503, head, req->keep_alive, "{\"status\":\"draining\"}\n");
-                return connection_respond_json(c, 200, head, req->keep_alive, "{\"status\":\"ready\"}\n");
+                if (c->server->draining) {
+                        connection_respond_json(c, 503, head, req->keep_alive, "{\"status\":\"draining\"}\n");
+                        return;
+                }
+                connection_respond_json(c, 200, head, req->keep_alive, "{\"status\":\"ready\"}\n");
+                return;
         }
         connection_respond_json(c, 404, head, req->keep_alive, "{\"error\":\"not found\"}\n");
 }
