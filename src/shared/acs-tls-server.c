@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -271,6 +272,14 @@ static int context_settings(AcsTlsServer *t, SSL_CTX *ctx) {
         return 0;
 }
 
+/* OpenSSL's reason for the last failure; a file that cannot be opened leaves only a system error. */
+static const char *tls_error(void) {
+        const char *why = ERR_reason_error_string(ERR_peek_last_error());
+
+        ERR_clear_error();
+        return why ?: "cannot be read";
+}
+
 static int pair_load(AcsTlsServer *t, size_t i, TlsPair *ret) {
         const char *cert = t->settings.certificates[i], *key = t->settings.keys[i];
         const char *ocsp = i < strv_count(t->settings.ocsp_responses) ? t->settings.ocsp_responses[i] : NULL;
@@ -280,15 +289,18 @@ static int pair_load(AcsTlsServer *t, size_t i, TlsPair *ret) {
         if (!ctx)
                 return log_oom();
         *ret = (TlsPair) { .ctx = ctx };
+        /* Said plainly: OpenSSL names a missing or unreadable file only as "system lib". */
+        if (access(cert, R_OK) < 0)
+                return log_error_errno(errno, "Failed to read the certificate %s: %m", cert);
+        if (access(key, R_OK) < 0)
+                return log_error_errno(errno, "Failed to read the key %s: %m", key);
         r = context_settings(t, ctx);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up a TLS context for %s.", cert);
         if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
-                return log_error_errno(EINVAL, "Failed to load the certificate %s (PEM): %s", cert,
-                                       ERR_reason_error_string(ERR_get_error()));
+                return log_error_errno(EINVAL, "Failed to load the certificate %s (PEM): %s", cert, tls_error());
         if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1)
-                return log_error_errno(EINVAL, "Failed to load the key %s for %s: %s", key, cert,
-                                       ERR_reason_error_string(ERR_get_error()));
+                return log_error_errno(EINVAL, "Failed to load the key %s for %s: %s", key, cert, tls_error());
         if (ocsp && *ocsp) {
                 r = read_ocsp(ocsp, &ret->ocsp, &ret->ocsp_size);
                 if (r < 0)
