@@ -382,6 +382,38 @@ class SystemTest(unittest.TestCase):
         self.assertEqual(status, 200)
         self.assertEqual(front.run("systemctl", "is-active", "acs-vim.service", check=False).stdout.strip(), "active")
 
+    def test_07c_policy_survives_restart_and_reload_applies_target_cpu(self):
+        front = self.fleet["front"]
+        vim = ("org.acs.VIM1", "/org/acs/VIM1", "org.acs.VIM1")
+
+        def policy(key):
+            out = front.run("busctl", "get-property", *vim, "Policy", check=False).stdout
+            m = re.search(rf'"{key}" [a-z] ([0-9.]+)', out)
+            return float(m.group(1)) if m else None
+
+        def main_pid():
+            return front.run("systemctl", "show", "-P", "MainPID", "acs-vim.service").stdout.strip()
+
+        # A policy change over D-Bus outlives a restart (kept in StateDirectory=, /var/lib/acs).
+        front.run("busctl", "call", *vim, "SetPolicy", "a{sv}", "1", "max_replicas", "u", "5")
+        front.run("systemctl", "restart", "acs-vim.service")
+        acstest.wait_until(lambda: policy("max_replicas") == 5, 60, interval=1,
+                           what="max_replicas 5 read back after the restart")
+        self.assertIn("max_replicas", front.read("/var/lib/acs/vim-state.json"))
+        # systemctl reload: a TargetCpu= edited in vim.conf applies, in the same process.
+        pid = main_pid()
+        front.write("/etc/acs/vim.conf.d/60-reload.conf", "[Scaling]\nTargetCpu=0.45\n")
+        front.run("systemctl", "reload", "acs-vim.service")
+        acstest.wait_until(lambda: policy("target_cpu") == 0.45, 30, interval=0.5, what="TargetCpu=0.45 applied")
+        self.assertEqual(main_pid(), pid)
+        self.assertEqual(policy("max_replicas"), 5)
+        self.assertIn("Reloaded", front.journal("-u", "acs-vim", "ACS_EVENT=reload"))
+        # back as the other checks expect it
+        front.run("rm", "-f", "/etc/acs/vim.conf.d/60-reload.conf")
+        front.run("busctl", "call", *vim, "SetPolicy", "a{sv}", "1", "max_replicas", "u", "6")
+        front.run("systemctl", "reload", "acs-vim.service")
+        acstest.wait_until(lambda: policy("target_cpu") == 0.6, 30, interval=0.5, what="TargetCpu back to 0.6")
+
     def test_08_proxy_restart_under_load_loses_nothing(self):
         front = self.fleet["front"]
         # Cheap requests (cost_ms=1), so that the count is high and the restarts fall among them.
