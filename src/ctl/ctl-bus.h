@@ -4,14 +4,15 @@
 #include <stdbool.h>
 #include <systemd/sd-bus.h>
 
+#include "acs-bus-names.h"
 #include "acs-macro.h"
 
-#define VIM_SERVICE "org.acs.VIM1"
-#define VIM_PATH "/org/acs/VIM1"
-#define VMM_SERVICE "org.acs.VMM1"
-#define VMM_PATH "/org/acs/VMM1"
-#define PROXY_SERVICE "org.acs.Proxy1"
-#define PROXY_PATH "/org/acs/Proxy1"
+#define VIM_SERVICE ACS_VIM_BUS_NAME
+#define VIM_PATH ACS_VIM_BUS_PATH
+#define VMM_SERVICE ACS_VMM_BUS_NAME
+#define VMM_PATH ACS_VMM_BUS_PATH
+#define PROXY_SERVICE ACS_PROXY_BUS_NAME
+#define PROXY_PATH ACS_PROXY_BUS_PATH
 
 /* NULL = system bus, "user" = the user bus, anything else a D-Bus address. */
 int ctl_bus_open(const char *address, sd_bus **ret);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acs-bus-names.h"
 #include "acs-log.h"
 #include "ctl-bus.h"
 #include "ctl-list.h"
@@ -57,13 +58,13 @@ static int print_backend_containers(sd_bus *bus) {
         uint32_t weight;
         int r;
 
-        r = sd_bus_get_property(bus, VIM_SERVICE, VIM_PATH, VIM_SERVICE, "Backends", &error, &reply, "a(squsss)");
+        r = sd_bus_get_property(bus, VIM_SERVICE, VIM_PATH, VIM_SERVICE, "Backends", &error, &reply, "a" ACS_BUS_BACKEND_SIGNATURE);
         if (r < 0)
                 return ctl_log_call_error(r, &error, "Failed to read the VIM's state");
-        r = sd_bus_message_enter_container(reply, 'a', "(squsss)");
+        r = sd_bus_message_enter_container(reply, 'a', ACS_BUS_BACKEND_SIGNATURE);
         if (r < 0)
                 return log_error_errno(r, "Unexpected Backends property: %m");
-        while ((r = sd_bus_message_read(reply, "(squsss)", &address, &port, &weight, &state, &vm, &container)) > 0)
+        while ((r = sd_bus_message_read(reply, ACS_BUS_BACKEND_SIGNATURE, &address, &port, &weight, &state, &vm, &container)) > 0)
                 if (*container)
                         printf("%s\n", container);
         if (r < 0)
@@ -72,11 +73,11 @@ static int print_backend_containers(sd_bus *bus) {
 }
 
 int ctl_list_vms(sd_bus *bus) {
-        return print_first_strings(bus, VIM_SERVICE, VIM_PATH, "VMs", "a(sssuuud)");
+        return print_first_strings(bus, VIM_SERVICE, VIM_PATH, "VMs", "a" ACS_BUS_VM_SIGNATURE);
 }
 
 int ctl_list_containers(sd_bus *bus, bool vmm) {
         if (vmm)
-                return print_first_strings(bus, VMM_SERVICE, VMM_PATH, "Containers", "a(ssqsdt)");
+                return print_first_strings(bus, VMM_SERVICE, VMM_PATH, "Containers", "a" ACS_BUS_CONTAINER_SIGNATURE);
         return print_backend_containers(bus);
 }

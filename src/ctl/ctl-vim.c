@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "acs-bus-names.h"
 #include "acs-config.h"
 #include "acs-log.h"
 #include "ctl-bus.h"
@@ -31,15 +32,15 @@ static int print_vms(sd_bus *bus) {
         double cpu;
         int r;
 
-        r = vim_get_property(bus, "VMs", "a(sssuuud)", &reply);
+        r = vim_get_property(bus, "VMs", "a" ACS_BUS_VM_SIGNATURE, &reply);
         if (r < 0)
                 return r;
-        r = sd_bus_message_enter_container(reply, 'a', "(sssuuud)");
+        r = sd_bus_message_enter_container(reply, 'a', ACS_BUS_VM_SIGNATURE);
         if (r < 0)
                 return log_error_errno(r, "Unexpected VMs property: %m");
 
         printf("%-12s %-16s %-12s %9s %6s %8s\n", "VM", "ADDRESS", "STATE", "CONTAINERS", "READY", "CPU");
-        while ((r = sd_bus_message_read(reply, "(sssuuud)", &name, &address, &state, &capacity, &containers,
+        while ((r = sd_bus_message_read(reply, ACS_BUS_VM_SIGNATURE, &name, &address, &state, &capacity, &containers,
                                         &ready, &cpu)) > 0) {
                 char slots[32];
 
@@ -59,14 +60,14 @@ static int print_backends(sd_bus *bus) {
         unsigned n = 0;
         int r;
 
-        r = vim_get_property(bus, "Backends", "a(squsss)", &reply);
+        r = vim_get_property(bus, "Backends", "a" ACS_BUS_BACKEND_SIGNATURE, &reply);
         if (r < 0)
                 return r;
-        r = sd_bus_message_enter_container(reply, 'a', "(squsss)");
+        r = sd_bus_message_enter_container(reply, 'a', ACS_BUS_BACKEND_SIGNATURE);
         if (r < 0)
                 return log_error_errno(r, "Unexpected Backends property: %m");
         printf("%-22s %-9s %6s %-12s %s\n", "BACKEND", "STATE", "WEIGHT", "VM", "CONTAINER");
-        while ((r = sd_bus_message_read(reply, "(squsss)", &address, &port, &weight, &state, &vm, &container)) > 0) {
+        while ((r = sd_bus_message_read(reply, ACS_BUS_BACKEND_SIGNATURE, &address, &port, &weight, &state, &vm, &container)) > 0) {
                 char where[64];
 
                 (void) snprintf(where, sizeof(where), "%s:%u", address, port);

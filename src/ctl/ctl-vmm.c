@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "acs-bus-names.h"
 #include "acs-log.h"
 #include "ctl-bus.h"
 #include "ctl-vmm.h"
@@ -39,14 +40,14 @@ int ctl_vmm_status(sd_bus *bus) {
                desired, min, capacity, cpu * 100, vim ? "connected" : "not connected",
                docker ? "connected" : "not reachable");
 
-        r = sd_bus_get_property(bus, VMM_SERVICE, VMM_PATH, VMM_IFACE, "Containers", &error, &reply, "a(ssqsdt)");
+        r = sd_bus_get_property(bus, VMM_SERVICE, VMM_PATH, VMM_IFACE, "Containers", &error, &reply, "a" ACS_BUS_CONTAINER_SIGNATURE);
         if (r < 0)
                 return ctl_log_call_error(r, &error, "Failed to read the VMM's containers");
-        r = sd_bus_message_enter_container(reply, 'a', "(ssqsdt)");
+        r = sd_bus_message_enter_container(reply, 'a', ACS_BUS_CONTAINER_SIGNATURE);
         if (r < 0)
                 return log_error_errno(r, "Unexpected Containers property: %m");
         printf("%-12s %-22s %-9s %6s %10s\n", "CONTAINER", "ADDRESS", "STATE", "CPU", "MEMORY");
-        while ((r = sd_bus_message_read(reply, "(ssqsdt)", &id, &address, &port, &cstate, &util, &mem)) > 0) {
+        while ((r = sd_bus_message_read(reply, ACS_BUS_CONTAINER_SIGNATURE, &id, &address, &port, &cstate, &util, &mem)) > 0) {
                 char where[64], size[32];
 
                 (void) snprintf(where, sizeof(where), "%s:%u", address, port);

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <time.h>
 
+#include "acs-bus-names.h"
 #include "acs-log.h"
 #include "acs-macro.h"
 #include "proxy-manager.h"
@@ -26,10 +27,10 @@ static int method_get_backend_stats(sd_bus_message *message, void *userdata, sd_
         r = sd_bus_message_new_method_return(message, &reply);
         if (r < 0)
                 return r;
-        r = sd_bus_message_open_container(reply, 'a', "(sqsuttt)");
+        r = sd_bus_message_open_container(reply, 'a', ACS_BUS_BACKEND_STATS_SIGNATURE);
         for (unsigned i = 0; r >= 0 && set && i < set->n_backends; i++) {
                 Backend *b = set->backends[i];
-                r = sd_bus_message_append(reply, "(sqsuttt)", b->host, b->port,
+                r = sd_bus_message_append(reply, ACS_BUS_BACKEND_STATS_SIGNATURE, b->host, b->port,
                                           backend_health_to_string(backend_health(b, now, m->settings.slow_start)),
                                           atomic_load(&b->in_flight), (uint64_t) atomic_load(&b->requests_total),
                                           (uint64_t) atomic_load(&b->errors_total),
@@ -71,7 +72,7 @@ static const sd_bus_vtable proxy_vtable[] = {
         SD_BUS_PROPERTY("Generation", "t", property_get_generation, 0, 0),
         SD_BUS_METHOD_WITH_ARGS("GetBackendStats",
                                 SD_BUS_NO_ARGS,
-                                SD_BUS_RESULT("a(sqsuttt)", stats),
+                                SD_BUS_RESULT("a" ACS_BUS_BACKEND_STATS_SIGNATURE, stats),
                                 method_get_backend_stats,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
@@ -80,11 +81,11 @@ static const sd_bus_vtable proxy_vtable[] = {
 int manager_bus_register(Manager *m) {
         int r;
 
-        r = sd_bus_add_object_vtable(m->bus, &m->object_slot, "/org/acs/Proxy1", "org.acs.Proxy1",
+        r = sd_bus_add_object_vtable(m->bus, &m->object_slot, ACS_PROXY_BUS_PATH, ACS_PROXY_BUS_INTERFACE,
                                      proxy_vtable, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to register /org/acs/Proxy1: %m");
-        r = sd_bus_request_name_async(m->bus, NULL, "org.acs.Proxy1", 0, NULL, NULL);
+        r = sd_bus_request_name_async(m->bus, NULL, ACS_PROXY_BUS_NAME, 0, NULL, NULL);
         if (r < 0)
                 return log_error_errno(r, "Failed to request the name org.acs.Proxy1: %m");
         return 0;

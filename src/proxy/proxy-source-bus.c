@@ -10,16 +10,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acs-bus-names.h"
 #include "acs-log.h"
 #include "acs-macro.h"
 #include "proxy-manager.h"
 
 static const char *source_service(Manager *m) {
-        return m->settings.source == PROXY_SOURCE_VMM ? "org.acs.VMM1" : "org.acs.VIM1";
+        return m->settings.source == PROXY_SOURCE_VMM ? ACS_VMM_BUS_NAME : ACS_VIM_BUS_NAME;
 }
 
 static const char *source_path(Manager *m) {
-        return m->settings.source == PROXY_SOURCE_VMM ? "/org/acs/VMM1" : "/org/acs/VIM1";
+        return m->settings.source == PROXY_SOURCE_VMM ? ACS_VMM_BUS_PATH : ACS_VIM_BUS_PATH;
 }
 
 static int source_fetch(Manager *m);
@@ -64,7 +65,7 @@ static int source_parse_backends(Manager *m, sd_bus_message *reply, BackendSet *
         set = backend_set_new(generation, 64);
         if (!set)
                 return -ENOMEM;
-        r = sd_bus_message_enter_container(reply, 'a', "(squsss)");
+        r = sd_bus_message_enter_container(reply, 'a', ACS_BUS_BACKEND_SIGNATURE);
         if (r < 0)
                 return r;
         for (;;) {
@@ -72,7 +73,7 @@ static int source_parse_backends(Manager *m, sd_bus_message *reply, BackendSet *
                 uint16_t port;
                 uint32_t weight;
 
-                r = sd_bus_message_read(reply, "(squsss)", &address, &port, &weight, &state, &vm, &container);
+                r = sd_bus_message_read(reply, ACS_BUS_BACKEND_SIGNATURE, &address, &port, &weight, &state, &vm, &container);
                 if (r < 0)
                         return r;
                 if (r == 0)

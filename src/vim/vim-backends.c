@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acs-bus-names.h"
 #include "acs-log.h"
 #include "acs-macro.h"
 #include "vim-backends.h"
@@ -169,14 +170,14 @@ void vim_backends_release(VimManager *m) {
 int vim_backends_append(VimManager *m, sd_bus_message *reply) {
         int r;
 
-        r = sd_bus_message_open_container(reply, 'a', "(squsss)");
+        r = sd_bus_message_open_container(reply, 'a', ACS_BUS_BACKEND_SIGNATURE);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < m->n_vms; i++)
                 for (size_t k = 0; k < m->vms[i]->n_backends; k++) {
                         VimBackend *x = m->vms[i]->backends + k;
 
-                        r = sd_bus_message_append(reply, "(squsss)", x->address, x->port, x->weight,
+                        r = sd_bus_message_append(reply, ACS_BUS_BACKEND_SIGNATURE, x->address, x->port, x->weight,
                                                   x->draining ? "draining" : "ready", x->vm, x->container);
                         if (r < 0)
                                 return r;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "acs-bus-names.h"
 #include "acs-bus.h"
 #include "acs-log.h"
 #include "acs-macro.h"
@@ -13,9 +14,6 @@
 #include "vim-backends.h"
 #include "vim-manager.h"
 #include "vim-policy.h"
-
-#define VIM_BUS_PATH "/org/acs/VIM1"
-#define VIM_BUS_INTERFACE "org.acs.VIM1"
 
 /* "uid 1000 (:1.42)", for the journal: who made a change. */
 void vim_bus_caller(sd_bus_message *msg, char *buf, size_t size) {
@@ -292,15 +290,15 @@ static const sd_bus_vtable vim_vtable[] = {
         SD_BUS_VTABLE_START(0),
         /* Large arrays (a thousand VMs, ten thousand backends): the change signal names them
          * without their value; who cares reads them, the proxy calls GetBackends() anyway. */
-        SD_BUS_PROPERTY("VMs", "a(sssuuud)", vim_vm_bus_property_get_vms, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
-        SD_BUS_PROPERTY("Backends", "a(squsss)", property_get_backends, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
+        SD_BUS_PROPERTY("VMs", "a" ACS_BUS_VM_SIGNATURE, vim_vm_bus_property_get_vms, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
+        SD_BUS_PROPERTY("Backends", "a" ACS_BUS_BACKEND_SIGNATURE, property_get_backends, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
         SD_BUS_PROPERTY("Policy", "a{sv}", property_get_policy, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Generation", "t", property_get_generation, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Desired", "u", NULL, offsetof(VimManager, desired), 0),
         SD_BUS_PROPERTY("Role", "s", property_get_role, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("LeaderAddress", "s", property_get_leader_address, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("GetBackends", SD_BUS_NO_ARGS,
-                                SD_BUS_RESULT("t", generation, "a(squsss)", backends), method_get_backends,
+                                SD_BUS_RESULT("t", generation, "a" ACS_BUS_BACKEND_SIGNATURE, backends), method_get_backends,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Scale", SD_BUS_ARGS("u", replicas), SD_BUS_NO_RESULT, method_scale,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
@@ -326,16 +324,16 @@ void vim_manager_bus_emit_backends_changed(VimManager *m, uint64_t generation) {
         vim_cluster_backends_changed(m);
         if (!m->bus)
                 return;
-        r = sd_bus_emit_signal(m->bus, VIM_BUS_PATH, VIM_BUS_INTERFACE, "BackendsChanged", "t", generation);
+        r = sd_bus_emit_signal(m->bus, ACS_VIM_BUS_PATH, ACS_VIM_BUS_INTERFACE, "BackendsChanged", "t", generation);
         if (r < 0)
                 log_warning_errno(r, "Failed to emit BackendsChanged, ignoring: %m");
-        (void) sd_bus_emit_properties_changed(m->bus, VIM_BUS_PATH, VIM_BUS_INTERFACE, "Backends", "Generation",
+        (void) sd_bus_emit_properties_changed(m->bus, ACS_VIM_BUS_PATH, ACS_VIM_BUS_INTERFACE, "Backends", "Generation",
                                               NULL);
 }
 
 void vim_manager_bus_emit_properties(VimManager *m, const char *property) {
         if (m->bus)
-                (void) sd_bus_emit_properties_changed(m->bus, VIM_BUS_PATH, VIM_BUS_INTERFACE, property, NULL);
+                (void) sd_bus_emit_properties_changed(m->bus, ACS_VIM_BUS_PATH, ACS_VIM_BUS_INTERFACE, property, NULL);
 }
 
 int vim_manager_bus_start(VimManager *m) {
@@ -345,7 +343,7 @@ int vim_manager_bus_start(VimManager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to connect to the %s bus: %m", acs_bus_describe(m->bus_address));
 
-        r = sd_bus_add_object_vtable(m->bus, &m->bus_slot_vtable, VIM_BUS_PATH, VIM_BUS_INTERFACE, vim_vtable, m);
+        r = sd_bus_add_object_vtable(m->bus, &m->bus_slot_vtable, ACS_VIM_BUS_PATH, ACS_VIM_BUS_INTERFACE, vim_vtable, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to add the org.acs.VIM1 object: %m");
         r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
@@ -361,7 +359,7 @@ int vim_manager_bus_own_name(VimManager *m) {
 
         if (m->bus_name_owned)
                 return 0;       /* as a standby first, now as the leader */
-        r = sd_bus_request_name(m->bus, "org.acs.VIM1", 0);
+        r = sd_bus_request_name(m->bus, ACS_VIM_BUS_NAME, 0);
         if (r < 0)
                 return log_error_errno(r, "Failed to own org.acs.VIM1: %m");
         m->bus_name_owned = true;

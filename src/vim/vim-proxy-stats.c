@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acs-bus-names.h"
 #include "acs-bus.h"
 #include "acs-log.h"
 #include "acs-macro.h"
@@ -76,7 +77,7 @@ static int proxy_stats_read(VimProxyStats *p, sd_bus_message *reply) {
                 return r;
         items = index.items;
 
-        r = sd_bus_message_enter_container(reply, 'a', "(sqsuttt)");
+        r = sd_bus_message_enter_container(reply, 'a', ACS_BUS_BACKEND_STATS_SIGNATURE);
         if (r < 0)
                 return r;
         for (;;) {
@@ -86,7 +87,7 @@ static int proxy_stats_read(VimProxyStats *p, sd_bus_message *reply) {
                 uint64_t req, err, p99_usec;
                 VimContainer *c;
 
-                r = sd_bus_message_read(reply, "(sqsuttt)", &address, &port, &health, &inf, &req, &err, &p99_usec);
+                r = sd_bus_message_read(reply, ACS_BUS_BACKEND_STATS_SIGNATURE, &address, &port, &health, &inf, &req, &err, &p99_usec);
                 if (r < 0)
                         return r;
                 if (r == 0)
@@ -156,7 +157,7 @@ static int proxy_stats_on_timer(sd_event_source *s, uint64_t usec, void *userdat
         (void) sd_event_source_set_time_relative(s, PROXY_POLL_INTERVAL);
         if (p->call)
                 return 0; /* the previous call is still out */
-        r = sd_bus_message_new_method_call(p->bus, &call, "org.acs.Proxy1", "/org/acs/Proxy1", "org.acs.Proxy1",
+        r = sd_bus_message_new_method_call(p->bus, &call, ACS_PROXY_BUS_NAME, ACS_PROXY_BUS_PATH, ACS_PROXY_BUS_INTERFACE,
                                            "GetBackendStats");
         if (r >= 0)
                 r = sd_bus_call_async(p->bus, &p->call, call, proxy_stats_on_reply, p, PROXY_CALL_TIMEOUT);

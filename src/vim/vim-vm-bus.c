@@ -4,6 +4,7 @@
  * in the tier, Activate(s) and Standby(s), PowerOn(s) and PowerOff(s) (checked with polkit,
  * org.acs.manage).
  */
+#include "acs-bus-names.h"
 #include "acs-log.h"
 #include "acs-macro.h"
 #include "acs-polkit.h"
@@ -103,7 +104,7 @@ int vim_vm_bus_property_get_vms(sd_bus *bus, const char *path, const char *inter
         VimManager *m = userdata;
         int r;
 
-        r = sd_bus_message_open_container(reply, 'a', "(sssuuud)");
+        r = sd_bus_message_open_container(reply, 'a', ACS_BUS_VM_SIGNATURE);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < m->n_vms; i++) {
@@ -112,7 +113,7 @@ int vim_vm_bus_property_get_vms(sd_bus *bus, const char *path, const char *inter
 
                 for (size_t k = 0; k < vm->n_containers; k++)
                         ready += vim_container_effective_state(vm->containers[k]) == ACS_CONTAINER_READY;
-                r = sd_bus_message_append(reply, "(sssuuud)", vm->name, vm->address, vim_vm_state_to_string(vm->state),
+                r = sd_bus_message_append(reply, ACS_BUS_VM_SIGNATURE, vm->name, vm->address, vim_vm_state_to_string(vm->state),
                                           vm->capacity, (uint32_t) vm->n_containers, ready, vm->cpu);
                 if (r < 0)
                         return r;

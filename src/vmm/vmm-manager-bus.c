@@ -4,15 +4,13 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "acs-bus-names.h"
 #include "acs-bus.h"
 #include "acs-log.h"
 #include "acs-macro.h"
 #include "acs-polkit.h"
 #include "vmm-manager.h"
 
-#define VMM_BUS_NAME "org.acs.VMM1"
-#define VMM_BUS_PATH "/org/acs/VMM1"
-#define VMM_BUS_INTERFACE "org.acs.VMM1"
 
 #define VMM_ERROR_NO_SUCH_CONTAINER "org.acs.VMM1.Error.NoSuchContainer"
 #define VMM_ERROR_OUT_OF_RANGE "org.acs.VMM1.Error.OutOfRange"
@@ -42,13 +40,13 @@ static int property_get_containers(sd_bus *bus, const char *path, const char *in
         VmmManager *m = userdata;
         int r;
 
-        r = sd_bus_message_open_container(reply, 'a', "(ssqsdt)");
+        r = sd_bus_message_open_container(reply, 'a', ACS_BUS_CONTAINER_SIGNATURE);
         if (r < 0)
                 return r;
         for (VmmContainer *c = m->containers; c; c = c->next) {
                 if (!c->id)
                         continue;
-                r = sd_bus_message_append(reply, "(ssqsdt)", c->id, m->settings.address, (uint16_t) c->port,
+                r = sd_bus_message_append(reply, ACS_BUS_CONTAINER_SIGNATURE, c->id, m->settings.address, (uint16_t) c->port,
                                           container_bus_state(c), c->utilization, (uint64_t) c->memory);
                 if (r < 0)
                         return r;
@@ -190,13 +188,13 @@ static int method_get_backends(sd_bus_message *msg, void *userdata, sd_bus_error
         r = sd_bus_message_append(reply, "t", m->generation);
         if (r < 0)
                 return r;
-        r = sd_bus_message_open_container(reply, 'a', "(squsss)");
+        r = sd_bus_message_open_container(reply, 'a', ACS_BUS_BACKEND_SIGNATURE);
         if (r < 0)
                 return r;
         for (VmmContainer *c = m->containers; c; c = c->next) {
                 if (!vmm_container_is_backend(c))
                         continue;
-                r = sd_bus_message_append(reply, "(squsss)", m->settings.address, (uint16_t) c->port, weight,
+                r = sd_bus_message_append(reply, ACS_BUS_BACKEND_SIGNATURE, m->settings.address, (uint16_t) c->port, weight,
                                           c->state == VMM_CONTAINER_DRAINING ? "draining" : "ready",
                                           m->settings.name, c->id);
                 if (r < 0)
@@ -217,7 +215,7 @@ static const sd_bus_vtable vmm_vtable[] = {
                         SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("DesiredContainers", "u", NULL, offsetof(VmmManager, desired),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Containers", "a(ssqsdt)", property_get_containers, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Containers", "a" ACS_BUS_CONTAINER_SIGNATURE, property_get_containers, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("CpuUtilization", "d", NULL, offsetof(VmmManager, utilization),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("VimConnected", "b", property_get_bool, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -233,7 +231,7 @@ static const sd_bus_vtable vmm_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("SetState", SD_BUS_ARGS("s", state), SD_BUS_NO_RESULT, method_set_state,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("GetBackends", SD_BUS_NO_ARGS, SD_BUS_RESULT("t", generation, "a(squsss)", backends),
+        SD_BUS_METHOD_WITH_ARGS("GetBackends", SD_BUS_NO_ARGS, SD_BUS_RESULT("t", generation, "a" ACS_BUS_BACKEND_SIGNATURE, backends),
                                 method_get_backends, SD_BUS_VTABLE_UNPRIVILEGED),
 
         SD_BUS_SIGNAL_WITH_ARGS("BackendsChanged", SD_BUS_ARGS("t", generation), 0),
@@ -245,7 +243,7 @@ void vmm_manager_bus_emit_backends_changed(VmmManager *m) {
 
         if (!m->bus)
                 return;
-        r = sd_bus_emit_signal(m->bus, VMM_BUS_PATH, VMM_BUS_INTERFACE, "BackendsChanged", "t", m->generation);
+        r = sd_bus_emit_signal(m->bus, ACS_VMM_BUS_PATH, ACS_VMM_BUS_INTERFACE, "BackendsChanged", "t", m->generation);
         if (r < 0)
                 log_warning_errno(r, "Failed to emit BackendsChanged, ignoring: %m");
 }
@@ -264,7 +262,7 @@ void vmm_manager_bus_emit_changed(VmmManager *m, const char *property, ...) {
         va_end(ap);
         names[n] = NULL;
 
-        r = sd_bus_emit_properties_changed_strv(m->bus, VMM_BUS_PATH, VMM_BUS_INTERFACE, (char **) names);
+        r = sd_bus_emit_properties_changed_strv(m->bus, ACS_VMM_BUS_PATH, ACS_VMM_BUS_INTERFACE, (char **) names);
         if (r < 0)
                 log_warning_errno(r, "Failed to emit PropertiesChanged, ignoring: %m");
 }
@@ -277,15 +275,15 @@ int vmm_manager_connect_bus(VmmManager *m, const char *address) {
         if (r < 0)
                 return log_error_errno(r, "Failed to connect to the %s bus: %m", acs_bus_describe(address));
 
-        r = sd_bus_add_object_vtable(bus, NULL, VMM_BUS_PATH, VMM_BUS_INTERFACE, vmm_vtable, m);
+        r = sd_bus_add_object_vtable(bus, NULL, ACS_VMM_BUS_PATH, ACS_VMM_BUS_INTERFACE, vmm_vtable, m);
         if (r < 0)
-                return log_error_errno(r, "Failed to register %s: %m", VMM_BUS_PATH);
+                return log_error_errno(r, "Failed to register %s: %m", ACS_VMM_BUS_PATH);
         r = sd_bus_attach_event(bus, m->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
-        r = sd_bus_request_name(bus, VMM_BUS_NAME, 0);
+        r = sd_bus_request_name(bus, ACS_VMM_BUS_NAME, 0);
         if (r < 0)
-                return log_error_errno(r, "Failed to acquire the bus name %s: %m", VMM_BUS_NAME);
+                return log_error_errno(r, "Failed to acquire the bus name %s: %m", ACS_VMM_BUS_NAME);
         /* Losing the bus is losing our API: stop, and let the service manager restart us. */
         r = sd_bus_set_exit_on_disconnect(bus, true);
         if (r < 0)

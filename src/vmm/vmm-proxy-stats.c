@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "acs-bus-names.h"
 #include "acs-log.h"
 #include "acs-macro.h"
 #include "vmm-manager.h"
@@ -37,7 +38,7 @@ static int proxy_stats_read(VmmProxyStats *p, sd_bus_message *reply, unsigned *r
                 c->proxy_draining = false;
         }
 
-        r = sd_bus_message_enter_container(reply, 'a', "(sqsuttt)");
+        r = sd_bus_message_enter_container(reply, 'a', ACS_BUS_BACKEND_STATS_SIGNATURE);
         if (r < 0)
                 return r;
         for (;;) {
@@ -47,7 +48,7 @@ static int proxy_stats_read(VmmProxyStats *p, sd_bus_message *reply, unsigned *r
                 uint64_t requests, errors, p99;
                 VmmContainer *c;
 
-                r = sd_bus_message_read(reply, "(sqsuttt)", &address, &port, &health, &in_flight, &requests, &errors,
+                r = sd_bus_message_read(reply, ACS_BUS_BACKEND_STATS_SIGNATURE, &address, &port, &health, &in_flight, &requests, &errors,
                                         &p99);
                 if (r < 0)
                         return r;
@@ -113,7 +114,7 @@ static int proxy_stats_on_timer(sd_event_source *s, uint64_t usec, void *userdat
 
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
 
-        r = sd_bus_message_new_method_call(m->bus, &call, "org.acs.Proxy1", "/org/acs/Proxy1", "org.acs.Proxy1",
+        r = sd_bus_message_new_method_call(m->bus, &call, ACS_PROXY_BUS_NAME, ACS_PROXY_BUS_PATH, ACS_PROXY_BUS_INTERFACE,
                                            "GetBackendStats");
         /* Ask only a proxy that runs: polling must never start one through bus activation. */
         if (r >= 0)
