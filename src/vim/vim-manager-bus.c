@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "acs-bus-names.h"
+#include "acs-bus-util.h"
 #include "acs-bus.h"
 #include "acs-log.h"
 #include "acs-macro.h"
@@ -14,16 +15,6 @@
 #include "vim-backends.h"
 #include "vim-manager.h"
 #include "vim-policy.h"
-
-/* "uid 1000 (:1.42)", for the journal: who made a change. */
-void vim_bus_caller(sd_bus_message *msg, char *buf, size_t size) {
-        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-        uid_t uid = (uid_t) -1;
-
-        if (sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID, &creds) >= 0)
-                (void) sd_bus_creds_get_euid(creds, &uid);
-        (void) snprintf(buf, size, "bus uid %d (%s)", (int) uid, strna(sd_bus_message_get_sender(msg)));
-}
 
 static int method_get_backends(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -66,7 +57,7 @@ static int scale_authorized(sd_bus_message *msg, void *userdata, sd_bus_error *e
                 r = scale_read(m, msg, &replicas, error);
         if (r < 0)
                 return r;
-        vim_bus_caller(msg, who, sizeof(who));
+        acs_bus_describe_caller(msg, who, sizeof(who));
         r = vim_scaler_scale_to(m, replicas, who);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Failed to scale: %m");
@@ -174,7 +165,7 @@ static int set_policy_authorized(sd_bus_message *msg, void *userdata, sd_bus_err
                 r = policy_read(m, msg, &p, error);
         if (r < 0)
                 return r;
-        vim_bus_caller(msg, who, sizeof(who));
+        acs_bus_describe_caller(msg, who, sizeof(who));
         m->policy = p;
         vim_manager_policy_changed(m, who);
         return sd_bus_reply_method_return(msg, NULL);
@@ -214,7 +205,7 @@ static int drain_authorized(sd_bus_message *msg, void *userdata, sd_bus_error *e
                 r = drain_read(m, msg, &id, error);
         if (r < 0)
                 return r;
-        vim_bus_caller(msg, who, sizeof(who));
+        acs_bus_describe_caller(msg, who, sizeof(who));
         r = vim_scaler_drain(m, id, who);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Failed to drain %s: %m", id);

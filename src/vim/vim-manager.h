@@ -114,8 +114,6 @@ void vim_placement_run_hook(VimManager *m, const char *command, VimVm *vm);
 
 /* --- bus object, vim-manager-bus.c */
 int vim_manager_bus_start(VimManager *m);
-/* "bus uid 1000 (:1.42)": who made a change, for the journal. */
-void vim_bus_caller(sd_bus_message *msg, char *buf, size_t size);
 
 /* --- the VMs on the bus, vim-vm-bus.c */
 int vim_vm_bus_method_activate(sd_bus_message *msg, void *userdata, sd_bus_error *error);

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "acs-bus-names.h"
+#include "acs-bus-util.h"
 #include "acs-bus.h"
 #include "acs-log.h"
 #include "acs-macro.h"
@@ -62,51 +62,47 @@ static void backend_health_changed(VimContainer *c, const char *health) {
         (void) snprintf(c->proxy_health, sizeof(c->proxy_health), "%s", health);
 }
 
+typedef struct StatsSum {
+        const BackendIndex *index;
+        usec_t now;
+        uint64_t requests, errors;
+        uint32_t in_flight;
+        double p99;
+} StatsSum;
+
+static void proxy_stats_add(const AcsBackendStats *s, void *userdata) {
+        StatsSum *sum = userdata;
+        VimContainer *c;
+
+        sum->requests += s->requests;
+        sum->errors += s->errors;
+        sum->in_flight += s->in_flight;
+        sum->p99 = MAX(sum->p99, (double) s->p99_usec / 1000.0);
+        c = backend_index_find(sum->index, s->address, s->port);
+        if (c) {
+                c->proxy_in_flight = s->in_flight;
+                c->proxy_seen = sum->now;
+                if (!streq(c->proxy_health, s->health))
+                        backend_health_changed(c, s->health);
+        }
+}
+
 static int proxy_stats_read(VimProxyStats *p, sd_bus_message *reply) {
-        VimManager *m = p->manager;
         usec_t now = now_usec(CLOCK_MONOTONIC);
-        uint64_t requests = 0, errors = 0;
-        uint32_t in_flight = 0;
         _cleanup_free_ VimContainer **items = NULL;
         BackendIndex index;
-        double p99 = 0;
+        StatsSum sum = { .index = &index, .now = now };
+        uint64_t requests;
         int r;
 
-        r = backend_index_build(m, &index);
+        r = backend_index_build(p->manager, &index);
         if (r < 0)
                 return r;
         items = index.items;
-
-        r = sd_bus_message_enter_container(reply, 'a', ACS_BUS_BACKEND_STATS_SIGNATURE);
+        r = acs_bus_read_backend_stats(reply, proxy_stats_add, &sum);
         if (r < 0)
                 return r;
-        for (;;) {
-                const char *address, *health;
-                uint16_t port;
-                uint32_t inf;
-                uint64_t req, err, p99_usec;
-                VimContainer *c;
-
-                r = sd_bus_message_read(reply, ACS_BUS_BACKEND_STATS_SIGNATURE, &address, &port, &health, &inf, &req, &err, &p99_usec);
-                if (r < 0)
-                        return r;
-                if (r == 0)
-                        break;
-                requests += req;
-                errors += err;
-                in_flight += inf;
-                p99 = MAX(p99, (double) p99_usec / 1000.0);
-                c = backend_index_find(&index, address, port);
-                if (c) {
-                        c->proxy_in_flight = inf;
-                        c->proxy_seen = now;
-                        if (!streq(c->proxy_health, health))
-                                backend_health_changed(c, health);
-                }
-        }
-        r = sd_bus_message_exit_container(reply);
-        if (r < 0)
-                return r;
+        requests = sum.requests;
 
         /* The rate over a second or more: a quarter-second count of a few requests is noise. */
         if (p->prev_time == 0 || requests < p->prev_requests) {
@@ -118,9 +114,9 @@ static int proxy_stats_read(VimProxyStats *p, sd_bus_message *reply) {
                 p->prev_time = now;
         }
         p->requests_total = requests;
-        p->errors_total = errors;
-        p->in_flight = in_flight;
-        p->p99_ms = p99;
+        p->errors_total = sum.errors;
+        p->in_flight = sum.in_flight;
+        p->p99_ms = sum.p99;
         return 0;
 }
 
@@ -150,17 +146,13 @@ static int proxy_stats_on_reply(sd_bus_message *reply, void *userdata, sd_bus_er
 }
 
 static int proxy_stats_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
         VimProxyStats *p = userdata;
         int r;
 
         (void) sd_event_source_set_time_relative(s, PROXY_POLL_INTERVAL);
         if (p->call)
                 return 0; /* the previous call is still out */
-        r = sd_bus_message_new_method_call(p->bus, &call, ACS_PROXY_BUS_NAME, ACS_PROXY_BUS_PATH, ACS_PROXY_BUS_INTERFACE,
-                                           "GetBackendStats");
-        if (r >= 0)
-                r = sd_bus_call_async(p->bus, &p->call, call, proxy_stats_on_reply, p, PROXY_CALL_TIMEOUT);
+        r = acs_bus_call_backend_stats(p->bus, &p->call, true, PROXY_CALL_TIMEOUT, proxy_stats_on_reply, p);
         if (r < 0)
                 log_debug_errno(r, "Failed to call GetBackendStats, ignoring: %m");
         return 0;

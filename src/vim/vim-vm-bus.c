@@ -5,6 +5,7 @@
  * org.acs.manage).
  */
 #include "acs-bus-names.h"
+#include "acs-bus-util.h"
 #include "acs-log.h"
 #include "acs-macro.h"
 #include "acs-polkit.h"
@@ -34,7 +35,7 @@ static int vm_state_authorized(sd_bus_message *msg, VimManager *m, sd_bus_error 
                 r = vm_read(m, msg, &vm, error);
         if (r < 0)
                 return r;
-        vim_bus_caller(msg, who, sizeof(who));
+        acs_bus_describe_caller(msg, who, sizeof(who));
         r = activate ? vim_scaler_activate(m, vm, who) : vim_scaler_standby(m, vm, who);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "VM %s: %m", vm->name);

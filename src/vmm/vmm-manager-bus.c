@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "acs-bus-names.h"
+#include "acs-bus-util.h"
 #include "acs-bus.h"
 #include "acs-log.h"
 #include "acs-macro.h"
@@ -54,16 +55,6 @@ static int property_get_containers(sd_bus *bus, const char *path, const char *in
         return sd_bus_message_close_container(reply);
 }
 
-/* "uid 1000 (:1.42)" for the log lines that say who asked. */
-static void caller_describe(sd_bus_message *msg, char *buf, size_t size) {
-        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-        uid_t uid = (uid_t) -1;
-
-        if (sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID, &creds) >= 0)
-                (void) sd_bus_creds_get_euid(creds, &uid);
-        snprintf(buf, size, "uid %d (%s)", (int) uid, strna(sd_bus_message_get_sender(msg)));
-}
-
 /* Turns a refusal of vmm_manager_*() into a D-Bus error with its sentence. */
 static int bus_refusal(sd_bus_error *error, int r, const char *message) {
         switch (r) {
@@ -95,7 +86,7 @@ static int scale_to_authorized(sd_bus_message *msg, void *userdata, sd_bus_error
         r = sd_bus_message_read(msg, "u", &count);
         if (r < 0)
                 return r;
-        caller_describe(msg, who, sizeof(who));
+        acs_bus_describe_caller(msg, who, sizeof(who));
         r = vmm_manager_scale_to(m, count, who, buf, sizeof(buf));
         return reply_or_refuse(msg, error, r, buf);
 }
@@ -105,7 +96,7 @@ static int add_container_authorized(sd_bus_message *msg, void *userdata, sd_bus_
         char who[128], buf[256];
         int r;
 
-        caller_describe(msg, who, sizeof(who));
+        acs_bus_describe_caller(msg, who, sizeof(who));
         r = vmm_manager_add_container(m, who, buf, sizeof(buf));
         return reply_or_refuse(msg, error, r, buf);
 }
@@ -118,7 +109,7 @@ static int remove_or_drain(sd_bus_message *msg, VmmManager *m, bool drain, sd_bu
         r = sd_bus_message_read(msg, "s", &id);
         if (r < 0)
                 return r;
-        caller_describe(msg, who, sizeof(who));
+        acs_bus_describe_caller(msg, who, sizeof(who));
         r = vmm_manager_remove_container(m, id, drain, m->settings.drain_time, who, buf, sizeof(buf));
         return reply_or_refuse(msg, error, r, buf);
 }
@@ -140,7 +131,7 @@ static int set_state_authorized(sd_bus_message *msg, void *userdata, sd_bus_erro
         r = sd_bus_message_read(msg, "s", &state);
         if (r < 0)
                 return r;
-        caller_describe(msg, who, sizeof(who));
+        acs_bus_describe_caller(msg, who, sizeof(who));
         r = vmm_manager_set_state(m, vmm_state_from_string(state), who, buf, sizeof(buf));
         return reply_or_refuse(msg, error, r, buf);
 }

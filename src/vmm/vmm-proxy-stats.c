@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "acs-bus-names.h"
+#include "acs-bus-util.h"
 #include "acs-log.h"
 #include "acs-macro.h"
 #include "vmm-manager.h"
@@ -28,45 +28,42 @@ static VmmContainer *container_by_port(VmmManager *m, unsigned port) {
         return NULL;
 }
 
+typedef struct StatsSum {
+        VmmManager *manager;
+        unsigned total;
+} StatsSum;
+
+static void proxy_stats_add(const AcsBackendStats *s, void *userdata) {
+        StatsSum *sum = userdata;
+        VmmContainer *c;
+
+        /* The VM-side proxy reaches our containers on our ports; anything else is not ours. */
+        c = container_by_port(sum->manager, s->port);
+        if (!c)
+                return;
+        c->in_flight = s->in_flight;
+        c->proxy_draining = streq(s->health, "draining");
+        sum->total += s->in_flight;
+}
+
 static int proxy_stats_read(VmmProxyStats *p, sd_bus_message *reply, unsigned *ret_total, unsigned *ret_ready) {
         VmmManager *m = p->manager;
-        unsigned total = 0, ready = 0;
+        StatsSum sum = { .manager = m };
+        unsigned ready = 0;
         int r;
 
         for (VmmContainer *c = m->containers; c; c = c->next) {
                 c->in_flight = 0;
                 c->proxy_draining = false;
         }
-
-        r = sd_bus_message_enter_container(reply, 'a', ACS_BUS_BACKEND_STATS_SIGNATURE);
+        r = acs_bus_read_backend_stats(reply, proxy_stats_add, &sum);
         if (r < 0)
                 return r;
-        for (;;) {
-                const char *address, *health;
-                uint16_t port;
-                uint32_t in_flight;
-                uint64_t requests, errors, p99;
-                VmmContainer *c;
-
-                r = sd_bus_message_read(reply, ACS_BUS_BACKEND_STATS_SIGNATURE, &address, &port, &health, &in_flight, &requests, &errors,
-                                        &p99);
-                if (r < 0)
-                        return r;
-                if (r == 0)
-                        break;
-                /* The VM-side proxy reaches our containers on our ports; anything else is not ours. */
-                c = container_by_port(m, port);
-                if (!c)
-                        continue;
-                c->in_flight = in_flight;
-                c->proxy_draining = streq(health, "draining");
-                total += in_flight;
-        }
         for (VmmContainer *c = m->containers; c; c = c->next)
                 ready += c->state == VMM_CONTAINER_READY && !c->removing;
-        *ret_total = total;
+        *ret_total = sum.total;
         *ret_ready = ready;
-        return sd_bus_message_exit_container(reply);
+        return 0;
 }
 
 static int proxy_stats_on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
@@ -112,15 +109,8 @@ static int proxy_stats_on_timer(sd_event_source *s, uint64_t usec, void *userdat
         if (p->call || !m->bus)
                 return 0;
 
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
-
-        r = sd_bus_message_new_method_call(m->bus, &call, ACS_PROXY_BUS_NAME, ACS_PROXY_BUS_PATH, ACS_PROXY_BUS_INTERFACE,
-                                           "GetBackendStats");
         /* Ask only a proxy that runs: polling must never start one through bus activation. */
-        if (r >= 0)
-                r = sd_bus_message_set_auto_start(call, false);
-        if (r >= 0)
-                r = sd_bus_call_async(m->bus, &p->call, call, proxy_stats_on_reply, p, PROXY_STATS_TIMEOUT);
+        r = acs_bus_call_backend_stats(m->bus, &p->call, false, PROXY_STATS_TIMEOUT, proxy_stats_on_reply, p);
         if (r < 0)
                 log_debug_errno(r, "Failed to ask the VM-side proxy for its statistics, ignoring: %m");
         return 0;
