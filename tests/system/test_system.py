@@ -177,6 +177,10 @@ class SystemTest(unittest.TestCase):
         self.assertIn("acs", front.run("getent", "passwd", "acs").stdout)
         st = front.run("stat", "-c", "%U %a", "/etc/acs/agents.d").stdout.split()
         self.assertEqual(st, ["acs", "700"])
+        # The internet-facing proxy has a user of its own: no key, no polkit group.
+        self.assertNotIn("acs", front.run("id", "-nG", "acs-proxy").stdout.split())
+        self.assertNotEqual(front.run("runuser", "-u", "acs-proxy", "--", "ls", "/etc/acs/agents.d",
+                                      check=False).returncode, 0)
         for vm in VMS:
             m = self.fleet[vm]
             self.assertEqual(m.run("stat", "-c", "%U %a", "/etc/acs/vmm.key").stdout.split(), ["acs", "600"])
@@ -461,6 +465,12 @@ class SystemTest(unittest.TestCase):
             vm.run("systemctl", "stop", f"{unit}.socket", f"{unit}.service", "acs-test-web.service", check=False)
 
     def test_09_security_exposure(self):
+        # The running acs-proxy runs as acs-proxy and does not even see the VMs' keys.
+        front = self.fleet["front"]
+        pid = front.run("systemctl", "show", "-P", "MainPID", "acs-proxy.service").stdout.strip()
+        self.assertEqual(front.run("stat", "-c", "%U", f"/proc/{pid}").stdout.strip(), "acs-proxy")
+        seen = front.run("nsenter", "-t", pid, "-m", "ls", "-A", "/etc/acs/agents.d", check=False)
+        self.assertNotIn(".key", seen.stdout)
         figures = {}
         for name, units in (("front", ["acs-vim.service", "acs-proxy.service"]), ("vm1", ["acs-vmm.service"])):
             for unit in units:
