@@ -335,6 +335,50 @@ void manager_backends_arrived(Manager *m) {
         manager_start_serving_or_exit(m);
 }
 
+/* A static proxy needs no bus; it still offers its statistics when one is given. */
+static int manager_start_bus(Manager *m) {
+        int r;
+
+        if (manager_source_is_bus(m) || m->bus_given ||
+            (m->settings.bus_address && *m->settings.bus_address)) {
+                r = manager_connect_bus(m);
+                if (r < 0) {
+                        if (manager_source_is_bus(m))
+                                return log_error_errno(r, "Failed to connect to the bus: %m");
+                        log_warning_errno(r, "Failed to connect to the bus, continuing without it: %m");
+                        m->bus = sd_bus_flush_close_unref(m->bus);
+                }
+        }
+        if (!m->bus)
+                return 0;
+        r = manager_bus_register(m);
+        if (r < 0)
+                return r;
+        if (manager_source_is_bus(m))
+                return manager_source_bus_start(m);
+        return 0;
+}
+
+/* The watchdog pings (only with WatchdogSec=) and the once-a-second STATUS= line. */
+static int manager_start_timers(Manager *m) {
+        int r;
+
+        if (m->watchdog_usec > 0) {
+                r = sd_event_add_time_relative(m->event, &m->watchdog_source, CLOCK_MONOTONIC,
+                                               m->watchdog_usec / 4, 0, manager_on_watchdog, m);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to add the watchdog timer: %m");
+                (void) sd_event_source_set_enabled(m->watchdog_source, SD_EVENT_ON);
+        }
+
+        r = sd_event_add_time_relative(m->event, &m->tick_source, CLOCK_MONOTONIC, MANAGER_TICK_USEC,
+                                       100 * USEC_PER_MSEC, manager_on_tick, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the status timer: %m");
+        (void) sd_event_source_set_enabled(m->tick_source, SD_EVENT_ON);
+        return 0;
+}
+
 int manager_start(Manager *m) {
         int r;
 
@@ -356,27 +400,9 @@ int manager_start(Manager *m) {
                 manager_set_backends(m, empty);
         }
 
-        /* A static proxy needs no bus; it still offers its statistics when one is given. */
-        if (manager_source_is_bus(m) || m->bus_given ||
-            (m->settings.bus_address && *m->settings.bus_address)) {
-                r = manager_connect_bus(m);
-                if (r < 0) {
-                        if (manager_source_is_bus(m))
-                                return log_error_errno(r, "Failed to connect to the bus: %m");
-                        log_warning_errno(r, "Failed to connect to the bus, continuing without it: %m");
-                        m->bus = sd_bus_flush_close_unref(m->bus);
-                }
-        }
-        if (m->bus) {
-                r = manager_bus_register(m);
-                if (r < 0)
-                        return r;
-                if (manager_source_is_bus(m)) {
-                        r = manager_source_bus_start(m);
-                        if (r < 0)
-                                return r;
-                }
-        }
+        r = manager_start_bus(m);
+        if (r < 0)
+                return r;
         if (m->settings.source == PROXY_SOURCE_ETCD) {
                 r = manager_source_etcd_start(m);
                 if (r < 0)
@@ -411,18 +437,5 @@ int manager_start(Manager *m) {
                         return r;
         }
 
-        if (m->watchdog_usec > 0) {
-                r = sd_event_add_time_relative(m->event, &m->watchdog_source, CLOCK_MONOTONIC,
-                                               m->watchdog_usec / 4, 0, manager_on_watchdog, m);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to add the watchdog timer: %m");
-                (void) sd_event_source_set_enabled(m->watchdog_source, SD_EVENT_ON);
-        }
-
-        r = sd_event_add_time_relative(m->event, &m->tick_source, CLOCK_MONOTONIC, MANAGER_TICK_USEC,
-                                       100 * USEC_PER_MSEC, manager_on_tick, m);
-        if (r < 0)
-                return log_error_errno(r, "Failed to add the status timer: %m");
-        (void) sd_event_source_set_enabled(m->tick_source, SD_EVENT_ON);
-        return 0;
+        return manager_start_timers(m);
 }
