@@ -12,16 +12,6 @@ static bool is_digit(char c) {
         return c >= '0' && c <= '9';
 }
 
-static int hex_value(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 /* RFC 3986 unreserved and sub-delims, less ',' (see http_host_valid()); a table, since every
  * request's Host goes through it. */
 static const bool reg_name_char[256] = {
@@ -37,7 +27,7 @@ static bool is_reg_name_char(char c) {
 static bool reg_name_valid(const char *s, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 if (s[i] == '%') {
-                        if (i + 2 >= n || hex_value(s[i + 1]) < 0 || hex_value(s[i + 2]) < 0)
+                        if (i + 2 >= n || acs_hex_value(s[i + 1]) < 0 || acs_hex_value(s[i + 2]) < 0)
                                 return false;
                         i += 2;
                 } else if (!is_reg_name_char(s[i]))
@@ -55,7 +45,7 @@ bool http_host_valid(const char *s, size_t n) {
                 if (!close || close == s + 1)
                         return false;
                 for (const char *k = s + 1; k < close; k++)
-                        if (hex_value(*k) < 0 && *k != ':' && *k != '.')
+                        if (acs_hex_value(*k) < 0 && *k != ':' && *k != '.')
                                 return false;
                 host_end = (size_t) (close - s) + 1;
         } else {
@@ -145,10 +135,10 @@ static int chunk_line_step(HttpChunkLine *l, char c) {
 
         switch (l->state) {
         case LINE_SIZE:
-                if (hex_value(c) >= 0) {
+                if (acs_hex_value(c) >= 0) {
                         if (l->size > UINT64_MAX >> 4)
                                 return -1;
-                        l->size = l->size << 4 | (uint64_t) hex_value(c);
+                        l->size = l->size << 4 | (uint64_t) acs_hex_value(c);
                         return LINE_SIZE;
                 }
                 return l->len == 0 ? -1 : c == '\r' ? LINE_LF : is_ws(c) ? LINE_AFTER : c == ';' ? LINE_NAME_START : -1;

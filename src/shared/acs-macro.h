@@ -120,3 +120,14 @@ static inline const char *startswith(const char *s, const char *prefix) {
 static inline int negative_errno(void) {
         return errno > 0 ? -errno : -EIO;
 }
+
+/* Value of one hexadecimal digit, or -1: shared by the PSK reader and the proxy's chunk lines. */
+static inline int acs_hex_value(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}

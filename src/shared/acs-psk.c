@@ -13,16 +13,6 @@
 #include "acs-proto.h"
 #include "acs-psk.h"
 
-static int hex_value(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 /* Reads the whole (small) file into buf; a file larger than the buffer is malformed anyway. */
 static int read_key_text(int fd, char *buf, size_t size, size_t *ret_len) {
         size_t len = 0;
@@ -73,7 +63,7 @@ int acs_psk_read_file(const char *path, uint8_t ret_key[static ACS_PSK_SIZE]) {
                 goto out;
         }
         for (size_t i = 0; i < ACS_PSK_SIZE; i++) {
-                int hi = hex_value(text[2 * i]), lo = hex_value(text[2 * i + 1]);
+                int hi = acs_hex_value(text[2 * i]), lo = acs_hex_value(text[2 * i + 1]);
 
                 if (hi < 0 || lo < 0) {
                         r = -EBADMSG;
