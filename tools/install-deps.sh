@@ -5,10 +5,15 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 mapfile -t wanted < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' "$here/apt-packages.txt" | grep -v '^$')
+# A name counts as present when a package of that name is installed or an installed package
+# provides it: NodeSource's nodejs provides (and conflicts with) Debian's npm, for example, and
+# asking apt for npm on such a machine fails with "held broken packages".
+provided=$(dpkg-query -W -f='${db:Status-Status} ${Package}, ${Provides}\n' 2>/dev/null |
+        sed -n 's/^installed //p' | tr ',' '\n' | sed -e 's/([^)]*)//g' -e 's/[[:space:]]//g' -e 's/:.*//' |
+        grep -v '^$' | sort -u)
 missing=()
 for p in "${wanted[@]}"; do
-        status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
-        [ "$status" = installed ] || missing+=("$p")
+        grep -qxF "$p" <<<"$provided" || missing+=("$p")
 done
 
 if ((${#missing[@]} == 0)); then
