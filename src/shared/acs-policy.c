@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "acs-macro.h"
-#include "acs-policy.h"
+#include "acs-policy-internal.h"
 #include "acs-string-table.h"
 
 /* Ratios are computed in floating point; a product such as 3 × 1.5 must not round up to 5. */
@@ -16,6 +16,12 @@
 static const char *const placement_names[_ACS_PLACEMENT_MAX] = {
         [ACS_PLACEMENT_SPREAD] = "spread",
         [ACS_PLACEMENT_BINPACK] = "binpack",
+};
+
+static const char *const policy_kind_names[_ACS_POLICY_KIND_MAX] = {
+        [ACS_POLICY_ACS] = "acs",
+        [ACS_POLICY_HPA_DEFAULT] = "hpa-default",
+        [ACS_POLICY_SEED] = "seed",
 };
 
 static const char *const action_names[] = {
@@ -27,6 +33,7 @@ static const char *const action_names[] = {
 
 void acs_policy_init(AcsPolicy *p) {
         *p = (AcsPolicy) {
+                .kind = ACS_POLICY_ACS,
                 .target_cpu = 0.6,
                 .target_inflight = 1.0,
                 .tolerance = 0.1,
@@ -64,14 +71,12 @@ int acs_scale_limit_parse(const char *s, AcsScaleLimit *l) {
         return 0;
 }
 
-static unsigned ceil_count(double x);
-
 static unsigned limit_amount(const AcsScaleLimit *l, unsigned base, bool up) {
         double share = (double) base * l->percent / 100.0;
+        unsigned by_percent = up ? acs_policy_ceil_count(share) : (unsigned) floor(share);
 
-        if (l->pods > 0)
-                return l->pods;
-        return MAX(1U, up ? ceil_count(share) : (unsigned) floor(share));
+        /* Both set: the larger, as HPA's selectPolicy: Max. */
+        return MAX(1U, MAX(l->pods, l->percent > 0 ? by_percent : 0U));
 }
 
 /* The count at the start of the limit's period (one opens at the first use after the last one
@@ -85,7 +90,9 @@ static unsigned limit_base(const AcsScaleLimit *l, usec_t *since, unsigned *base
 }
 
 static void limit_describe(const AcsScaleLimit *l, char *buf, size_t size) {
-        if (l->pods > 0)
+        if (l->pods > 0 && l->percent > 0)
+                (void) snprintf(buf, size, "max(%u, %u%%) per %s", l->pods, l->percent, l->period > 0 ? "" : "decision");
+        else if (l->pods > 0)
                 (void) snprintf(buf, size, "%u per %s", l->pods, l->period > 0 ? "" : "decision");
         else
                 (void) snprintf(buf, size, "%u%% per %s", l->percent, l->period > 0 ? "" : "decision");
@@ -96,7 +103,9 @@ static void limit_describe(const AcsScaleLimit *l, char *buf, size_t size) {
 int acs_policy_validate(const AcsPolicy *p, const char **ret_what) {
         const char *what = NULL;
 
-        if (!(p->target_cpu >= 0.05 && p->target_cpu <= 1))
+        if ((unsigned) p->kind >= _ACS_POLICY_KIND_MAX)
+                what = "policy must be acs, hpa-default or seed";
+        else if (!(p->target_cpu >= 0.05 && p->target_cpu <= 1))
                 what = "target_cpu must be in 0.05..1";
         else if (!(p->target_inflight >= 0 && p->target_inflight <= 1000))
                 what = "target_inflight must be in 0..1000";
@@ -122,12 +131,18 @@ int acs_policy_validate(const AcsPolicy *p, const char **ret_what) {
 
 DEFINE_STRING_TABLE_TO_STRING(acs_placement, AcsPlacement, placement_names);
 DEFINE_STRING_TABLE_FROM_STRING(acs_placement, int, placement_names);
+DEFINE_STRING_TABLE_TO_STRING(acs_policy_kind, AcsPolicyKind, policy_kind_names);
+DEFINE_STRING_TABLE_FROM_STRING(acs_policy_kind, AcsPolicyKind, policy_kind_names);
 DEFINE_STRING_TABLE_TO_STRING(acs_scale_action, AcsScaleAction, action_names);
 
 void acs_scale_history_reset(AcsScaleHistory *h) {
         h->head = h->n = 0;
         h->up_since = h->down_since = 0;
         h->up_base = h->down_base = 0;
+        h->sync_last = 0;
+        h->cpu_sum = 0;
+        h->cpu_n = 0;
+        h->n_samples = h->next_sample = 0;
 }
 
 void acs_scale_history_record(AcsScaleHistory *h, usec_t now, unsigned recommendation) {
@@ -154,11 +169,11 @@ static unsigned history_window_max(AcsScaleHistory *h, usec_t now, usec_t window
         return m;
 }
 
-static bool in_band(double ratio, double tolerance) {
+bool acs_policy_in_band(double ratio, double tolerance) {
         return fabs(ratio - 1.0) <= tolerance;
 }
 
-static unsigned ceil_count(double x) {
+unsigned acs_policy_ceil_count(double x) {
         if (!(x > 0))
                 return 0;
         if (x > 1e6)
@@ -173,9 +188,9 @@ static unsigned recommend_by_cpu(const AcsPolicy *p, const AcsScaleInput *in, un
         if (in->ready == 0)
                 return current;
         ratio = in->cpu / p->target_cpu;
-        if (in_band(ratio, p->tolerance))
+        if (acs_policy_in_band(ratio, p->tolerance))
                 return current;
-        return ceil_count(in->ready * ratio);
+        return acs_policy_ceil_count(in->ready * ratio);
 }
 
 /* Knative's concurrency rule: as many containers as the in-flight requests need. */
@@ -185,13 +200,12 @@ static unsigned recommend_by_inflight(const AcsPolicy *p, const AcsScaleInput *i
         if (p->target_inflight <= 0 || in->ready == 0)
                 return 0;
         ratio = in->inflight / (in->ready * p->target_inflight);
-        if (in_band(ratio, p->tolerance))
+        if (acs_policy_in_band(ratio, p->tolerance))
                 return current;
-        return ceil_count(in->inflight / p->target_inflight);
+        return acs_policy_ceil_count(in->inflight / p->target_inflight);
 }
 
-static void reason_append(AcsScaleDecision *d, const char *format, ...) _printf_(2, 3);
-static void reason_append(AcsScaleDecision *d, const char *format, ...) {
+void acs_policy_reason_append(AcsScaleDecision *d, const char *format, ...) {
         size_t l = strlen(d->reason);
         va_list ap;
 
@@ -202,10 +216,10 @@ static void reason_append(AcsScaleDecision *d, const char *format, ...) {
         va_end(ap);
 }
 
-static const char *compare(double v, double target, double tolerance) {
+const char *acs_policy_compare(double v, double target, double tolerance) {
         double ratio = target > 0 ? v / target : 1.0;
 
-        if (in_band(ratio, tolerance))
+        if (acs_policy_in_band(ratio, tolerance))
                 return "~";
         return ratio > 1 ? ">" : "<";
 }
@@ -225,19 +239,19 @@ static void decide_out(const AcsPolicy *p, AcsScaleHistory *h, usec_t now, const
         limit_describe(&p->scale_up_limit, limit, sizeof(limit));
         if (d->desired > d->current) {
                 d->action = ACS_SCALE_OUT;
-                reason_append(d, ": %u -> %u", d->current, d->desired);
+                acs_policy_reason_append(d, ": %u -> %u", d->current, d->desired);
                 if (d->desired < bounded && d->desired == rate_limit)
-                        reason_append(d, " (of %u: scale-up limit %s)", bounded, limit);
+                        acs_policy_reason_append(d, " (of %u: scale-up limit %s)", bounded, limit);
                 else if (d->desired < bounded)
-                        reason_append(d, " (of %u: capacity)", bounded);
+                        acs_policy_reason_append(d, " (of %u: capacity)", bounded);
         } else if (d->current >= rate_limit && d->desired <= in->capacity) {
                 d->action = ACS_SCALE_HOLD;
                 d->held_by = "scale-up limit";
-                reason_append(d, ": %u -> %u held by the scale-up limit %s (from %u)", d->current, bounded, limit, base);
+                acs_policy_reason_append(d, ": %u -> %u held by the scale-up limit %s (from %u)", d->current, bounded, limit, base);
         } else {
                 d->action = ACS_SCALE_HOLD;
                 d->held_by = "capacity";
-                reason_append(d, ": %u -> %u held by capacity (%u slots)", d->current, bounded, in->capacity);
+                acs_policy_reason_append(d, ": %u -> %u held by capacity (%u slots)", d->current, bounded, in->capacity);
         }
 }
 
@@ -254,75 +268,101 @@ static void decide_in(const AcsPolicy *p, AcsScaleHistory *h, usec_t now, unsign
                 d->desired = d->current;
                 d->action = ACS_SCALE_HOLD;
                 d->held_by = "scale-down limit";
-                reason_append(d, ": %u -> %u held by the scale-down limit %s (from %u)", d->current, target, limit,
+                acs_policy_reason_append(d, ": %u -> %u held by the scale-down limit %s (from %u)", d->current, target, limit,
                               base);
                 return;
         }
         d->action = ACS_SCALE_IN;
-        reason_append(d, ": %u -> %u", d->current, d->desired);
+        acs_policy_reason_append(d, ": %u -> %u", d->current, d->desired);
         if (d->desired > target)
-                reason_append(d, " (of %u: scale-down limit %s)", target, limit);
+                acs_policy_reason_append(d, " (of %u: scale-down limit %s)", target, limit);
 }
 
-AcsScaleAction acs_policy_decide(const AcsPolicy *p, AcsScaleHistory *h, usec_t now,
-                                 const AcsScaleInput *in, AcsScaleDecision *ret) {
-        AcsScaleDecision d = {};
+AcsScaleAction acs_policy_decide_bounded(const AcsPolicy *p, AcsScaleHistory *h, usec_t now,
+                                         const AcsScaleInput *in, AcsScaleDecision *d) {
         unsigned bounded, window_max;
 
-        d.current = in->replicas;
-        d.by_cpu = recommend_by_cpu(p, in, d.current);
-        d.by_inflight = recommend_by_inflight(p, in, d.current);
-        d.recommended = MAX(d.by_cpu, d.by_inflight);
-        bounded = CLAMP(d.recommended, p->min_replicas, p->max_replicas);
+        d->recommended = MAX(d->by_cpu, d->by_inflight);
+        bounded = CLAMP(d->recommended, p->min_replicas, p->max_replicas);
 
         acs_scale_history_record(h, now, bounded);
         window_max = history_window_max(h, now, p->scale_down_window);
 
-        if (in->ready > 0)
-                reason_append(&d, "cpu %.2f %s target %.2f", in->cpu,
-                              compare(in->cpu, p->target_cpu, p->tolerance), p->target_cpu);
-        else
-                reason_append(&d, "cpu n/a (no ready container)");
-        if (p->target_inflight > 0)
-                reason_append(&d, ", in-flight %.1f %s target %.1f per container", in->inflight,
-                              compare(in->inflight, in->ready * p->target_inflight, p->tolerance),
-                              p->target_inflight);
-        reason_append(&d, " over %u ready", in->ready);
-        if (in->starting > 0)
-                reason_append(&d, " + %u starting", in->starting);
-        reason_append(&d, " (recommend cpu %u, in-flight %u)", d.by_cpu, d.by_inflight);
-
-        if (bounded > d.current)
-                decide_out(p, h, now, in, bounded, &d);
-        else if (bounded < d.current) {
-                if (window_max >= d.current) {
-                        d.desired = d.current;
-                        d.action = ACS_SCALE_HOLD;
-                        d.held_by = "window";
-                        reason_append(&d, ": %u -> %u held by the %llus window (max %u)", d.current, bounded,
-                                      (unsigned long long) (p->scale_down_window / USEC_PER_SEC), window_max);
+        if (bounded > d->current)
+                decide_out(p, h, now, in, bounded, d);
+        else if (bounded < d->current) {
+                if (window_max >= d->current) {
+                        d->desired = d->current;
+                        d->action = ACS_SCALE_HOLD;
+                        d->held_by = "window";
+                        acs_policy_reason_append(d, ": %u -> %u held by the %llus window (max %u)", d->current,
+                                                 bounded, (unsigned long long) (p->scale_down_window / USEC_PER_SEC),
+                                                 window_max);
                 } else
-                        decide_in(p, h, now, MAX(window_max, bounded), &d);
+                        decide_in(p, h, now, MAX(window_max, bounded), d);
         } else {
-                d.desired = d.current;
-                if (d.recommended > p->max_replicas) {
-                        d.action = ACS_SCALE_HOLD;
-                        d.held_by = "max replicas";
-                        reason_append(&d, ": %u -> %u held by max replicas %u", d.current, d.recommended,
-                                      p->max_replicas);
-                } else if (d.recommended < p->min_replicas && d.recommended < d.current) {
-                        d.action = ACS_SCALE_HOLD;
-                        d.held_by = "min replicas";
-                        reason_append(&d, ": %u -> %u held by min replicas %u", d.current, d.recommended,
-                                      p->min_replicas);
+                d->desired = d->current;
+                if (d->recommended > p->max_replicas) {
+                        d->action = ACS_SCALE_HOLD;
+                        d->held_by = "max replicas";
+                        acs_policy_reason_append(d, ": %u -> %u held by max replicas %u", d->current, d->recommended,
+                                                 p->max_replicas);
+                } else if (d->recommended < p->min_replicas && d->recommended < d->current) {
+                        d->action = ACS_SCALE_HOLD;
+                        d->held_by = "min replicas";
+                        acs_policy_reason_append(d, ": %u -> %u held by min replicas %u", d->current, d->recommended,
+                                                 p->min_replicas);
                 } else {
-                        d.action = ACS_SCALE_NONE;
-                        reason_append(&d, ": %u", d.current);
+                        d->action = ACS_SCALE_NONE;
+                        acs_policy_reason_append(d, ": %u", d->current);
                 }
         }
+        return d->action;
+}
 
+static AcsScaleAction decide_acs(const AcsPolicy *p, AcsScaleHistory *h, usec_t now, const AcsScaleInput *in,
+                                 AcsScaleDecision *d) {
+        d->by_cpu = recommend_by_cpu(p, in, d->current);
+        d->by_inflight = recommend_by_inflight(p, in, d->current);
+
+        if (in->ready > 0)
+                acs_policy_reason_append(d, "cpu %.2f %s target %.2f", in->cpu,
+                                         acs_policy_compare(in->cpu, p->target_cpu, p->tolerance), p->target_cpu);
+        else
+                acs_policy_reason_append(d, "cpu n/a (no ready container)");
+        if (p->target_inflight > 0)
+                acs_policy_reason_append(d, ", in-flight %.1f %s target %.1f per container", in->inflight,
+                                         acs_policy_compare(in->inflight, in->ready * p->target_inflight, p->tolerance),
+                                         p->target_inflight);
+        acs_policy_reason_append(d, " over %u ready", in->ready);
+        if (in->starting > 0)
+                acs_policy_reason_append(d, " + %u starting", in->starting);
+        acs_policy_reason_append(d, " (recommend cpu %u, in-flight %u)", d->by_cpu, d->by_inflight);
+
+        return acs_policy_decide_bounded(p, h, now, in, d);
+}
+
+AcsScaleAction acs_policy_decide(const AcsPolicy *p, AcsScaleHistory *h, usec_t now,
+                                 const AcsScaleInput *in, AcsScaleDecision *ret) {
+        AcsScaleDecision d = { .current = in->replicas };
+
+        switch (p->kind) {
+        case ACS_POLICY_HPA_DEFAULT:
+                (void) acs_policy_decide_hpa(p, h, now, in, &d);
+                break;
+        case ACS_POLICY_SEED:
+                (void) acs_policy_decide_seed(p, h, now, in, &d);
+                break;
+        default:
+                (void) decide_acs(p, h, now, in, &d);
+                break;
+        }
         *ret = d;
         return d.action;
+}
+
+bool acs_policy_vm_full(const AcsPolicy *p, double utilization_sum, unsigned capacity) {
+        return p->kind == ACS_POLICY_SEED && capacity > 0 && utilization_sum / capacity > ACS_POLICY_SEED_VM_FULL;
 }
 
 static double fill(const AcsPlacementVm *vm) {

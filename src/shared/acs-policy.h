@@ -19,9 +19,13 @@
  * capacity; scale-in takes from the VM that placement would empty first. Standby VMs are
  * activated while the free slots on active VMs fall short of a headroom margin.
  *
+ * Two more policies exist to compare against (AcsPolicyKind): the Kubernetes HPA's defaults
+ * (acs-policy-hpa.c) and the thresholds of the design ACS grew from (acs-policy-seed.c).
+ *
  * Every function that decides fills a human-readable reason naming its inputs.
  */
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -30,17 +34,43 @@
 #define ACS_POLICY_REASON_MAX 512
 #define ACS_POLICY_HISTORY_MAX 1024
 
+/* hpa-default: Kubernetes' defaults (kube-controller-manager --horizontal-pod-autoscaler-*,
+ * and pkg/apis/autoscaling/v2/defaults.go for the behavior). */
+#define ACS_POLICY_HPA_SYNC_PERIOD (15 * USEC_PER_SEC)
+#define ACS_POLICY_HPA_TOLERANCE 0.1
+#define ACS_POLICY_HPA_DOWN_WINDOW (300 * USEC_PER_SEC)
+#define ACS_POLICY_HPA_UP_PODS 4
+#define ACS_POLICY_HPA_UP_PERCENT 100
+#define ACS_POLICY_HPA_DOWN_PERCENT 100
+#define ACS_POLICY_HPA_RATE_PERIOD (15 * USEC_PER_SEC)
+
+/* seed: the original design's thresholds. */
+#define ACS_POLICY_SEED_ADD_ABOVE 0.60
+#define ACS_POLICY_SEED_REMOVE_BELOW 0.30
+#define ACS_POLICY_SEED_VM_FULL 0.80
+#define ACS_POLICY_SEED_SAMPLES 5
+
 typedef enum AcsPlacement {
         ACS_PLACEMENT_SPREAD,
         ACS_PLACEMENT_BINPACK,
         _ACS_PLACEMENT_MAX,
 } AcsPlacement;
 
+/* Which algorithm decides the replica count. */
+typedef enum AcsPolicyKind {
+        ACS_POLICY_ACS,             /* the policy described above */
+        ACS_POLICY_HPA_DEFAULT,     /* Kubernetes HPA with its defaults, CPU only, every 15 s */
+        ACS_POLICY_SEED,            /* the original design: 60 %/30 % per container, no scale-in */
+        _ACS_POLICY_KIND_MAX,
+        _ACS_POLICY_KIND_INVALID = -EINVAL,
+} AcsPolicyKind;
+
 /* A rate limit, as HPA's behavior policies: at most this many containers added (or removed)
- * per period, or this percent of the count at the period's start; at least one either way. */
+ * per period, or this percent of the count at the period's start, the larger when both are
+ * set; at least one either way. */
 typedef struct AcsScaleLimit {
         unsigned pods;              /* 0: percent applies */
-        unsigned percent;
+        unsigned percent;           /* 0: pods applies */
         usec_t period;              /* 0: per decision */
 } AcsScaleLimit;
 
@@ -48,6 +78,7 @@ typedef struct AcsScaleLimit {
 int acs_scale_limit_parse(const char *s, AcsScaleLimit *l);
 
 typedef struct AcsPolicy {
+        AcsPolicyKind kind;
         double target_cpu;          /* utilization of a container against its CPU limit, 0.05..1 */
         double target_inflight;     /* in-flight requests per ready container; 0 disables the rule */
         double tolerance;           /* band around the target where nothing changes, e.g. 0.1 */
@@ -68,6 +99,8 @@ int acs_policy_validate(const AcsPolicy *p, const char **ret_what);
 
 const char *acs_placement_to_string(AcsPlacement p);
 int acs_placement_from_string(const char *s); /* AcsPlacement or -EINVAL */
+const char *acs_policy_kind_to_string(AcsPolicyKind k);
+AcsPolicyKind acs_policy_kind_from_string(const char *s);
 
 /* What the service looks like right now. */
 typedef struct AcsScaleInput {
@@ -108,6 +141,13 @@ typedef struct AcsScaleHistory {
         /* the periods of the rate limits: since when, from which count */
         usec_t up_since, down_since;
         unsigned up_base, down_base;
+        /* hpa-default: the last sync, and the CPU readings since (its metric's resolution) */
+        usec_t sync_last;
+        double cpu_sum;
+        unsigned cpu_n;
+        /* seed: the last readings, for its moving average */
+        double samples[ACS_POLICY_SEED_SAMPLES];
+        unsigned n_samples, next_sample;
 } AcsScaleHistory;
 
 void acs_scale_history_reset(AcsScaleHistory *h);
@@ -133,6 +173,13 @@ typedef struct AcsPlacementVm {
         double cpu;           /* CPUs in use, the tie-breaker for spread */
         unsigned rank;        /* activation order; later-activated VMs are emptied first */
 } AcsPlacementVm;
+
+/*
+ * Whether a VM whose containers' utilization adds up to utilization_sum (each against its own
+ * limit) counts as full although it has free slots: the seed policy's "a VM above 80 % is full".
+ * Never for the other policies.
+ */
+bool acs_policy_vm_full(const AcsPolicy *p, double utilization_sum, unsigned capacity);
 
 /* Index of the active VM that gets the next container, or -ENOSPC when every active VM is full. */
 int acs_placement_pick_add(AcsPlacement mode, const AcsPlacementVm *vms, size_t n);

@@ -26,6 +26,26 @@ TEST(policy_json_partial_update) {
         ASSERT_EQ(p.min_replicas, 1); /* untouched */
 }
 
+TEST(policy_kind_by_name) {
+        AcsPolicy p;
+        char error[256];
+        size_t i;
+
+        acs_policy_init(&p);
+        ASSERT_OK(apply(&p, "{\"policy\":\"hpa-default\"}", error, sizeof(error)));
+        ASSERT_EQ(p.kind, ACS_POLICY_HPA_DEFAULT);
+        ASSERT_OK(vim_policy_set_string(&p, "policy", "seed"));
+        ASSERT_EQ(p.kind, ACS_POLICY_SEED);
+        ASSERT_EQ(vim_policy_set_string(&p, "policy", "kubernetes"), -EINVAL);
+        ASSERT_EQ(p.kind, ACS_POLICY_SEED);
+        for (i = 0; i < vim_policy_n_keys(); i++)
+                if (streq(vim_policy_key(i), "policy"))
+                        break;
+        ASSERT_EQ(vim_policy_key_kind("policy"), VIM_POLICY_CHOICE);
+        ASSERT_STREQ(vim_policy_get_string(&p, i), "seed");
+        ASSERT_TRUE(vim_policy_get_string(&p, 1) == NULL); /* target_cpu is a number */
+}
+
 TEST(policy_json_refusals_change_nothing) {
         static const struct {
                 const char *json, *error;
@@ -34,6 +54,8 @@ TEST(policy_json_refusals_change_nothing) {
                 { "{\"nope\":1}", "unknown policy key \"nope\"" },
                 { "{\"placement\":\"random\"}", "policy key \"placement\": wrong type or value" },
                 { "{\"dry_run\":1}", "policy key \"dry_run\": wrong type or value" },
+                { "{\"policy\":\"hpa\"}", "policy key \"policy\": wrong type or value" },
+                { "{\"policy\":2}", "policy key \"policy\": wrong type or value" },
                 { "{\"min_replicas\":1.5}", "policy key \"min_replicas\": wrong type or value" },
                 { "{\"min_replicas\":-1}", "policy key \"min_replicas\": wrong type or value" },
                 { "{\"min_replicas\":30}", "min_replicas must not exceed max_replicas" },
@@ -62,7 +84,7 @@ TEST(policy_to_json_reads_as_written) {
         o = vim_policy_to_json(&p);
         ASSERT_TRUE(o != NULL);
         ASSERT_STREQ(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
-                     "{\"target_cpu\":0.6,\"target_inflight\":1.0,\"tolerance\":0.1,\"min_replicas\":1,"
+                     "{\"policy\":\"acs\",\"target_cpu\":0.6,\"target_inflight\":1.0,\"tolerance\":0.1,\"min_replicas\":1,"
                      "\"max_replicas\":12,\"scale_down_window_s\":60,\"placement\":\"spread\",\"vm_headroom\":1,"
                      "\"vm_standby_delay_s\":30,\"dry_run\":false}");
 }

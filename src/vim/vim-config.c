@@ -16,6 +16,8 @@
 #include "vim-config.h"
 
 static const char *const placement_choices[] = { "spread", "binpack", NULL };
+/* In AcsPolicyKind's order. */
+static const char *const policy_choices[] = { "acs", "hpa-default", "seed", NULL };
 static const char *const store_choices[] = { "embedded", "etcd", NULL };
 
 #define S(f) offsetof(VimSettings, f)
@@ -33,6 +35,7 @@ const AcsConfigItem vim_config_table[] = {
         { "Agents", "MaxWeight", ACS_CONFIG_UINT, S(max_weight), .min = 1, .max = 256 },
         { "Agents", "VmDirectory", ACS_CONFIG_STRING, S(vm_directory) },
 
+        { "Scaling", "Policy", ACS_CONFIG_ENUM, S(policy_kind), .choices = policy_choices },
         { "Scaling", "TargetCpu", ACS_CONFIG_DOUBLE, S(target_cpu), .dmin = 0.05, .dmax = 1 },
         { "Scaling", "TargetInflight", ACS_CONFIG_DOUBLE, S(target_inflight), .dmin = 0, .dmax = 1000 },
         { "Scaling", "Tolerance", ACS_CONFIG_DOUBLE, S(tolerance), .dmin = 0, .dmax = 0.9 },
@@ -93,6 +96,7 @@ void vim_settings_init(VimSettings *s) {
                 .container_port_max = 65535,
                 .max_containers = 64,
                 .max_weight = 256,
+                .policy_kind = p.kind,
                 .target_cpu = p.target_cpu,
                 .target_inflight = p.target_inflight,
                 .tolerance = p.tolerance,
@@ -233,6 +237,7 @@ int vim_settings_load(VimSettings *s, const char *path, bool missing_ok) {
 
 void vim_settings_to_policy(const VimSettings *s, AcsPolicy *ret) {
         *ret = (AcsPolicy) {
+                .kind = (AcsPolicyKind) s->policy_kind,
                 .target_cpu = s->target_cpu,
                 .target_inflight = s->target_inflight,
                 .tolerance = s->tolerance,

@@ -35,6 +35,7 @@ typedef struct VimSettings {
         char *vm_directory;             /* /etc/acs/vms.d: one NAME.conf per declared VM */
 
         /* [Scaling] */
+        int policy_kind;                /* AcsPolicyKind */
         double target_cpu;
         double target_inflight;
         double tolerance;

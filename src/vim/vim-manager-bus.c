@@ -243,8 +243,8 @@ static int property_get_policy(sd_bus *bus, const char *path, const char *interf
                 case VIM_POLICY_DOUBLE:
                         r = sd_bus_message_append(reply, "{sv}", key, "d", vim_policy_get_number(&m->policy, i));
                         break;
-                case VIM_POLICY_PLACEMENT:
-                        r = sd_bus_message_append(reply, "{sv}", key, "s", acs_placement_to_string(m->policy.placement));
+                case VIM_POLICY_CHOICE:
+                        r = sd_bus_message_append(reply, "{sv}", key, "s", vim_policy_get_string(&m->policy, i) ?: "");
                         break;
                 case VIM_POLICY_BOOL:
                         r = sd_bus_message_append(reply, "{sv}", key, "b", (int) m->policy.dry_run);

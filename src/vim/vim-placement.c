@@ -30,6 +30,18 @@ static unsigned vm_removable(const VimVm *vm) {
         return n > vm->min ? n - vm->min : 0;
 }
 
+/* Slots placement counts as used: those taken, or all of them when the policy counts the VM as
+ * full by its CPU (the seed policy). */
+static unsigned vm_used_slots(const VimManager *m, const VimVm *vm) {
+        double utilization = 0;
+
+        for (size_t k = 0; k < vm->n_containers; k++)
+                utilization += vm->containers[k]->cpu;
+        if (acs_policy_vm_full(&m->policy, utilization, vm->capacity))
+                return MAX(vm->capacity, vim_vm_used_slots(vm));
+        return vim_vm_used_slots(vm);
+}
+
 /* What placement sees: the VMs it may use, the VimVm behind each entry, and a plan. */
 typedef struct PlacementView {
         AcsPlacementVm *vms;
@@ -63,7 +75,7 @@ static int placement_view_init(VimManager *m, PlacementView *v) {
                         .name = vm->name,
                         .active = vm->state == VIM_VM_ACTIVE,
                         .capacity = vm->capacity,
-                        .used = vim_vm_used_slots(vm),
+                        .used = vm_used_slots(m, vm),
                         .removable = vm_removable(vm),
                         .cpu = vm->cpu,
                         .rank = vm->rank,

@@ -8,18 +8,38 @@
 #include "acs-macro.h"
 #include "vim-policy.h"
 
+static const char *placement_to_string(int v) {
+        return acs_placement_to_string((AcsPlacement) v);
+}
+
+static const char *policy_kind_to_string(int v) {
+        return acs_policy_kind_to_string((AcsPolicyKind) v);
+}
+
+static int policy_kind_from_string(const char *s) {
+        return acs_policy_kind_from_string(s);
+}
+
+/* Choice fields are enums, read and written as int. */
+_Static_assert(sizeof(AcsPlacement) == sizeof(int), "AcsPlacement is not int-sized");
+_Static_assert(sizeof(AcsPolicyKind) == sizeof(int), "AcsPolicyKind is not int-sized");
+
 static const struct {
         const char *key;
         VimPolicyKind kind;
         size_t offset;
+        const char *(*to_string)(int v);
+        int (*from_string)(const char *s);
 } policy_fields[] = {
+        { "policy", VIM_POLICY_CHOICE, offsetof(AcsPolicy, kind), policy_kind_to_string, policy_kind_from_string },
         { "target_cpu", VIM_POLICY_DOUBLE, offsetof(AcsPolicy, target_cpu) },
         { "target_inflight", VIM_POLICY_DOUBLE, offsetof(AcsPolicy, target_inflight) },
         { "tolerance", VIM_POLICY_DOUBLE, offsetof(AcsPolicy, tolerance) },
         { "min_replicas", VIM_POLICY_UINT, offsetof(AcsPolicy, min_replicas) },
         { "max_replicas", VIM_POLICY_UINT, offsetof(AcsPolicy, max_replicas) },
         { "scale_down_window_s", VIM_POLICY_SECONDS, offsetof(AcsPolicy, scale_down_window) },
-        { "placement", VIM_POLICY_PLACEMENT, offsetof(AcsPolicy, placement) },
+        { "placement", VIM_POLICY_CHOICE, offsetof(AcsPolicy, placement), placement_to_string,
+          acs_placement_from_string },
         { "vm_headroom", VIM_POLICY_UINT, offsetof(AcsPolicy, vm_headroom) },
         { "vm_standby_delay_s", VIM_POLICY_SECONDS, offsetof(AcsPolicy, vm_standby_delay) },
         { "dry_run", VIM_POLICY_BOOL, offsetof(AcsPolicy, dry_run) },
@@ -80,12 +100,12 @@ int vim_policy_set_string(AcsPolicy *p, const char *key, const char *v) {
 
         if (i < 0)
                 return i;
-        if (policy_fields[i].kind != VIM_POLICY_PLACEMENT)
+        if (policy_fields[i].kind != VIM_POLICY_CHOICE)
                 return -EINVAL;
-        x = acs_placement_from_string(v);
+        x = policy_fields[i].from_string(v);
         if (x < 0)
                 return x;
-        *FIELD(p, i, AcsPlacement) = (AcsPlacement) x;
+        *FIELD(p, i, int) = x;
         return 0;
 }
 
@@ -111,8 +131,14 @@ double vim_policy_get_number(const AcsPolicy *p, size_t i) {
         case VIM_POLICY_BOOL:
                 return *CFIELD(p, i, bool);
         default:
-                return *CFIELD(p, i, AcsPlacement);
+                return *CFIELD(p, i, int);
         }
+}
+
+const char *vim_policy_get_string(const AcsPolicy *p, size_t i) {
+        if (i >= ELEMENTSOF(policy_fields) || policy_fields[i].kind != VIM_POLICY_CHOICE)
+                return NULL;
+        return policy_fields[i].to_string(*CFIELD(p, i, int));
 }
 
 json_object *vim_policy_to_json(const AcsPolicy *p) {
@@ -127,8 +153,8 @@ json_object *vim_policy_to_json(const AcsPolicy *p) {
                 case VIM_POLICY_DOUBLE:
                         v = vim_json_double(*CFIELD(p, i, double), 4);
                         break;
-                case VIM_POLICY_PLACEMENT:
-                        v = json_object_new_string(acs_placement_to_string(*CFIELD(p, i, AcsPlacement)));
+                case VIM_POLICY_CHOICE:
+                        v = json_object_new_string(vim_policy_get_string(p, i) ?: "");
                         break;
                 case VIM_POLICY_BOOL:
                         v = json_object_new_boolean(*CFIELD(p, i, bool));
@@ -174,7 +200,7 @@ int vim_policy_apply_json(AcsPolicy *p, const char *json, size_t size, char *err
                                     ? vim_policy_set_number(&copy, key, json_object_get_double(value))
                                     : -EINVAL;
                         break;
-                case VIM_POLICY_PLACEMENT:
+                case VIM_POLICY_CHOICE:
                         r = json_object_is_type(value, json_type_string)
                                     ? vim_policy_set_string(&copy, key, json_object_get_string(value))
                                     : -EINVAL;

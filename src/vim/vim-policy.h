@@ -3,7 +3,7 @@
 
 /*
  * The policy's fields by name, as SetPolicy(a{sv}) and PUT /api/v1/policy take them and the
- * Policy property and GET /api/v1/state show them: target_cpu (d), target_inflight (d),
+ * Policy property and GET /api/v1/state show them: policy (s), target_cpu (d), target_inflight (d),
  * tolerance (d), min_replicas (u), max_replicas (u), scale_down_window_s (u), placement (s),
  * vm_headroom (u), vm_standby_delay_s (u), dry_run (b).
  */
@@ -17,7 +17,7 @@ typedef enum VimPolicyKind {
         VIM_POLICY_DOUBLE,
         VIM_POLICY_UINT,
         VIM_POLICY_SECONDS,
-        VIM_POLICY_PLACEMENT,
+        VIM_POLICY_CHOICE,              /* a name out of a fixed set (placement, policy) */
         VIM_POLICY_BOOL,
 } VimPolicyKind;
 
@@ -38,6 +38,8 @@ size_t vim_policy_n_keys(void);
 const char *vim_policy_key(size_t i);
 /* Field i's value as a number (double kinds, counts, seconds, bool as 0/1). */
 double vim_policy_get_number(const AcsPolicy *p, size_t i);
+/* Field i's value as a name (choice kinds), NULL for other kinds. */
+const char *vim_policy_get_string(const AcsPolicy *p, size_t i);
 
 /* Applies a partial policy from JSON text, all or nothing: 0, -EINVAL with error[] saying which
  * key and why, or -ENOMEM. */

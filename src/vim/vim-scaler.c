@@ -63,7 +63,9 @@ void vim_scaler_leading_signal(VimManager *m) {
         usec_t now = now_usec(CLOCK_MONOTONIC), next;
         AcsScaleInput in;
 
-        if (!m->scaler_timer || !m->decided_once || m->policy.target_inflight <= 0)
+        /* Only ACS's own policy reads the in-flight counts; the others keep their own clocks. */
+        if (!m->scaler_timer || !m->decided_once || m->policy.kind != ACS_POLICY_ACS ||
+            m->policy.target_inflight <= 0)
                 return;
         scaler_input(m, now, &in);
         /* Only a load that asks for more containers than decided: CPU lags by a second or more,
