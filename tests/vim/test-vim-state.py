@@ -28,10 +28,11 @@ class VimStateTest(VimTestCase):
         self.start_agent("vm1", containers=1, capacity=4)
         self.wait_state(lambda s: s["service"]["ready"] == 1, 10, "registered")
 
-        self.bus.busctl("call", *VIM, "SetPolicy", "a{sv}", "3", "target_cpu", "d", "0.35",
-                        "max_replicas", "u", "7", "placement", "s", "spread")
+        self.bus.busctl("call", *VIM, "SetPolicy", "a{sv}", "4", "target_cpu", "d", "0.35",
+                        "max_replicas", "u", "7", "placement", "s", "spread", "policy", "s", "hpa-default")
         changed = self.policy()
-        self.assertEqual((changed["target_cpu"], changed["max_replicas"], changed["placement"]), (0.35, 7, "spread"))
+        self.assertEqual((changed["target_cpu"], changed["max_replicas"], changed["placement"], changed["policy"]),
+                         (0.35, 7, "spread", "hpa-default"))
         with open(os.path.join(state_dir, "vim-state.json")) as f:
             self.assertEqual(json.load(f)["policy"]["max_replicas"], 7)
         self.assertEqual([n for n in os.listdir(state_dir) if n != "vim-state.json"], [], "no temporary file left")
@@ -54,7 +55,7 @@ class VimStateTest(VimTestCase):
         self.vim.proc.send_signal(signal.SIGHUP)
         wait_until(lambda: self.policy()["target_cpu"] == 0.8, 10, what="TargetCpu=0.8 applied by the reload")
         after = self.policy()
-        self.assertEqual((after["max_replicas"], after["placement"]), (7, "spread"))
+        self.assertEqual((after["max_replicas"], after["placement"], after["policy"]), (7, "spread", "hpa-default"))
         self.wait_event("reload", r"1 policy key\(s\) changed, some changes need a restart")
         self.assertIn("[Api] Listen= changed; it takes effect at the next restart", self.vim.output())
         self.assertEqual(self.state()["policy"]["target_cpu"], 0.8, "still serving on the old port")
