@@ -25,6 +25,25 @@ static int vim_get_property(sd_bus *bus, const char *property, const char *type,
         return 0;
 }
 
+/* Why each failed VM failed, under the table: the reason is too long for a column. */
+static int print_vm_failures(sd_bus *bus) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *name, *reason;
+        int r;
+
+        r = vim_get_property(bus, "VmFailures", "a{ss}", &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(reply, 'a', "{ss}");
+        if (r < 0)
+                return log_error_errno(r, "Unexpected VmFailures property: %m");
+        while ((r = sd_bus_message_read(reply, "{ss}", &name, &reason)) > 0)
+                printf("%s failed: %s\n", name, reason);
+        if (r < 0)
+                return log_error_errno(r, "Unexpected VmFailures property: %m");
+        return 0;
+}
+
 static int print_vms(sd_bus *bus) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         const char *name, *address, *state;
@@ -49,7 +68,7 @@ static int print_vms(sd_bus *bus) {
         }
         if (r < 0)
                 return log_error_errno(r, "Unexpected VMs property: %m");
-        return 0;
+        return print_vm_failures(bus);
 }
 
 static int print_backends(sd_bus *bus) {

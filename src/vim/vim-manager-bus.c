@@ -282,6 +282,7 @@ static const sd_bus_vtable vim_vtable[] = {
         /* Large arrays (a thousand VMs, ten thousand backends): the change signal names them
          * without their value; who cares reads them, the proxy calls GetBackends() anyway. */
         SD_BUS_PROPERTY("VMs", "a" ACS_BUS_VM_SIGNATURE, vim_vm_bus_property_get_vms, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
+        SD_BUS_PROPERTY("VmFailures", "a{ss}", vim_vm_bus_property_get_vm_failures, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
         SD_BUS_PROPERTY("Backends", "a" ACS_BUS_BACKEND_SIGNATURE, property_get_backends, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
         SD_BUS_PROPERTY("Policy", "a{sv}", property_get_policy, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Generation", "t", property_get_generation, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -320,6 +321,13 @@ void vim_manager_bus_emit_backends_changed(VimManager *m, uint64_t generation) {
                 log_warning_errno(r, "Failed to emit BackendsChanged, ignoring: %m");
         (void) sd_bus_emit_properties_changed(m->bus, ACS_VIM_BUS_PATH, ACS_VIM_BUS_INTERFACE, "Backends", "Generation",
                                               NULL);
+}
+
+/* A failed VM's reason changes with its state, so both are announced together. */
+void vim_manager_bus_emit_vms_changed(VimManager *m) {
+        if (m->bus)
+                (void) sd_bus_emit_properties_changed(m->bus, ACS_VIM_BUS_PATH, ACS_VIM_BUS_INTERFACE, "VMs", "VmFailures",
+                                                      NULL);
 }
 
 void vim_manager_bus_emit_properties(VimManager *m, const char *property) {

@@ -189,7 +189,7 @@ void vim_manager_flush_changes(VimManager *m) {
         if (!m->vms_dirty)
                 return;
         m->vms_dirty = false;
-        vim_manager_bus_emit_properties(m, "VMs");
+        vim_manager_bus_emit_vms_changed(m);
         vim_scaler_count(m, &running, &ready);
         acs_daemon_notify_status("%zu VMs, %u/%u containers ready, %u desired.", m->n_vms, ready, running,
                                  m->desired);

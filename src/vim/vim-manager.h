@@ -122,8 +122,11 @@ int vim_vm_bus_method_power_on(sd_bus_message *msg, void *userdata, sd_bus_error
 int vim_vm_bus_method_power_off(sd_bus_message *msg, void *userdata, sd_bus_error *error);
 int vim_vm_bus_property_get_vms(sd_bus *bus, const char *path, const char *interface, const char *property,
                                 sd_bus_message *reply, void *userdata, sd_bus_error *error);
+int vim_vm_bus_property_get_vm_failures(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                        sd_bus_message *reply, void *userdata, sd_bus_error *error);
 
 /* Takes org.acs.VIM1 once the model is rebuilt from the VMMs' registrations. */
 int vim_manager_bus_own_name(VimManager *m);
 void vim_manager_bus_emit_backends_changed(VimManager *m, uint64_t generation);
 void vim_manager_bus_emit_properties(VimManager *m, const char *property);
+void vim_manager_bus_emit_vms_changed(VimManager *m);

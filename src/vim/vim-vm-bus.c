@@ -2,7 +2,7 @@
 /*
  * The bus side of the VMs: the VMs property of org.acs.VIM1 and the methods that move a VM
  * in the tier, Activate(s) and Standby(s), PowerOn(s) and PowerOff(s) (checked with polkit,
- * org.acs.manage).
+ * org.acs.manage), and VmFailures, the reason of each failed VM.
  */
 #include "acs-bus-names.h"
 #include "acs-bus-util.h"
@@ -116,6 +116,28 @@ int vim_vm_bus_property_get_vms(sd_bus *bus, const char *path, const char *inter
                         ready += vim_container_effective_state(vm->containers[k]) == ACS_CONTAINER_READY;
                 r = sd_bus_message_append(reply, ACS_BUS_VM_SIGNATURE, vm->name, vm->address, vim_vm_state_to_string(vm->state),
                                           vm->capacity, (uint32_t) vm->n_containers, ready, vm->cpu);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(reply);
+}
+
+/* Only the VMs in state failed: a reason kept from an earlier failure would mislead once the VM
+ * is retried. */
+int vim_vm_bus_property_get_vm_failures(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                        sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        VimManager *m = userdata;
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'a', "{ss}");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < m->n_vms; i++) {
+                VimVm *vm = m->vms[i];
+
+                if (vm->state != VIM_VM_FAILED)
+                        continue;
+                r = sd_bus_message_append(reply, "{ss}", vm->name, vm->failure ?: "unknown");
                 if (r < 0)
                         return r;
         }

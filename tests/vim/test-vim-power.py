@@ -92,6 +92,12 @@ class PowerTest(VimTestCase):
         self.wait_state(lambda s: self.vm("vm2", s)["state"] == "failed", 15, "vm2 failed")
         self.assertEqual(self.vm("vm2")["failure"], "start job of acs-vm2.service: failed")
         self.wait_event("vm-failed", "vm2: booting -> failed")
+        # the operator's view: acsctl status names the failed VM and why
+        status = subprocess.run([binary("src/ctl/acsctl"), f"--bus-address={self.bus.address}", "status"],
+                                capture_output=True, text=True, timeout=30, check=True).stdout
+        self.assertRegex(status, r"\nvm2 +failed ")
+        self.assertIn("\nvm2 failed: start job of acs-vm2.service: failed\n", status)
+        self.assertNotIn("vm1 failed", status)
         self.wait_state(lambda s: self.vm("vm3", s)["state"] == "active" and containers(self.vm("vm3", s)), 20,
                         "vm3 tried next, active with containers")
 
