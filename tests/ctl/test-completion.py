@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """acsctl's bash and zsh completion as an operator meets it: a partial command, a VM name and a
 container id completed from a real acs-vim on a real private dbus-daemon, with simulated VMMs
-on the real link. The bus is the one named on the command line being completed."""
+on the real link. The bus is the one named on the command line being completed. bash's
+completion function is called as bash's loop calls it; zsh's is reached by typing the line and
+a Tab into an interactive zsh on a pseudo-terminal (zsh-complete.zsh)."""
 import os
 import shlex
 import subprocess
@@ -12,6 +14,7 @@ from vimtest import VimTestCase
 
 BASH_COMPLETION = os.path.join(SOURCE_DIR, "shell-completion/bash/acsctl")
 ZSH_COMPLETION = os.path.join(SOURCE_DIR, "shell-completion/zsh/_acsctl")
+ZSH_DRIVER = os.path.join(SOURCE_DIR, "tests/ctl/zsh-complete.zsh")
 
 
 def bash_words(line):
@@ -96,14 +99,30 @@ class CompletionTest(VimTestCase):
         self.assertEqual(self.complete_bash(f"acsctl {bus} policy target_c"), ["target_cpu="])
         self.assertIn("placement=", self.complete_bash(f"acsctl {bus} policy "))
 
-    def test_zsh_completion_loads(self):
-        # compinit finds _acsctl on fpath and binds it to acsctl, as zsh does at login.
-        script = (f"fpath=({shlex.quote(os.path.dirname(ZSH_COMPLETION))} $fpath)\n"
-                  f"autoload -Uz compinit && compinit -u -d {shlex.quote(os.path.join(self.tmpdir, 'zcompdump'))}\n"
-                  "print -r -- ${_comps[acsctl]}\n")
-        r = subprocess.run(["zsh", "-f", "-c", script], capture_output=True, text=True, timeout=30)
-        self.assertEqual((r.returncode, r.stdout.strip()), (0, "_acsctl"), r.stderr)
+    def complete_zsh(self, line):
+        """What zsh's completion system offers after line and a Tab, as the user sees it."""
+        r = subprocess.run(["zsh", "-f", ZSH_DRIVER, os.path.dirname(ZSH_COMPLETION), self.tmpdir, line],
+                           capture_output=True, text=True, timeout=30, env={**os.environ, "PATH": self.path})
+        self.assertEqual(r.returncode, 0, f"zsh completion of {line!r} did not finish: {r.stderr}")
+        return sorted(set(w for w in r.stdout.splitlines() if w))
 
+    def test_zsh_partial_command(self):
+        self.assertEqual(self.complete_zsh("acsctl power-o"), ["power-off", "power-on"])
+        self.assertEqual(self.complete_zsh("acsctl st"), ["standby", "status"])
+        self.assertEqual(self.complete_zsh("acsctl --vmm st"), ["state", "status"])
+        self.assertEqual(self.complete_zsh("acsctl --vmm state s"), ["standby"])
+        self.assertEqual(self.complete_zsh("acsctl --bus=u"), ["user"])
+
+    def test_zsh_names_from_the_running_vim(self):
+        bus = f"--bus-address={self.bus.address}"
+        self.assertEqual(self.complete_zsh(f"acsctl {bus} power-on web-"), ["web-a", "web-b"])
+        self.assertEqual(self.complete_zsh(f"acsctl {bus} power-off web-b"), ["web-b"])
+        self.assertEqual(self.complete_zsh(f"acsctl {bus} activate "), ["web-a", "web-b"])
+        container = self.vm("web-a")["containers"][0]["id"]
+        self.assertEqual(self.complete_zsh(f"acsctl {bus} drain {container[:3]}"), [container])
+        self.assertEqual(self.complete_zsh(f"acsctl {bus} policy target_c"), ["target_cpu"])
+        # Another bus, where no VIM runs: nothing offered.
+        self.assertEqual(self.complete_zsh("acsctl --bus-address=unix:path=/nonexistent power-on "), [])
 
 if __name__ == "__main__":
     main()
