@@ -30,10 +30,6 @@
 
 #define SWAP(a, b) do { __typeof__(a) _t = (a); (a) = (b); (b) = _t; } while (0)
 
-/* A ticket key encrypts new tickets for this long, then decrypts old ones for as long again: a
- * stolen key opens at most two periods of sessions. */
-#define TICKET_KEY_PERIOD (12 * 3600 * USEC_PER_SEC)
-
 typedef struct TicketKey {
         unsigned char name[16];
         unsigned char aes[32];
@@ -58,6 +54,9 @@ struct AcsTlsServer {
         TlsPair *pairs;                 /* pairs[0] also answers names no certificate holds */
         size_t n_pairs;
         TicketKey ticket_keys[2];       /* [0] current, [1] previous */
+        /* A ticket key encrypts new tickets for this long, then decrypts old ones for as long
+         * again: a stolen key opens at most two periods of sessions. */
+        usec_t ticket_key_period;
 };
 
 bool acs_tls_settings_enabled(const AcsTlsSettings *s) {
@@ -203,30 +202,40 @@ static int ticket_key_use(const TicketKey *k, unsigned char *iv, EVP_CIPHER_CTX 
         return EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv) ? 1 : -1;
 }
 
-/* Session tickets: issued under the current key, which is replaced every TICKET_KEY_PERIOD;
+/* Replaces the current key once it is older than the period. Checked on every use, not only
+ * when a ticket is issued: a TLS 1.2 ticket is renewed only if its key is found to be the
+ * previous one, and with no new session for a while the old key would still be current. */
+static int ticket_keys_rotate_locked(AcsTlsServer *t, usec_t now) {
+        TicketKey next;
+
+        if (t->ticket_keys[0].valid && now - t->ticket_keys[0].created < t->ticket_key_period)
+                return 0;
+        if (ticket_key_new(&next) < 0)
+                return -EIO;
+        t->ticket_keys[1] = t->ticket_keys[0];
+        t->ticket_keys[0] = next;
+        explicit_bzero(&next, sizeof(next));
+        return 0;
+}
+
+/* Session tickets: issued under the current key, which is replaced every ticket_key_period;
  * a ticket under the previous key still resumes, and is then renewed under the current one. */
 static int ticket_key_locked(AcsTlsServer *t, unsigned char key_name[16], unsigned char *iv,
                              EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc) {
         usec_t now = now_usec(CLOCK_MONOTONIC);
+        int r;
 
+        r = ticket_keys_rotate_locked(t, now);
         if (enc) {
-                if (!t->ticket_keys[0].valid || now - t->ticket_keys[0].created >= TICKET_KEY_PERIOD) {
-                        TicketKey next;
-
-                        if (ticket_key_new(&next) < 0)
-                                return 0; /* no ticket this time; the session itself goes on */
-                        t->ticket_keys[1] = t->ticket_keys[0];
-                        t->ticket_keys[0] = next;
-                }
-                if (RAND_bytes(iv, 16) != 1)
-                        return 0;
+                if (r < 0 || RAND_bytes(iv, 16) != 1)
+                        return 0; /* no ticket this time; the session itself goes on */
                 memcpy(key_name, t->ticket_keys[0].name, 16);
                 return ticket_key_use(&t->ticket_keys[0], iv, cctx, hctx, 1);
         }
         for (size_t i = 0; i < ELEMENTSOF(t->ticket_keys); i++) {
                 const TicketKey *k = &t->ticket_keys[i];
 
-                if (!k->valid || memcmp(key_name, k->name, 16) != 0 || now - k->created >= 2 * TICKET_KEY_PERIOD)
+                if (!k->valid || memcmp(key_name, k->name, 16) != 0 || now - k->created >= 2 * t->ticket_key_period)
                         continue;
                 if (ticket_key_use(k, iv, cctx, hctx, 0) < 0)
                         return -1;
@@ -374,6 +383,7 @@ int acs_tls_server_new(const AcsTlsSettings *s, const char *const *alpn, AcsTlsS
         if (!t)
                 return log_oom();
         pthread_mutex_init(&t->lock, NULL);
+        t->ticket_key_period = s->ticket_key_period ?: ACS_TLS_TICKET_KEY_PERIOD_DEFAULT;
         if (strv_copy(s->certificates, &t->settings.certificates) < 0 ||
             strv_copy(s->keys, &t->settings.keys) < 0 ||
             strv_copy(s->ocsp_responses, &t->settings.ocsp_responses) < 0 ||

@@ -13,14 +13,18 @@
 #include <openssl/ssl.h>
 
 #include "acs-config.h"
+#include "acs-time.h"
 
 #define ACS_TLS_PAIRS_MAX 64
 #define ACS_TLS_OCSP_MAX (64U * 1024U)
+/* A session ticket key encrypts new tickets for this long, then only decrypts for as long again. */
+#define ACS_TLS_TICKET_KEY_PERIOD_DEFAULT (12 * 3600 * USEC_PER_SEC)
 
 typedef struct AcsTlsSettings {
         char **certificates;    /* PEM files: the certificate, then its chain */
         char **keys;            /* PEM private keys: the n-th goes with the n-th certificate */
         char **ocsp_responses;  /* DER OCSP responses to staple, the n-th for the n-th certificate */
+        usec_t ticket_key_period; /* 0: ACS_TLS_TICKET_KEY_PERIOD_DEFAULT */
 } AcsTlsSettings;
 
 /* The [Tls] keys every TLS server shares, for a config table whose struct has an AcsTlsSettings
@@ -28,7 +32,9 @@ typedef struct AcsTlsSettings {
 #define ACS_TLS_CONFIG_ITEMS(type, field)                                                           \
         { "Tls", "Certificate", ACS_CONFIG_STRV, offsetof(type, field.certificates) },            \
         { "Tls", "Key", ACS_CONFIG_STRV, offsetof(type, field.keys) },                            \
-        { "Tls", "OcspResponse", ACS_CONFIG_STRV, offsetof(type, field.ocsp_responses) }
+        { "Tls", "OcspResponse", ACS_CONFIG_STRV, offsetof(type, field.ocsp_responses) },         \
+        { "Tls", "TicketKeyPeriod", ACS_CONFIG_DURATION, offsetof(type, field.ticket_key_period),  \
+          .min = USEC_PER_SEC, .max = 7 * 24 * 3600 * USEC_PER_SEC }
 
 bool acs_tls_settings_enabled(const AcsTlsSettings *s);
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """acs-proxy terminating TLS: the certificate chosen by the name the client asks for (two names),
 TLS 1.2 and 1.3 only, ALPN, requests on new and kept connections (Python's ssl and curl), a
-stalled handshake that blocks no one, and SIGHUP swapping a certificate under load with no failed
-request while a connection made before keeps working."""
+stalled handshake that blocks no one, SIGHUP swapping a certificate under load with no failed
+request while a connection made before keeps working, and session tickets resuming across a
+rotation of their keys (TicketKeyPeriod= shortened to seconds)."""
 import hashlib
 import http.client
 import os
@@ -18,6 +19,10 @@ from acstest import main, wait_until
 from tlstest import bundle, check_versions_and_alpn, make_certificate, make_stapled_certificate
 
 
+# Short, so that the ticket test sees keys rotate and expire; no other test depends on it.
+TICKET_KEY_PERIOD = 3
+
+
 class ProxyTls(ProxyTestCase):
     def setUp(self):
         super().setUp()
@@ -27,7 +32,8 @@ class ProxyTls(ProxyTestCase):
         stapled_crt, stapled_key, ocsp, stapled_ca = make_stapled_certificate(self.tmpdir, "ocsp.test")
         self.ca = bundle(os.path.join(self.tmpdir, "ca.pem"),
                          [crt for crt, _ in self.certs.values()] + [self.spare[0], stapled_ca])
-        tls = (f"[Tls]\nCertificate={stapled_crt}\nKey={stapled_key}\nOcspResponse={ocsp}\n" +
+        tls = (f"[Tls]\nTicketKeyPeriod={TICKET_KEY_PERIOD}s\n"
+               f"Certificate={stapled_crt}\nKey={stapled_key}\nOcspResponse={ocsp}\n" +
                "".join(f"Certificate={crt}\nKey={key}\n" for crt, key in self.certs.values()))
         self.backends = [self.bench_backend("b1"), self.bench_backend("b2")]
         self.proxy(self.backends, extra=tls, workers=2)
@@ -105,6 +111,44 @@ class ProxyTls(ProxyTestCase):
         finally:
             for s in idle:
                 s.close()
+
+    def resume(self, ctx, session=None):
+        """One request on a new connection offering session; returns whether the server resumed
+        it and the session (with the ticket the server issued) to offer next time."""
+        sock = socket.create_connection(("127.0.0.1", self.proxy_port), timeout=5)
+        with ctx.wrap_socket(sock, server_hostname="a.test", session=session) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+            self.assertTrue(data.startswith(b"HTTP/1.1 200 "), data[:100])
+            # Read to the end: a TLS 1.3 ticket arrives after the handshake.
+            self.assertTrue(s.session.has_ticket)
+            return s.session_reused, s.session
+
+    def test_session_tickets_survive_a_key_rotation(self):
+        period = TICKET_KEY_PERIOD
+        contexts = {v: self.context(maximum_version=v) for v in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3)}
+        first, renewed = {}, {}
+        before = time.monotonic()
+        for v, ctx in contexts.items():
+            reused, first[v] = self.resume(ctx)
+            self.assertFalse(reused)
+            self.assertEqual(self.resume(ctx, first[v])[0], True, f"{v.name}: resumed under the same key")
+        after = time.monotonic()
+        # The first ticket key was made between before and after; past its period, new tickets
+        # are issued under a new key, and the old one still opens the tickets it issued.
+        time.sleep(max(0.0, after + period + 0.3 - time.monotonic()))
+        for v, ctx in contexts.items():
+            reused, renewed[v] = self.resume(ctx, first[v])
+            self.assertTrue(reused, f"{v.name}: a ticket issued before the rotation resumes after it")
+        # Past two periods the first key is gone: its tickets are refused (a full handshake),
+        # while the ticket issued on resumption, under the new key, still resumes.
+        self.assertLess(time.monotonic() - before, 2 * period, "the machine was too slow for the test's timeline")
+        time.sleep(max(0.0, after + 2 * period + 0.3 - time.monotonic()))
+        for v, ctx in contexts.items():
+            self.assertEqual(self.resume(ctx, first[v])[0], False, f"{v.name}: ticket under an expired key")
+            self.assertEqual(self.resume(ctx, renewed[v])[0], True, f"{v.name}: ticket issued after the rotation")
 
     def reload_with(self, pair):
         crt, key = self.certs["a.test"]
