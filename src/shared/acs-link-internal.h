@@ -11,6 +11,7 @@
 
 #include "acs-frame.h"
 #include "acs-link.h"
+#include "acs-log.h"
 
 typedef enum LinkRole {
         LINK_ROLE_SERVER,
@@ -51,6 +52,7 @@ struct AcsLink {
         char peer[INET6_ADDRSTRLEN + 8];        /* "address:port" */
         char peer_address[INET6_ADDRSTRLEN];    /* address only, for the failed-handshake back-off */
         int handshake_error;            /* set by the server's PSK lookup: -ENOKEY, -EAGAIN, ... */
+        char refused_identity[LOG_UNTRUSTED_MAX + 4]; /* -EBADR: what was offered, fit for a log line */
 
         AcsFrameDecoder decoder;
         AcsBuf output;

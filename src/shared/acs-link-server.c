@@ -159,6 +159,16 @@ static const LinkOwnerOps server_link_ops = {
         .closed = server_link_closed,
 };
 
+static bool name_is_valid(const unsigned char *identity, size_t len) {
+        char name[ACS_PROTO_VM_NAME_MAX + 1];
+
+        if (len >= sizeof(name))
+                return false;
+        memcpy(name, identity, len);
+        name[len] = 0;
+        return acs_proto_vm_name_is_valid(name);
+}
+
 /* OpenSSL asks for the key of the identity the client offers. Returning 0 fails the handshake. */
 static int server_find_psk(SSL *ssl, const unsigned char *identity, size_t identity_len, SSL_SESSION **ret_session) {
         AcsLink *link = SSL_get_app_data(ssl);
@@ -171,17 +181,20 @@ static int server_find_psk(SSL *ssl, const unsigned char *identity, size_t ident
         free(link->vm);
         link->vm = NULL;
 
-        if (identity_len == 0 || identity_len > ACS_PROTO_VM_NAME_MAX || memchr(identity, 0, identity_len)) {
-                link->handshake_error = -ENOKEY;
+        /* Not a VM name: refused before the identity names a key file, a back-off entry or a
+         * log line. It keeps no identity, so it costs the honest VMs behind that address nothing. */
+        if (identity_len == 0 || identity_len > ACS_PROTO_VM_NAME_MAX || memchr(identity, 0, identity_len) ||
+            !name_is_valid(identity, identity_len)) {
+                char shown[LOG_UNTRUSTED_MAX + 4];
+
+                (void) log_untrusted((const char *) identity, identity_len, shown);
+                link->handshake_error = -EBADR;
+                (void) snprintf(link->refused_identity, sizeof(link->refused_identity), "%s", shown);
                 return 0;
         }
         link->vm = strndup((const char *) identity, identity_len);
         if (!link->vm) {
                 link->handshake_error = -ENOMEM;
-                return 0;
-        }
-        if (!acs_proto_vm_name_is_valid(link->vm)) {
-                link->handshake_error = -ENOKEY;
                 return 0;
         }
 

@@ -346,6 +346,12 @@ static void link_handshake_failed(AcsLink *link, int ssl_error) {
                 (void) link_fail(link, LOG_WARNING, -ENOKEY, "TLS handshake refused: no key for VM \"%s\"", strna(link->vm));
                 return;
         }
+        if (link->handshake_error == -EBADR) {
+                (void) link_fail(link, LOG_WARNING, -EBADR, "TLS handshake refused: identity \"%s\" is not a VM name "
+                                 "(1..%d of [A-Za-z0-9._-], not starting with '.' or '-')",
+                                 link->refused_identity, ACS_PROTO_VM_NAME_MAX);
+                return;
+        }
         if (link->handshake_error < 0) {
                 (void) link_fail(link, LOG_NOTICE, link->handshake_error, "TLS handshake refused: %s",
                                  link->handshake_error == -EAGAIN ? "recent failed handshakes, backing off"

@@ -28,6 +28,17 @@ static const char *const level_names[] = {
 
 DEFINE_STRING_TABLE_TO_STRING(log_level, int, level_names);
 
+const char *log_untrusted(const char *s, size_t len, char buf[static LOG_UNTRUSTED_MAX + 4]) {
+        size_t n = 0;
+
+        for (; s && n < len && n < LOG_UNTRUSTED_MAX && s[n]; n++)
+                buf[n] = s[n] >= 0x20 && s[n] < 0x7f ? s[n] : '?';
+        if (s && n < len && s[n])
+                buf[n++] = '.', buf[n++] = '.', buf[n++] = '.';
+        buf[n] = 0;
+        return buf;
+}
+
 int log_level_from_string(const char *s) {
         int level;
 

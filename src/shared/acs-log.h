@@ -66,5 +66,11 @@ int log_internal(int level, int error, const char *vm, const char *container, co
 #define log_event(level, event, vm, container, ...) \
         (void) log_struct_errno((level), 0, (event), (vm), (container), __VA_ARGS__)
 
+/* Untrusted text (a name offered by a peer, a file name) made fit for a log line: at most
+ * len bytes of s, each byte outside printable ASCII written as '?', and "..." when cut, so that
+ * the line stays one line and cannot fake journal fields or terminal escapes. Returns buf. */
+#define LOG_UNTRUSTED_MAX 80
+const char *log_untrusted(const char *s, size_t len, char buf[static LOG_UNTRUSTED_MAX + 4]);
+
 /* Out of memory: logged at LOG_ERR, returns -ENOMEM. */
 #define log_oom() log_error_errno(ENOMEM, "Out of memory.")

@@ -47,7 +47,7 @@ DEFINE_STRING_TABLE(acs_order_kind, AcsOrderKind, order_kind_table);
 bool acs_proto_vm_name_is_valid(const char *s) {
         size_t n;
 
-        if (!s || s[0] == '\0' || s[0] == '.')
+        if (!s || s[0] == '\0' || s[0] == '.' || s[0] == '-')
                 return false;
         n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
         return s[n] == '\0' && n <= ACS_PROTO_VM_NAME_MAX;
@@ -127,7 +127,7 @@ static int message_check(const AcsMessage *m, char reason[static ACS_PROTO_REASO
 
         case ACS_MESSAGE_REGISTER:
                 if (!acs_proto_vm_name_is_valid(m->reg.vm))
-                        return proto_refuse(reason, "register: vm: expected a VM name ([A-Za-z0-9._-], 1..%d)", ACS_PROTO_VM_NAME_MAX);
+                        return proto_refuse(reason, "register: vm: expected a VM name ([A-Za-z0-9._-], 1..%d, not starting with '.' or '-')", ACS_PROTO_VM_NAME_MAX);
                 if (!m->reg.address || !address_is_valid(m->reg.address))
                         return proto_refuse(reason, "register: address: expected a host or address");
                 if (m->reg.capacity > ACS_PROTO_CONTAINERS_MAX)
@@ -141,7 +141,7 @@ static int message_check(const AcsMessage *m, char reason[static ACS_PROTO_REASO
 
         case ACS_MESSAGE_METRICS:
                 if (!acs_proto_vm_name_is_valid(m->metrics.vm))
-                        return proto_refuse(reason, "metrics: vm: expected a VM name ([A-Za-z0-9._-], 1..%d)", ACS_PROTO_VM_NAME_MAX);
+                        return proto_refuse(reason, "metrics: vm: expected a VM name ([A-Za-z0-9._-], 1..%d, not starting with '.' or '-')", ACS_PROTO_VM_NAME_MAX);
                 if (!isfinite(m->metrics.cpu) || m->metrics.cpu < 0)
                         return proto_refuse(reason, "metrics: cpu: expected a finite number >= 0");
                 r = validate_containers(m->metrics.containers, m->metrics.n_containers, reason);

@@ -32,7 +32,7 @@
 
 #define ACS_PROTO_VERSION 1
 
-#define ACS_PROTO_VM_NAME_MAX 64          /* [A-Za-z0-9._-], not starting with '.' (a file name) */
+#define ACS_PROTO_VM_NAME_MAX 63          /* [A-Za-z0-9._-], not starting with '.' or '-' */
 #define ACS_PROTO_CONTAINER_ID_LEN 64     /* lowercase hex */
 #define ACS_PROTO_ADDRESS_MAX 255
 #define ACS_PROTO_EVENT_NAME_MAX 64       /* [a-z0-9-] */
@@ -152,7 +152,10 @@ AcsContainerState acs_container_state_from_string(const char *s);
 const char *acs_order_kind_to_string(AcsOrderKind k);
 AcsOrderKind acs_order_kind_from_string(const char *s);
 
-/* True for a name usable as a VM name and PSK identity (and so as a key file name). */
+/* True for a name usable as a VM name and PSK identity: 1..63 of [A-Za-z0-9._-], not starting
+ * with '.' or '-'. Such a name goes into file names (agents.d/NAME.key), D-Bus paths, journal
+ * fields, Docker labels and the dashboard as it is, so every name from a peer or a file is
+ * checked with this before it is used. */
 bool acs_proto_vm_name_is_valid(const char *s);
 /* True for exactly 64 lowercase hex digits. */
 bool acs_proto_container_id_is_valid(const char *s);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
+#include <stdint.h>
 #include <sys/stat.h>
 
 #include "acs-log.h"
@@ -122,6 +124,21 @@ TEST(journal_detected_from_journal_stream) {
         log_setup();
         ASSERT_EQ(log_get_target(), ACS_LOG_TARGET_CONSOLE);
         unsetenv("JOURNAL_STREAM");
+}
+
+TEST(untrusted_text_stays_one_plain_line) {
+        char buf[LOG_UNTRUSTED_MAX + 4], long_name[200];
+
+        ASSERT_STREQ(log_untrusted("vm1", SIZE_MAX, buf), "vm1");
+        ASSERT_STREQ(log_untrusted("vm\nACS_EVENT=x\x1b[2J\xc3\xa9", SIZE_MAX, buf), "vm?ACS_EVENT=x?[2J??");
+        ASSERT_STREQ(log_untrusted("abcdef", 3, buf), "abc");      /* len bytes are all there is */
+        ASSERT_STREQ(log_untrusted("abc", 3, buf), "abc");
+        ASSERT_STREQ(log_untrusted(NULL, 3, buf), "");
+        memset(long_name, 'a', sizeof(long_name) - 1);
+        long_name[sizeof(long_name) - 1] = 0;
+        log_untrusted(long_name, SIZE_MAX, buf);
+        ASSERT_EQ(strlen(buf), (size_t) LOG_UNTRUSTED_MAX + 3);
+        ASSERT_TRUE(strcmp(buf + LOG_UNTRUSTED_MAX, "...") == 0);
 }
 
 ACS_TEST_MAIN()

@@ -263,6 +263,17 @@ TEST(string_tables) {
         ASSERT_TRUE(acs_order_kind_to_string(_ACS_ORDER_KIND_MAX) == NULL);
         ASSERT_TRUE(acs_proto_vm_name_is_valid("vm1"));
         ASSERT_FALSE(acs_proto_vm_name_is_valid(".hidden"));
+        ASSERT_FALSE(acs_proto_vm_name_is_valid("-rf"));
+        ASSERT_FALSE(acs_proto_vm_name_is_valid(""));
+        ASSERT_FALSE(acs_proto_vm_name_is_valid(NULL));
+        ASSERT_FALSE(acs_proto_vm_name_is_valid("vm 1"));
+        ASSERT_FALSE(acs_proto_vm_name_is_valid("vm\nACS_EVENT=scale-out"));
+        ASSERT_FALSE(acs_proto_vm_name_is_valid("vm\x1b[2J"));
+        ASSERT_FALSE(acs_proto_vm_name_is_valid("vm\xc3\xa9"));
+        ASSERT_TRUE(acs_proto_vm_name_is_valid("web-1.eu_west"));
+        ASSERT_TRUE(acs_proto_vm_name_is_valid("v-"));
+        ASSERT_TRUE(acs_proto_vm_name_is_valid("012345678901234567890123456789012345678901234567890123456789012"));
+        ASSERT_FALSE(acs_proto_vm_name_is_valid("0123456789012345678901234567890123456789012345678901234567890123"));
         ASSERT_FALSE(acs_proto_vm_name_is_valid("a/b"));
         ASSERT_FALSE(acs_proto_vm_name_is_valid("0123456789012345678901234567890123456789012345678901234567890123456789"));
 }

@@ -9,6 +9,7 @@
 #include "acs-log.h"
 #include "acs-macro.h"
 #include "acs-polkit.h"
+#include "acs-proto.h"
 #include "vim-manager.h"
 #include "vim-provider.h"
 
@@ -19,6 +20,10 @@ static int vm_read(VimManager *m, sd_bus_message *msg, VimVm **ret, sd_bus_error
         r = sd_bus_message_read(msg, "s", &name);
         if (r < 0)
                 return r;
+        if (!acs_proto_vm_name_is_valid(name))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Not a VM name: expected 1..%d of [A-Za-z0-9._-], not starting with '.' or '-'.",
+                                         ACS_PROTO_VM_NAME_MAX);
         *ret = vim_manager_find_vm(m, name);
         if (!*ret)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "No VM named \"%s\".", name);

@@ -7,14 +7,12 @@
 #include "acs-config.h"
 #include "acs-log.h"
 #include "acs-macro.h"
+#include "acs-proto.h"
 #include "vim-manager.h"
 #include "vim-provider.h"
 #include "vim-vm-config.h"
 
 const char *const vim_vm_provider_names[] = { "agent", "systemd", "libvirt", NULL };
-
-/* A VM name is a PSK identity and a unit or domain name part: keep it plain. */
-#define VM_NAME_MAX 64
 
 #define S(f) offsetof(VimVmConfig, f)
 static const AcsConfigItem vm_config_table[] = {
@@ -41,17 +39,6 @@ VimVmConfig *vim_vm_config_free(VimVmConfig *c) {
         acs_config_free(vm_config_table, c);
         free(c->name);
         return mfree(c);
-}
-
-static bool vm_name_valid(const char *name) {
-        size_t l = strlen(name);
-
-        if (l == 0 || l > VM_NAME_MAX || name[0] == '-' || name[0] == '.')
-                return false;
-        for (size_t i = 0; i < l; i++)
-                if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.", name[i]))
-                        return false;
-        return true;
 }
 
 static VimVmConfig *vm_config_new(const char *name) {
@@ -82,8 +69,14 @@ int vim_vm_config_load(const char *path, const char *name, VimVmConfig **ret) {
         AcsConfigError e = {};
         int r;
 
-        if (!vm_name_valid(name))
-                return log_error_errno(-EINVAL, "%s: \"%s\" is not a valid VM name.", path, name);
+        if (!acs_proto_vm_name_is_valid(name)) {
+                char shown[LOG_UNTRUSTED_MAX + 4];
+
+                /* The name is a file name: whatever bytes it holds, print it safely. */
+                return log_error_errno(-EINVAL, "VM file %s.conf: \"%s\" is not a valid VM name (1..%d of "
+                                       "[A-Za-z0-9._-], not starting with '.' or '-').",
+                                       log_untrusted(name, SIZE_MAX, shown), shown, ACS_PROTO_VM_NAME_MAX);
+        }
         c = vm_config_new(name);
         if (!c)
                 return log_oom();
@@ -99,7 +92,7 @@ int vim_vm_config_load_string(const char *name, const char *text, VimVmConfig **
         AcsConfigError e = {};
         int r;
 
-        if (!vm_name_valid(name))
+        if (!acs_proto_vm_name_is_valid(name))
                 return -EINVAL;
         c = vm_config_new(name);
         if (!c)

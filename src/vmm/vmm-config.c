@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "acs-macro.h"
+#include "acs-proto.h"
 #include "acs-string-table.h"
 #include "vmm-config.h"
 
@@ -42,18 +43,6 @@ static int parse_size(const char *value, uint64_t *ret) {
                 return -EINVAL;
         *ret = v * factor;
         return 0;
-}
-
-/* A VM name is a Docker label value, a PSK identity and a journal field: keep it plain. */
-static bool vm_name_is_valid(const char *s) {
-        size_t n = 0;
-
-        if (!s || !*s)
-                return false;
-        for (; s[n]; n++)
-                if (!isalnum((unsigned char) s[n]) && !strchr("-_.", s[n]))
-                        return false;
-        return n <= 63;
 }
 
 const AcsConfigItem vmm_config_table[] = {
@@ -123,7 +112,7 @@ int vmm_settings_init(VmmSettings *s) {
 
         /* The default name is the host name, as a VM's agent would naturally call itself. */
         (void) gethostname(host, sizeof(host) - 1);
-        if (!vm_name_is_valid(host))
+        if (!acs_proto_vm_name_is_valid(host))
                 strcpy(host, "vm");
 
         if (strdup_to(&s->name, host) < 0 ||
@@ -167,12 +156,12 @@ int vmm_settings_load(VmmSettings *s, const char *path, bool allow_missing, AcsC
                 return r;
 
         /* Names and sizes are checked here: the values a key table cannot type. */
-        if (!vm_name_is_valid(s->name))
-                return settings_fail(ret_error, path, "[VM] Name=%s: expected a name of 1..63 letters, digits, '-', '_' or '.'",
-                                     strempty(s->name));
-        if (!vm_name_is_valid(s->service))
-                return settings_fail(ret_error, path, "[VM] Service=%s: expected a name of 1..63 letters, digits, '-', '_' or '.'",
-                                     strempty(s->service));
+        if (!acs_proto_vm_name_is_valid(s->name))
+                return settings_fail(ret_error, path, "[VM] Name=%s: expected a name of 1..63 letters, digits, '-', '_' or '.', "
+                                     "not starting with '-' or '.'", strempty(s->name));
+        if (!acs_proto_vm_name_is_valid(s->service))
+                return settings_fail(ret_error, path, "[VM] Service=%s: expected a name of 1..63 letters, digits, '-', '_' or '.', "
+                                     "not starting with '-' or '.'", strempty(s->service));
         if (s->memory_limit_text) {
                 /* Docker refuses limits below 6 MiB. */
                 if (parse_size(s->memory_limit_text, &s->memory_limit) < 0 || s->memory_limit < 6ULL * 1024 * 1024)

@@ -5,6 +5,7 @@ refuses each with an ACS_EVENT= line, the backend set never shows them, and the 
 serving the honest VM."""
 import os
 import socket
+import subprocess
 import time
 
 from acstest import main, wait_until
@@ -85,6 +86,35 @@ class HostileVmTest(VimTestCase):
         finally:
             for s in stalled:
                 s.close()
+
+    def test_identities_that_are_no_vm_name_refused(self):
+        # A name reaches file names, journal fields, D-Bus and the dashboard: one that could do
+        # harm there is refused at the handshake, even with a key file that would match it.
+        self.start_vim()
+        key = "ab" * 32
+        for name in ("-rf", ".hidden"):
+            with open(os.path.join(self.keys, f"{name}.key"), "w") as f:
+                f.write(key + "\n")
+            os.chmod(os.path.join(self.keys, f"{name}.key"), 0o600)
+        bad = ["-rf", ".hidden", "../agents.d/vm1", "vm\x1b[2Jx", "vm1\nACS_EVENT=scale-out", "v" * 64, "vm 1"]
+        for name in bad:
+            r = subprocess.run(["openssl", "s_client", "-tls1_3", "-psk_identity", name, "-psk", key,
+                                "-connect", f"127.0.0.1:{self.agent_port}"],
+                               input=b"", capture_output=True, timeout=10)
+            self.assertIn(b"Cipher is (NONE)", r.stdout, name)     # no session
+        wait_until(lambda: self.vim.output().count("is not a VM name") == len(bad), 5, interval=0.1,
+                   what="one refusal line per bad identity")
+        out = self.vim.output()
+        self.assertIn('identity "vm?[2Jx" is not a VM name', out)
+        self.assertIn('identity "vm1?ACS_EVENT=scale-out" is not a VM name', out)
+        self.assertNotIn("\x1b", out)
+        self.assertNotIn("\nACS_EVENT=scale-out", out)
+        self.assertNotIn("[scale-out]", out)
+        # and the VIM still takes the honest VM
+        self.start_agent("vm1", containers=1, capacity=2)
+        self.wait_state(lambda s: self.vm("vm1", s) is not None, 5, "vm1 registered")
+        self.assertEqual([v["name"] for v in self.state()["vms"]], ["vm1"])
+
 
 if __name__ == "__main__":
     main()
