@@ -29,6 +29,7 @@ struct AcsLinkClient {
         AcsLink *link;                  /* connecting, handshaking or connected */
         sd_event_source *retry;         /* reconnect timer, re-armed */
         unsigned attempts;              /* failed attempts since the last connection */
+        usec_t lost_at;                 /* CLOCK_MONOTONIC when an established link last ended */
 };
 
 /* OpenSSL asks which external PSK to offer: ours, under our VM name. */
@@ -63,6 +64,8 @@ static usec_t client_next_delay(AcsLinkClient *c) {
         for (unsigned i = 0; i < c->attempts / MAX(c->n_targets, 1U) && d < c->options.backoff_max; i++)
                 d *= 2;
         d = MIN(d, c->options.backoff_max);
+        if (c->lost_at > 0 && now_usec(CLOCK_MONOTONIC) < c->lost_at + ACS_LINK_CLIENT_RETRY_AFTER_LOSS_WINDOW)
+                d = MIN(d, ACS_LINK_CLIENT_RETRY_AFTER_LOSS_MAX);
         (void) getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK);
         return d / 2 + (usec_t) ((double) (d / 2) * ((double) rnd / UINT32_MAX));
 }
@@ -98,8 +101,11 @@ static void client_link_connected(AcsLink *link) {
 static void client_link_closed(AcsLink *link, int reason) {
         AcsLinkClient *c = link->owner;
 
-        if (link->notified && link->handlers->on_disconnect)
-                link->handlers->on_disconnect(link, reason, link->handlers_userdata);
+        if (link->notified) {
+                c->lost_at = now_usec(CLOCK_MONOTONIC);
+                if (link->handlers->on_disconnect)
+                        link->handlers->on_disconnect(link, reason, link->handlers_userdata);
+        }
         link_free(link);
         c->link = NULL;
         client_schedule_retry(c);

@@ -44,6 +44,11 @@
 #define ACS_LINK_SERVER_BACKOFF_MAX_DEFAULT (60 * USEC_PER_SEC)
 #define ACS_LINK_CLIENT_BACKOFF_INITIAL_DEFAULT (100 * USEC_PER_MSEC)
 #define ACS_LINK_CLIENT_BACKOFF_MAX_DEFAULT (10 * USEC_PER_SEC)
+/* After an established link ends (a VIM restart, a leader change), the client retries at least
+ * this often for the window below: the VIM's GracePeriod= (3 s by default) must see every VMM
+ * back before it decides, and a doubled back-off would reach several seconds by then. */
+#define ACS_LINK_CLIENT_RETRY_AFTER_LOSS_MAX (1 * USEC_PER_SEC)
+#define ACS_LINK_CLIENT_RETRY_AFTER_LOSS_WINDOW (60 * USEC_PER_SEC)
 #define ACS_LINK_SERVER_HANDSHAKES_MAX 64       /* connections in handshake at once */
 #define ACS_LINK_SERVER_HANDSHAKES_PER_SOURCE 16 /* of them from one address */
 
