@@ -20,6 +20,7 @@ build_dir=$source_dir/build
 demo_dir=/run/acs-demo
 two_tier=0
 placement=spread
+policy=acs
 scale_down_window=30s
 standby_delay=10s
 cpu_limit=0.1
@@ -38,6 +39,7 @@ usage: tools/demo.sh [OPTIONS]      (make demo DEMO_ARGS="OPTIONS")
 
   --two-tier               A VM-side acs-proxy per VM, fed by its VMM (the original design)
   --placement P            spread (default) or binpack
+  --policy P               acs (default), hpa-default or seed (acs-vim.conf(5) Policy=)
   --scale-down-window T    How long load must stay low before scale-in (default $scale_down_window)
   --standby-delay T        How long an emptied VM stays active (default $standby_delay)
   --cpu-limit CPUS         CPU share of each container (default $cpu_limit)
@@ -57,6 +59,7 @@ while (($#)); do
         case "$1" in
         --two-tier) two_tier=1 ;;
         --placement) placement=$2; shift ;;
+        --policy) policy=$2; shift ;;
         --scale-down-window) scale_down_window=$2; shift ;;
         --standby-delay) standby_delay=$2; shift ;;
         --cpu-limit) cpu_limit=$2; shift ;;
@@ -74,6 +77,7 @@ while (($#)); do
         shift
 done
 case "$placement" in spread|binpack) ;; *) echo "demo: --placement is spread or binpack" >&2; exit 2 ;; esac
+case "$policy" in acs|hpa-default|seed) ;; *) echo "demo: --policy is acs, hpa-default or seed" >&2; exit 2 ;; esac
 case "$front_bus_kind" in system|private) ;; *) echo "demo: --front-bus is system or private" >&2; exit 2 ;; esac
 
 if [ -n "$base_port" ]; then
@@ -248,7 +252,7 @@ done
 
 render "$config_dir/vim.conf.in" "$demo_dir/vim/vim.conf" \
         AGENT_PORT="$agent_port" DEMO_DIR="$demo_dir" SCALE_DOWN_WINDOW="$scale_down_window" \
-        PLACEMENT="$placement" STANDBY_DELAY="$standby_delay" FRONT_BUS="$front_bus" API_PORT="$api_port" \
+        PLACEMENT="$placement" POLICY="$policy" STANDBY_DELAY="$standby_delay" FRONT_BUS="$front_bus" API_PORT="$api_port" \
         TOKEN="$token" BUILD_DIR="$build_dir" PROXY_PORT="$proxy_port"
 
 if ((two_tier)); then
@@ -331,6 +335,7 @@ start acs-proxy "$build_dir/src/proxy/acs-proxy" --config "$demo_dir/front/proxy
         echo "ACS_VMS=\"${vms[*]}\""
         echo "ACS_TWO_TIER=$two_tier"
         echo "ACS_PLACEMENT=$placement"
+        echo "ACS_POLICY=$policy"
         echo "ACS_LOG_DIR=$demo_dir/logs"
         echo "ACS_LOAD=$build_dir/src/load/acs-load"
         echo "ACS_PIDS=\"${pids[*]}\""
@@ -342,7 +347,7 @@ mv "$demo_dir/env.tmp" "$demo_dir/env"
 
 cat <<EOF
 
-ACS demo is up ($( ((two_tier)) && echo two-tier || echo direct) routing, $placement placement).
+ACS demo is up ($( ((two_tier)) && echo two-tier || echo direct) routing, $placement placement, policy $policy).
   proxy       http://127.0.0.1:$proxy_port/          curl http://127.0.0.1:$proxy_port/
   dashboard   http://127.0.0.1:$api_port/          API: curl http://127.0.0.1:$api_port/api/v1/state
   add load    $build_dir/src/load/acs-load --url http://127.0.0.1:$proxy_port/ --users 12 --duration 60 --count-backends

@@ -45,13 +45,13 @@ class Cluster:
     """tools/demo.sh in a directory of its own, on ports base..base+160."""
 
     def __init__(self, workdir, base_port, vm_prefix, placement="spread", two_tier=False,
-                 scale_down_window="10s", standby_delay="5s", cpu_limit="0.1", logdir=None):
+                 scale_down_window="10s", standby_delay="5s", cpu_limit="0.1", logdir=None, policy="acs"):
         self.dir = os.path.join(workdir, "demo")
         self.vms = [f"{vm_prefix}-vm{i}" for i in (1, 2, 3)]
         argv = [os.path.join(acstest.SOURCE_DIR, "tools", "demo.sh"), "--no-setup", "--quiet",
                 "--build-dir", acstest.BUILD_DIR, "--dir", self.dir, "--base-port", base_port,
                 "--front-bus", "private",
-                "--vm-prefix", vm_prefix, "--placement", placement,
+                "--vm-prefix", vm_prefix, "--placement", placement, "--policy", policy,
                 "--scale-down-window", scale_down_window, "--standby-delay", standby_delay,
                 "--cpu-limit", cpu_limit]
         if two_tier:
