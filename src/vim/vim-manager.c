@@ -29,9 +29,6 @@ int vim_manager_new(sd_event *event, const AcsDaemonOptions *options, VimManager
                 return r;
         vim_settings_to_policy(&m->settings, &m->policy);
         m->desired = m->policy.min_replicas;
-        r = vim_state_load(m);
-        if (r < 0)
-                return r;
 
         if (options->bus_address) {
                 m->bus_address = strdup(options->bus_address);
@@ -46,6 +43,10 @@ int vim_manager_new(sd_event *event, const AcsDaemonOptions *options, VimManager
 
         m->event = sd_event_ref(event);
         r = vim_vm_config_load_directory(m, m->settings.vm_directory);
+        if (r < 0)
+                return r;
+        /* After the VMs are declared: the file names their power states. */
+        r = vim_state_load(m);
         if (r < 0)
                 return r;
 

@@ -43,6 +43,8 @@ typedef struct VimManager {
         sd_event_source *scaler_timer;
         usec_t started;                 /* monotonic; decisions wait for the VMMs to register */
         unsigned desired;               /* the replica count the VIM converges to */
+        unsigned operator_desired;      /* the count an operator set (Scale(), the API) ... */
+        bool operator_desired_held;     /* ... while desired still is that count: it is saved */
         bool decided_once;
         bool vms_dirty;
         char last_hold[ACS_POLICY_REASON_MAX];

@@ -12,6 +12,7 @@
 #include "acs-macro.h"
 #include "vim-manager.h"
 #include "vim-provider.h"
+#include "vim-state.h"
 #include "vim-vm-config.h"
 
 static void power_disarm(VimVm *vm) {
@@ -63,6 +64,14 @@ static int power_arm(VimVm *vm, usec_t timeout) {
                                           100 * USEC_PER_MSEC, power_on_deadline, vm);
 }
 
+/* A decision that outlives a restart: saved at once. */
+static void power_decided(VimVm *vm, VimPowerWish wish) {
+        if (vm->power_wish == wish)
+                return;
+        vm->power_wish = wish;
+        vim_state_save(vm->manager);
+}
+
 int vim_power_on(VimVm *vm, const char *event, const char *reason) {
         VimManager *m = vm->manager;
         int r;
@@ -89,6 +98,7 @@ int vim_power_on(VimVm *vm, const char *event, const char *reason) {
         vm->failure = mfree(vm->failure);
         vm->power_on_started = now_usec(CLOCK_MONOTONIC);
         vim_vm_set_state(vm, VIM_VM_BOOTING, event, reason);
+        power_decided(vm, VIM_POWER_WISH_ON);
         return 0;
 }
 
@@ -121,6 +131,7 @@ int vim_power_off(VimVm *vm, const char *event, const char *reason) {
         vm->power_on_started = 0;
         vm->power_forced = false;
         vim_vm_set_state(vm, VIM_VM_POWERING_OFF, event, reason);
+        power_decided(vm, VIM_POWER_WISH_OFF);
         return 0;
 }
 
@@ -165,6 +176,15 @@ void vim_power_registered(VimVm *vm) {
         log_event(LOG_NOTICE, "vm-booted", vm->name, NULL,
                   "VM %s registered %.1f s after power-on (boot time median now %.1f s).", vm->name,
                   (double) took / USEC_PER_SEC, (double) vim_boot_times_median(&vm->boot_times) / USEC_PER_SEC);
+}
+
+void vim_power_restore(VimManager *m) {
+        for (size_t i = 0; i < m->n_vms; i++) {
+                VimVm *vm = m->vms[i];
+
+                if (vm->power_wish == VIM_POWER_WISH_ON && vm->state == VIM_VM_OFF && vim_vm_can_power(vm))
+                        (void) vim_power_on(vm, "vm-power-on", "it was on before acs-vim restarted");
+        }
 }
 
 /* The VM to power on next: the first off one, in the order of their files. */

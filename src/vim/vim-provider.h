@@ -53,6 +53,9 @@ int vim_power_off(VimVm *vm, const char *event, const char *reason);
 void vim_power_done(VimVm *vm, bool on, int r, const char *reason);
 /* The VMM of a VM registered: the boot time is learnt when we booted it. */
 void vim_power_registered(VimVm *vm);
+/* After a restart: powers on again each VM that was on before it and is still off (one that
+ * was on and registered meanwhile was adopted). Before the first decision. */
+void vim_power_restore(VimManager *m);
 /* Powers the next off VM on when the demand projected one boot time ahead (plus VmHeadroom=)
  * exceeds the slots up or coming, or when fewer than MinActiveVms= are up. Once a second. */
 void vim_power_check_demand(VimManager *m, usec_t now);

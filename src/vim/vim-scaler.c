@@ -13,6 +13,7 @@
 #include "vim-backends.h"
 #include "vim-manager.h"
 #include "vim-provider.h"
+#include "vim-state.h"
 
 #define SCALER_INTERVAL USEC_PER_SEC
 /* The proxy's in-flight counts may bring the next decision forward, but not closer than this
@@ -264,6 +265,17 @@ static void scaler_decide(VimManager *m, usec_t now) {
                 log_event(LOG_NOTICE, "replace", NULL, NULL, "%u desired, %u running: %s", d.desired, running, summary);
 }
 
+/* An operator's count is kept until the policy moves away from it; from then on a restart
+ * adopts what runs, as without one. */
+static void scaler_check_operator_count(VimManager *m) {
+        if (!m->operator_desired_held || m->desired == m->operator_desired)
+                return;
+        log_info("The policy moved from the count of %u an operator set to %u; it is no longer kept.",
+                 m->operator_desired, m->desired);
+        m->operator_desired_held = false;
+        vim_state_save(m);
+}
+
 static int scaler_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         VimManager *m = userdata;
         usec_t now = now_usec(CLOCK_MONOTONIC);
@@ -288,17 +300,20 @@ static int scaler_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         if (!m->decided_once) {
                 unsigned running, stored;
 
-                /* Adopt what runs as the count to hold: a restart recreates nothing. */
+                /* Adopt what runs as the count to hold: a restart recreates nothing, unless an
+                 * operator had set the count (saved in the state file). */
                 vim_scaler_count(m, &running, NULL);
-                m->desired = running;
+                m->desired = m->operator_desired_held ?
+                        CLAMP(m->operator_desired, m->policy.min_replicas, m->policy.max_replicas) : running;
                 /* In a cluster, the count the previous leader was heading for, if it left one
                  * (never below what runs: scale-in stays the window's decision). */
                 if (vim_cluster_take_stored_desired(m, &stored))
                         m->desired = CLAMP(MAX(stored, running), m->policy.min_replicas, m->policy.max_replicas);
                 /* ... and as the start of the scale-down window, so a restart never scales in
                  * before the window has seen the load. */
-                acs_scale_history_record(&m->history, now, running);
+                acs_scale_history_record(&m->history, now, m->operator_desired_held ? m->desired : running);
                 m->decided_once = true;
+                vim_power_restore(m);
                 vim_backends_release(m);
                 log_info("Cluster model rebuilt from %zu VMs; deciding from now on.", m->n_vms);
                 if (vim_manager_bus_own_name(m) < 0)
@@ -314,6 +329,7 @@ static int scaler_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         vim_placement_check_standby(m, now);
         /* The backend set follows every change as it happens (vim_manager_containers_changed()). */
         vim_manager_flush_changes(m);
+        scaler_check_operator_count(m);
         vim_cluster_state_changed(m);
         return 0;
 }
@@ -336,7 +352,9 @@ int vim_scaler_scale_to(VimManager *m, unsigned replicas, const char *who) {
 
         vim_scaler_count(m, &running, NULL);
         acs_scale_history_record(&m->history, now, desired);
-        m->desired = desired;
+        m->desired = m->operator_desired = desired;
+        m->operator_desired_held = true;
+        vim_state_save(m);
         if (desired > running && !m->policy.dry_run)
                 vim_placement_check_headroom(m, desired - running);
         (void) scaler_apply(m, running, desired, summary, sizeof(summary));

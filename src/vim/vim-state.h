@@ -2,8 +2,9 @@
 #pragma once
 
 /*
- * The run-time changes of acs-vim that outlive a restart (vim-state.c): the policy, in
- * [State] Directory= (systemd's $STATE_DIRECTORY, /var/lib/acs, by default).
+ * The run-time changes of acs-vim that outlive a restart (vim-state.c): the policy, the count an
+ * operator set and the VMs' power decisions, in [State] Directory= (systemd's $STATE_DIRECTORY,
+ * /var/lib/acs, by default).
  */
 
 #include <json-c/json.h>
@@ -12,9 +13,10 @@
 
 typedef struct VimManager VimManager;
 
-/* Restores the saved policy over the one vim.conf gave; a missing file is no error. */
+/* Restores the saved policy over the one vim.conf gave, the count an operator set and the power
+ * decisions of the declared VMs; a missing file is no error, a bad one is refused (logged). */
 int vim_state_load(VimManager *m);
-/* Saves the running policy; a failure is logged and otherwise ignored. */
+/* Saves all of it; a failure is logged and otherwise ignored. */
 void vim_state_save(VimManager *m);
 /* Applies to the running policy the keys whose value differs between two policies of vim.conf;
  * returns them in *ret_changed (may be NULL). */

@@ -41,6 +41,14 @@ typedef enum VimVmState {
         _VIM_VM_STATE_MAX,
 } VimVmState;
 
+/* What was last decided at run time about a VM's power (by an operator or by the VM tier): kept
+ * in the state file, so a restart powers on again what was on and leaves off what was off. */
+typedef enum VimPowerWish {
+        VIM_POWER_UNDECIDED,
+        VIM_POWER_WISH_ON,
+        VIM_POWER_WISH_OFF,
+} VimPowerWish;
+
 typedef struct VimProviderOps VimProviderOps;
 typedef struct VimVmConfig VimVmConfig;
 
@@ -85,6 +93,7 @@ typedef struct VimVm {
         sd_event_source *power_timer;   /* the power-on or power-off deadline */
         usec_t power_on_started;        /* monotonic; 0 when the VIM did not boot it */
         bool power_forced;              /* the power-off deadline passed once: forced off */
+        VimPowerWish power_wish;        /* the last power decision, saved (vim-state.c) */
         VimBootTimes boot_times;        /* power-on to registered, learnt */
         char dry_run_said[32];          /* the last VM decision a dry run logged, to log each once */
         char *failure;                  /* why it is failed, or the last provider error */

@@ -6,49 +6,19 @@ Under load an off VM is powered on, registers and takes containers; idle, it is 
 powered off; a unit that fails leaves its VM failed with the reason and the next VM is tried;
 an operator powers VMs on and off over the bus; a dry run only logs its VM decisions."""
 import os
-import shlex
 import subprocess
 import unittest
 
 from acstest import binary, main, wait_until
-from vimtest import VimTestCase
+from vimtest import StandinSystemdMixin, VimTestCase
 
 
 def containers(vm):
     return vm["containers"] if vm else []
 
 
-class PowerTest(VimTestCase):
+class PowerTest(StandinSystemdMixin, VimTestCase):
     PORTS = (18200, 18239)
-
-    def declare(self, name, capacity=2, boot="2s", timeout="20s"):
-        os.makedirs(self.vms, exist_ok=True)
-        with open(os.path.join(self.vms, f"{name}.conf"), "w") as f:
-            f.write(f"[VM]\nProvider=systemd\nCapacity={capacity}\nBootTime={boot}\nPowerOnTimeout={timeout}\n"
-                    f"PowerOffTimeout=10s\n[Systemd]\nUnit=acs-{name}.service\nBusAddress={self.bus.address}\n")
-
-    def vmm_command(self, name, capacity=2):
-        argv = [binary("bench/vim-agents/vim-agents-load"), "--port", self.agent_port, "--name", name,
-                "--containers", 0, "--capacity", capacity, "--key-dir", self.keys, "--cpu-file", self.cpu_file,
-                "--obey", "--min", 0, "--base-port", 30000 + 100 * (sum(map(ord, name)) % 300),
-                "--generate-keys"]
-        return " ".join(shlex.quote(str(a)) for a in argv)
-
-    def start_systemd(self, units, fail=(), refuse=(), commands=None):
-        argv = [binary("tests/vim/standin-systemd"), f"--bus-address={self.bus.address}"]
-        argv += [f"--unit=acs-{n}.service={self.vmm_command(n)}" for n in units]
-        argv += [f"--unit=acs-{n}.service={c}" for n, c in (commands or {}).items()]
-        argv += [f"--fail=acs-{n}.service" for n in fail]
-        argv += [f"--refuse=acs-{n}.service" for n in refuse]
-        self.systemd = self.start(argv, name="standin-systemd")
-        wait_until(lambda: "ready" in self.systemd.output(), 10, interval=0.1, what="stand-in systemd")
-
-    def calls(self):
-        return [l for l in self.systemd.output().splitlines() if l.startswith(("StartUnit", "StopUnit"))]
-
-    def setUp(self):
-        super().setUp()
-        self.vms = os.path.join(self.tmpdir, "vms.d")
 
     def test_load_powers_on_an_off_vm_and_idle_powers_it_off(self):
         self.declare("vm2")

@@ -9,12 +9,16 @@ import signal
 import subprocess
 
 from acstest import binary, main, wait_until
-from vimtest import VimTestCase
+from vimtest import StandinSystemdMixin, VimTestCase
+
+def containers(vm):
+    return vm["containers"] if vm else []
+
 
 VIM = ("org.acs.VIM1", "/org/acs/VIM1", "org.acs.VIM1")
 
 
-class VimStateTest(VimTestCase):
+class VimStateTest(StandinSystemdMixin, VimTestCase):
     PORTS = (19500, 19549)
 
     def policy(self):
@@ -68,6 +72,81 @@ class VimStateTest(VimTestCase):
                    what="the broken file refused")
         self.assertEqual(self.policy(), after)
         self.assertIsNone(self.vim.proc.poll())
+
+    def desired(self):
+        return self.bus.get_property_json(*VIM, "Desired")["data"]
+
+    def test_count_and_power_states_survive_restart(self):
+        state_dir = os.path.join(self.tmpdir, "state")
+        os.makedirs(state_dir)
+        self.declare("vm2")
+        self.declare("vm3")
+        self.start_systemd(["vm2", "vm3"])
+        # After the restart vm1 runs 2 and vm2 boots again with none: a restart that only adopted
+        # what runs would hold 2, not the 3 set by hand.
+        self.start_agent("vm1", containers=1, capacity=2)
+        conf = dict(agents={"VmDirectory": self.vms}, state_dir=state_dir, MinActiveVms=0, VmHeadroom=0,
+                    VmStandbyDelay="1h", ScaleDownWindow="10min", TargetCpu="0.6")
+        self.start_vim(**conf)
+        self.wait_state(lambda s: self.vm("vm1", s)["state"] == "active", 10, "vm1 registered")
+
+        self.bus.busctl("call", *VIM, "PowerOn", "s", "vm2")
+        self.bus.busctl("call", *VIM, "PowerOn", "s", "vm3")
+        self.wait_state(lambda s: self.vm("vm3", s)["state"] == "active", 15, "vm3 booted")
+        self.bus.busctl("call", *VIM, "PowerOff", "s", "vm3")
+        self.wait_state(lambda s: self.vm("vm3", s)["state"] == "off" and self.vm("vm2", s)["state"] == "active",
+                        15, "vm3 off, vm2 on")
+        self.bus.busctl("call", *VIM, "Scale", "u", "3")
+        self.assertEqual(self.desired(), 3)
+        self.wait_state(lambda s: len(containers(self.vm("vm2", s))) == 1, 10, "vm2 runs the third container")
+        with open(os.path.join(state_dir, "vim-state.json")) as f:
+            saved = json.load(f)
+        self.assertEqual(saved["scaled"], {"replicas": 3})
+        self.assertEqual(saved["power"], {"vm2": "on", "vm3": "off"})
+
+        # everything stops: the VMs' units too, as when the host restarts
+        self.vim.stop()
+        self.systemd.stop()
+        before = len(self.calls())  # the stand-in's log goes on in the same file
+        self.start_systemd(["vm2", "vm3"])
+        self.start_vim(**conf)
+        self.assertIn("Restored the count of 3 replicas an operator set", self.vim.output())
+        self.assertEqual(self.desired(), 3)
+        # vm2 was on: powered on again; vm3 was off: it stays off
+        wait_until(lambda: "StartUnit acs-vm2.service replace" in self.calls()[before:], 10, what="vm2 powered on again")
+        self.wait_state(lambda s: self.vm("vm2", s)["state"] == "active", 15, "vm2 back and active")
+        self.wait_event("vm-power-on", "vm2: off -> booting: it was on before acs-vim restarted")
+        self.assertEqual(self.vm("vm3")["state"], "off")
+        self.assertNotIn("StartUnit acs-vm3.service replace", self.calls()[before:])
+        self.assertEqual(self.desired(), 3)
+
+    def test_bad_state_file_is_refused(self):
+        state_dir = os.path.join(self.tmpdir, "state")
+        os.makedirs(state_dir)
+        path = os.path.join(state_dir, "vim-state.json")
+        good = {"policy": {"target_cpu": 0.3}, "config": {}, "scaled": {"replicas": 4}, "power": {}}
+        bad = [
+            ("{\"policy\": {\"target_cpu\": 0.3}, \"config\": {", "is not a state file of acs-vim, refusing it"),
+            (json.dumps({**good, "scaled": {"replicas": -3}}), "is not a state file of acs-vim, refusing it"),
+            (json.dumps({**good, "power": {"vm2": "sideways"}}), "is not a state file of acs-vim, refusing it"),
+            (json.dumps({**good, "policy": {"target_cpu": "banana"}}), "Refusing .* starting from vim.conf alone"),
+            (json.dumps({**good, "pad": "x" * (70 * 1024)}), "larger than 65536 bytes, refusing it"),
+        ]
+        self.start_agent("vm1", containers=1, capacity=4)
+        for text, message in bad:
+            with open(path, "w") as f:
+                f.write(text)
+            self.start_vim(state_dir=state_dir, TargetCpu="0.6", MinReplicas="1")
+            self.assertRegex(self.vim.output(), message)
+            self.assertEqual(self.policy()["target_cpu"], 0.6, text[:60])
+            self.assertNotEqual(self.desired(), 4, text[:60])
+            self.vim.stop()
+        # the same file, well formed, is taken
+        with open(path, "w") as f:
+            json.dump(good, f)
+        self.start_vim(state_dir=state_dir, TargetCpu="0.6", MinReplicas="1")
+        self.assertEqual(self.policy()["target_cpu"], 0.3)
+        self.assertEqual(self.desired(), 4)
 
     def test_rate_limits_are_checked(self):
         conf = os.path.join(self.tmpdir, "bad.conf")
