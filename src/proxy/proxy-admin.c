@@ -135,6 +135,17 @@ char *proxy_metrics_text(Manager *m) {
                        "# HELP acs_proxy_connections_total Client connections accepted.\n"
                        "# TYPE acs_proxy_connections_total counter\n"
                        "acs_proxy_connections_total %llu\n"
+                       "# HELP acs_proxy_h2_streams_total HTTP/2 streams opened by clients.\n"
+                       "# TYPE acs_proxy_h2_streams_total counter\n"
+                       "acs_proxy_h2_streams_total %llu\n"
+                       "# HELP acs_proxy_h2_stream_errors_total HTTP/2 streams refused (RST_STREAM PROTOCOL_ERROR or REFUSED_STREAM).\n"
+                       "# TYPE acs_proxy_h2_stream_errors_total counter\n"
+                       "acs_proxy_h2_stream_errors_total %llu\n"
+                       "# HELP acs_proxy_h2_connections_refused_total HTTP/2 connections ended with an error, by reason.\n"
+                       "# TYPE acs_proxy_h2_connections_refused_total counter\n"
+                       "acs_proxy_h2_connections_refused_total{reason=\"rapid_reset\"} %llu\n"
+                       "acs_proxy_h2_connections_refused_total{reason=\"flood\"} %llu\n"
+                       "acs_proxy_h2_connections_refused_total{reason=\"protocol\"} %llu\n"
                        "# HELP acs_proxy_backend_generation Generation of the backend set in force.\n"
                        "# TYPE acs_proxy_backend_generation gauge\n"
                        "acs_proxy_backend_generation %llu\n",
@@ -142,6 +153,11 @@ char *proxy_metrics_text(Manager *m) {
                        (unsigned long long) atomic_load(&m->errors_total),
                        atomic_load(&m->in_flight),
                        (unsigned long long) atomic_load(&m->connections_total),
+                       (unsigned long long) atomic_load(&m->h2_streams_total),
+                       (unsigned long long) atomic_load(&m->h2_stream_errors_total),
+                       (unsigned long long) atomic_load(&m->h2_refused_total[H2_REFUSED_RAPID_RESET]),
+                       (unsigned long long) atomic_load(&m->h2_refused_total[H2_REFUSED_FLOOD]),
+                       (unsigned long long) atomic_load(&m->h2_refused_total[H2_REFUSED_PROTOCOL]),
                        (unsigned long long) (set ? set->generation : 0));
         metrics_backends(&b, m, set, now);
         char *text = acs_buf_steal_string(&b);

@@ -12,6 +12,7 @@
 #include "proxy-backend-conn.h"
 #include "proxy-client.h"
 #include "proxy-forward.h"
+#include "proxy-h2.h"
 #include "proxy-manager.h"
 #include "proxy-worker.h"
 
@@ -84,6 +85,35 @@ static unsigned address_slot(const struct sockaddr_storage *peer) {
         return h % CLIENT_ADDR_SLOTS;
 }
 
+static void client_init_parser(Client *c) {
+        const ProxySettings *s = &c->worker->manager->settings;
+
+        http_parser_init(&c->parser, HTTP_REQUEST, &forward_request_ops, c, s->max_url_size, s->max_head_size);
+        http_parser_set_max_body(&c->parser, (uint64_t) s->max_body_size);
+}
+
+Client *client_new_stream(Client *conn, int32_t stream_id) {
+        Worker *w = conn->worker;
+        Client *c = calloc(1, sizeof(Client));
+
+        if (!c)
+                return NULL;
+        c->worker = w;
+        c->fd = -1;
+        c->stream = (AcsTlsStream) { .fd = -1 };
+        c->h2_parent = conn->h2;
+        c->stream_id = stream_id;
+        memcpy(c->peer, conn->peer, sizeof(c->peer));
+        c->peer_v6 = conn->peer_v6;
+        /* The request head is one HEADERS block, bounded by MaxHeaderListSize=, and the body
+         * by the stream's window: the input buffer needs no limit of its own. */
+        c->state = CLIENT_HEAD;
+        c->deadline = worker_now(w) + w->manager->settings.client_head_timeout;
+        client_init_parser(c);
+        LIST_PREPEND(clients, w->clients, c);
+        return c;
+}
+
 int client_new(Worker *w, int fd, const struct sockaddr_storage *peer, Client **ret) {
         Manager *m = w->manager;
         unsigned slot = address_slot(peer);
@@ -122,9 +152,7 @@ int client_new(Worker *w, int fd, const struct sockaddr_storage *peer, Client **
                 inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) peer)->sin6_addr, c->peer, sizeof(c->peer));
         } else
                 inet_ntop(AF_INET, &((const struct sockaddr_in *) peer)->sin_addr, c->peer, sizeof(c->peer));
-        http_parser_init(&c->parser, HTTP_REQUEST, &forward_request_ops, c,
-                         m->settings.max_url_size, m->settings.max_head_size);
-        http_parser_set_max_body(&c->parser, (uint64_t) m->settings.max_body_size);
+        client_init_parser(c);
 
         c->poll.dispatch = client_on_io;
         r = worker_poll_add(w, &c->poll, fd, EPOLLIN);
@@ -153,6 +181,13 @@ void client_close(Client *c) {
         if (c->queued)
                 client_queue_remove(c);
         c->state = CLIENT_DEAD;
+        if (c->h2_parent) {
+                /* A stream: the connection stays. */
+                h2_stream_closed(c);
+                worker_schedule_cleanup(w);
+                return;
+        }
+        c->h2 = h2_session_free(c->h2);
         acs_tls_stream_done(&c->stream);
                 c->fd = safe_close(c->fd);
         atomic_fetch_sub(&w->manager->client_addr_conns[c->addr_slot], 1);
@@ -177,9 +212,11 @@ Client *client_free(Client *c) {
 void client_update_events(Client *c) {
         uint32_t want = 0;
 
-        if (c->state == CLIENT_DEAD)
+        if (c->state == CLIENT_DEAD || c->h2_parent)
                 return;
-        if (!c->peer_eof && acs_buf_len(&c->in) < CLIENT_IN_MAX &&
+        if (c->h2 && !h2_session_want_read(c))
+                ;       /* the session is over: only what is left goes out */
+        else if (!c->peer_eof && acs_buf_len(&c->in) < CLIENT_IN_MAX &&
             !(c->bconn && acs_buf_len(&c->bconn->out) > WORKER_OUT_HIGH))
                 want |= EPOLLIN;
         if (acs_buf_len(&c->out) > 0)
@@ -207,19 +244,35 @@ static void client_linger(Client *c) {
         client_update_events(c);
 }
 
+/* An HTTP/2 connection: frames nghttp2 has ready go into out first. When the session is over,
+ * the connection closes once out is empty. */
+static void client_fill_h2(Client *c) {
+        if (!c->h2 || c->state != CLIENT_H2 || h2_session_fill(c))
+                return;
+        c->state = CLIENT_CLOSING;
+        c->deadline = worker_now(c->worker) + c->worker->manager->settings.idle_timeout;
+}
+
 int client_flush(Client *c) {
         size_t before = acs_buf_len(&c->out);
 
-        while (acs_buf_len(&c->out) > 0) {
-                ssize_t n = acs_tls_stream_send(&c->stream, acs_buf_peek(&c->out), acs_buf_len(&c->out));
-                if (n < 0) {
-                        if (n == -EAGAIN)
-                                break;
-                        log_debug_errno(n, "Client %s: write failed: %m", c->peer);
-                        client_close(c);
-                        return -ECONNRESET;
+        if (c->h2_parent)
+                return h2_stream_flush(c);
+        for (unsigned round = 0; round < 16; round++) {
+                client_fill_h2(c);
+                while (acs_buf_len(&c->out) > 0) {
+                        ssize_t n = acs_tls_stream_send(&c->stream, acs_buf_peek(&c->out), acs_buf_len(&c->out));
+                        if (n < 0) {
+                                if (n == -EAGAIN)
+                                        break;
+                                log_debug_errno(n, "Client %s: write failed: %m", c->peer);
+                                client_close(c);
+                                return -ECONNRESET;
+                        }
+                        acs_buf_consume(&c->out, (size_t) n);
                 }
-                acs_buf_consume(&c->out, (size_t) n);
+                if (!c->h2 || c->state != CLIENT_H2 || acs_buf_len(&c->out) > 0 || !h2_session_want_write(c))
+                        break;
         }
         /* A slow reader is not a stuck backend: progress here keeps the backend side alive. */
         if (c->bconn && acs_buf_len(&c->out) < before)
@@ -242,6 +295,16 @@ void client_reply_error(Client *c, unsigned status, bool close_after) {
         int r;
 
         c->status = status;
+        if (c->h2_parent) {
+                h2_stream_reply(c, status);
+                if (c->state == CLIENT_DEAD)
+                        return;
+                c->response_complete = true;
+                c->keep_alive = false;
+                c->state = CLIENT_CLOSING;
+                c->deadline = worker_now(c->worker) + c->worker->manager->settings.idle_timeout;
+                return;
+        }
         r = acs_buf_printf(&c->out,
                            "HTTP/1.1 %u %s\r\n"
                            "Content-Type: text/plain\r\n"
@@ -269,7 +332,8 @@ void client_exchange_done(Client *c) {
 
         if (c->state == CLIENT_DEAD || c->state == CLIENT_CLOSING || c->state == CLIENT_LINGER)
                 return;
-        if (!c->keep_alive) {
+        /* A stream carries one exchange: it ends when the response went out. */
+        if (!c->keep_alive || c->h2_parent) {
                 c->state = CLIENT_CLOSING;
                 c->deadline = worker_now(c->worker) + m->settings.idle_timeout;
                 return;
@@ -340,10 +404,44 @@ void client_process(Client *c) {
                 if (c->state == CLIENT_DEAD)
                         return;
                 acs_buf_consume(&c->in, n);
+                if (c->h2_parent)
+                        h2_stream_consumed(c);
                 if (c->bconn && backend_conn_flush(c->bconn) < 0)
                         continue;       /* failed over or answered: the state changed */
                 if (n == 0 || acs_buf_len(&c->in) == 0)
                         break;
+        }
+        (void) client_flush(c);
+}
+
+/* HTTP/2 on this new connection: chosen by ALPN, or the client preface on the plain listener. */
+static bool client_wants_h2(const Client *c, const uint8_t *p, size_t n) {
+        if (c->h2 || c->state != CLIENT_IDLE || c->n_requests > 0)
+                return false;
+        if (c->stream.ssl) {
+                const unsigned char *proto;
+                unsigned len;
+
+                SSL_get0_alpn_selected(c->stream.ssl, &proto, &len);
+                return len == 2 && memcmp(proto, "h2", 2) == 0;
+        }
+        return c->worker->manager->settings.h2_prior_knowledge && h2_is_preface(p, n);
+}
+
+static void client_read_h2(Client *c, const uint8_t *p, size_t n) {
+        int r;
+
+        if (!c->h2) {
+                r = h2_session_start(c);
+                if (r < 0) {
+                        log_warning_errno(r, "Client %s: failed to start HTTP/2: %m", c->peer);
+                        client_close(c);
+                        return;
+                }
+        }
+        if (h2_session_recv(c, p, n) < 0) {
+                client_close(c);
+                return;
         }
         (void) client_flush(c);
 }
@@ -404,6 +502,10 @@ static void client_read(Client *c) {
                 return;
         }
 
+        if (direct && (c->h2 || client_wants_h2(c, p, (size_t) n))) {
+                client_read_h2(c, p, (size_t) n);
+                return;
+        }
         if (direct) {
                 size_t consumed = client_parse(c, p, (size_t) n);
 
@@ -468,6 +570,10 @@ static void client_body_timed_out(Client *c) {
 }
 
 void client_check_deadline(Client *c, usec_t now) {
+        if (c->state == CLIENT_H2) {
+                h2_session_check_deadline(c, now, atomic_load(&c->worker->stopping));
+                return;
+        }
         if (c->state == CLIENT_DEAD || c->deadline == USEC_INFINITY || now < c->deadline)
                 return;
 

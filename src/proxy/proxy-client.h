@@ -21,6 +21,7 @@
 typedef struct Worker Worker;
 typedef struct Backend Backend;
 typedef struct BackendConn BackendConn;
+typedef struct H2Session H2Session;
 
 typedef enum ClientState {
         CLIENT_IDLE,            /* between requests (keep-alive idle timeout) */
@@ -28,6 +29,7 @@ typedef enum ClientState {
         CLIENT_FORWARD,         /* request dispatched: body and/or response flowing */
         CLIENT_CLOSING,         /* flushing the last bytes, then closing */
         CLIENT_LINGER,          /* written side shut, draining what the peer still sends */
+        CLIENT_H2,              /* an HTTP/2 connection: its streams are the exchanges */
         CLIENT_DEAD,            /* closed, freed by the worker's cleanup */
 } ClientState;
 
@@ -78,10 +80,22 @@ typedef struct Client {
         usec_t started;
         const char *hash_key;
         size_t hash_key_len;
+
+        /* HTTP/2 (proxy-h2.h). On a connection: its session. On a stream's Client (no socket
+         * of its own): the connection's session, the stream, and what flows through it. */
+        H2Session *h2;
+        H2Session *h2_parent;
+        LIST_FIELDS(struct Client, h2_streams);
+        int32_t stream_id;      /* 0: the stream is closed already */
+        bool h2_chunked;        /* the request body goes to the parser as chunks */
+        bool h2_headers_sent;
+        uint64_t h2_unconsumed; /* DATA bytes taken into in, not yet given back to the windows */
 } Client;
 
 /* Takes over an accepted socket; -EUSERS when its address is over its connection limit. */
 int client_new(Worker *w, int fd, const struct sockaddr_storage *peer, Client **ret);
+/* The Client of a new HTTP/2 stream of connection conn; NULL when out of memory. */
+Client *client_new_stream(Client *conn, int32_t stream_id);
 Client *client_free(Client *c);
 /* Closes now (the exchange, if any, is aborted); the memory goes at the worker's cleanup. */
 void client_close(Client *c);

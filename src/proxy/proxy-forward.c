@@ -8,6 +8,7 @@
 #include "proxy-backend-conn.h"
 #include "proxy-client.h"
 #include "proxy-forward.h"
+#include "proxy-h2.h"
 #include "proxy-manager.h"
 #include "proxy-worker.h"
 
@@ -448,6 +449,9 @@ static int response_headers_complete(HttpParser *hp) {
                 return response_refuse(hp, "protocol switch was not asked for");
         if (status < 200) {
                 bc->interim = true;
+                /* HTTP/2 streams get the final response only. */
+                if (c->h2_parent)
+                        return 0;
                 /* HTTP/1.0 clients do not know interim responses (RFC 9110 15.2). */
                 if (!c->http10 && build_response_head(c, hp, &c->out, true) < 0)
                         return response_refuse(hp, "out of memory");
@@ -483,6 +487,14 @@ static int response_headers_complete(HttpParser *hp) {
         if (!c->request_complete)
                 c->keep_alive = false;
 
+        if (c->h2_parent) {
+                /* DATA frames carry the body as it comes, whatever its framing here. */
+                if (c->framing != FRAMING_NONE)
+                        c->framing = FRAMING_LENGTH;
+                if (h2_stream_response_head(c, hp) < 0)
+                        return response_refuse(hp, "out of memory");
+                return c->head_method ? 1 : 0;
+        }
         if (build_response_head(c, hp, &c->out, false) < 0)
                 return response_refuse(hp, "out of memory");
         return c->head_method ? 1 : 0;

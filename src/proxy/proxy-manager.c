@@ -92,9 +92,10 @@ int manager_load(Manager *m, const char *config_path) {
         }
         m->lb = lb_ops_for(m->settings.balance);
         if (acs_tls_settings_enabled(&m->settings.tls)) {
+                static const char *const alpn_h2[] = { "h2", "http/1.1", NULL };
                 static const char *const alpn[] = { "http/1.1", NULL };
 
-                r = acs_tls_server_new(&m->settings.tls, alpn, &m->tls);
+                r = acs_tls_server_new(&m->settings.tls, m->settings.h2_enabled ? alpn_h2 : alpn, &m->tls);
                 if (r < 0)
                         return r;
         }

@@ -18,6 +18,7 @@
 #include "acs-daemon.h"
 #include "acs-etcd.h"
 #include "proxy-backend.h"
+#include "proxy-h2.h"
 #include "proxy-lb.h"
 #include "proxy-settings.h"
 
@@ -70,6 +71,9 @@ typedef struct Manager {
         _Atomic uint64_t errors_total;
         _Atomic unsigned in_flight;
         _Atomic uint64_t connections_total;
+        _Atomic uint64_t h2_streams_total;
+        _Atomic uint64_t h2_stream_errors_total;        /* RST_STREAM PROTOCOL_ERROR / REFUSED_STREAM sent */
+        _Atomic uint64_t h2_refused_total[_H2_REFUSED_MAX];
         _Atomic unsigned client_addr_conns[CLIENT_ADDR_SLOTS];
 
         uint64_t last_requests_total;   /* for the STATUS= rate */

@@ -15,6 +15,7 @@ static const char *const source_names[] = { "static", "vim", "vmm", "etcd", NULL
 static const char *const balance_names[] = { "p2c", "roundrobin", "leastconn", "hash", NULL };
 
 #define P(key, type, field, ...) { "Proxy", key, type, offsetof(ProxySettings, field), __VA_ARGS__ }
+#define H2(key, type, field, ...) { "Http2", key, type, offsetof(ProxySettings, field), __VA_ARGS__ }
 #define SEC(n) ((int64_t) (n) * (int64_t) USEC_PER_SEC)
 
 const AcsConfigItem proxy_settings_table[] = {
@@ -49,6 +50,12 @@ const AcsConfigItem proxy_settings_table[] = {
         P("RetryOn503", ACS_CONFIG_BOOL, retry_on_503),
         ACS_ETCD_CONFIG_ITEMS(ProxySettings, etcd),
         ACS_TLS_CONFIG_ITEMS(ProxySettings, tls),
+        H2("Enabled", ACS_CONFIG_BOOL, h2_enabled),
+        H2("PriorKnowledge", ACS_CONFIG_BOOL, h2_prior_knowledge),
+        H2("MaxConcurrentStreams", ACS_CONFIG_UINT, h2_max_concurrent_streams, .min = 1, .max = 10000),
+        H2("MaxHeaderListSize", ACS_CONFIG_UINT, h2_max_header_list_size, .min = 1024, .max = 1 << 20),
+        H2("InitialWindowSize", ACS_CONFIG_UINT, h2_initial_window_size, .min = 65535, .max = 16 << 20),
+        H2("MaxResetsPerSecond", ACS_CONFIG_UINT, h2_max_resets_per_second, .min = 1, .max = 1 << 20),
         {},
 };
 
@@ -72,6 +79,11 @@ void proxy_settings_init(ProxySettings *s) {
                 .slow_start = 0,
                 .eject_failures = 3,
                 .eject_time = 1 * USEC_PER_SEC,
+                .h2_enabled = true,
+                .h2_max_concurrent_streams = 100,
+                .h2_max_header_list_size = 16384,
+                .h2_initial_window_size = 65535,
+                .h2_max_resets_per_second = 100,
         };
 }
 

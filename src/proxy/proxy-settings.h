@@ -70,6 +70,14 @@ typedef struct ProxySettings {
          * connection failure is (HAProxy's retry-on 503). For a front proxy whose backends are
          * the VM-side proxies of two-tier routing: one of them may have no container left. */
         bool retry_on_503;
+
+        /* [Http2] */
+        bool h2_enabled;                /* offered by ALPN when [Tls] is on */
+        bool h2_prior_knowledge;        /* h2c on the plain listener: a client preface starts it */
+        unsigned h2_max_concurrent_streams;
+        unsigned h2_max_header_list_size;
+        unsigned h2_initial_window_size;
+        unsigned h2_max_resets_per_second;
 } ProxySettings;
 
 extern const AcsConfigItem proxy_settings_table[];
