@@ -440,6 +440,7 @@ static void client_read_h2(Client *c, const uint8_t *p, size_t n) {
                 }
         }
         if (h2_session_recv(c, p, n) < 0) {
+                (void) client_flush(c);         /* the GOAWAY, if it goes out at once */
                 client_close(c);
                 return;
         }

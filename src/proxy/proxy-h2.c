@@ -560,17 +560,24 @@ int h2_session_recv(Client *c, const uint8_t *p, size_t n) {
         h2->busy++;
         r = nghttp2_session_mem_recv(h2->ng, p, n);
         h2->busy--;
-        if (r == NGHTTP2_ERR_FLOODED) {
-                h2_refused(h2, H2_REFUSED_FLOOD, "PING/SETTINGS flood");
-                return -EPROTO;
+        if (r >= 0)
+                return 0;
+        switch (r) {
+        case NGHTTP2_ERR_FLOODED:
+                h2_refused(h2, H2_REFUSED_FLOOD, "PING/SETTINGS acknowledgements piling up (flood)");
+                break;
+        case NGHTTP2_ERR_TOO_MANY_CONTINUATIONS:
+                h2_refused(h2, H2_REFUSED_FLOOD, "too many CONTINUATION frames (flood)");
+                break;
+        default:
+                h2_refused(h2, H2_REFUSED_PROTOCOL, nghttp2_strerror((int) r));
+                break;
         }
-        if (r < 0) {
-                if (r == NGHTTP2_ERR_BAD_CLIENT_MAGIC)
-                        h2_refused(h2, H2_REFUSED_PROTOCOL, "no HTTP/2 client preface");
-                log_debug("Client %s: HTTP/2 input refused: %s", c->peer, nghttp2_strerror((int) r));
-                return -EPROTO;
-        }
-        return 0;
+        /* A last GOAWAY, if the connection still takes it; the caller closes. */
+        (void) nghttp2_session_terminate_session(h2->ng, r == NGHTTP2_ERR_FLOODED ||
+                                                 r == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS
+                                                         ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
+        return -EPROTO;
 }
 
 bool h2_session_fill(Client *c) {
