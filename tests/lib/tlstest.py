@@ -23,9 +23,9 @@ def bundle(path, certificates):
     return path
 
 
-def check_versions_and_alpn(test, connect, context):
+def check_versions_and_alpn(test, connect, context, alpn="http/1.1"):
     """What an operator checks of a TLS port: TLS 1.2 and 1.3 accepted, 1.1 and older refused,
-    ALPN answering http/1.1 to a client that prefers h2. connect(name, ctx) opens a TLS
+    ALPN answering alpn to a client that prefers h2 (http/1.1 where no HTTP/2 is spoken). connect(name, ctx) opens a TLS
     connection; context(**attributes) makes a client context trusting the test's certificates."""
     import ssl
     for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
@@ -44,7 +44,7 @@ def check_versions_and_alpn(test, connect, context):
     ctx = context()
     ctx.set_alpn_protocols(["h2", "http/1.1"])
     with connect("a.test", ctx) as s:
-        test.assertEqual(s.selected_alpn_protocol(), "http/1.1")
+        test.assertEqual(s.selected_alpn_protocol(), alpn)
 
 
 def make_stapled_certificate(directory, name):

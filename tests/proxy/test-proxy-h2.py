@@ -215,6 +215,25 @@ class ProxyH2(ProxyTestCase):
                         "-w", "%{http_version} %{http_code}", url=self.url("/")).decode()
         self.assertEqual(out, "2 431")
 
+    def test_max_concurrent_streams(self):
+        # MaxConcurrentStreams= (default 100): the 101st stream at once is refused. Before the
+        # client acknowledged the setting, with RST_STREAM REFUSED_STREAM (the connection goes
+        # on); after, nghttp2 makes it a connection error (RFC 9113 5.1.2 allows a stream error).
+        slow = [(":method", "GET"), (":scheme", "http"), (":path", "/slow?ms=1500"), (":authority", "a.test")]
+        burst = b"".join(frame(HEADERS, END_HEADERS | END_STREAM, s, hpack(slow)) for s in range(1, 203, 2))
+        c = RawH2(self.proxy_port)
+        c.send(burst)
+        self.assertEqual(c.stream_end(201), ("rst", 7))
+        wait_until(lambda: self.backend_.count() == 100, 10, what="100 streams at the backend")
+        c.close()
+        c = RawH2(self.proxy_port)
+        c.send(frame(SETTINGS, ACK, 0))
+        c.wait_for(lambda f: f[0] == SETTINGS and f[1] & ACK)      # ours, acknowledged by the proxy
+        c.send(burst)
+        self.assertEqual(c.stream_end(201), ("goaway", PROTOCOL_ERROR))
+        c.close()
+        self.curl_h2c()
+
     # ---- strict checks ----
 
     def check_refused(self, fields, end_stream=True, then=None):

@@ -88,7 +88,7 @@ class ProxyTls(ProxyTestCase):
         self.assertIn("OCSP response: no response sent", status("a.test"))
 
     def test_versions_alpn_and_clear_text(self):
-        check_versions_and_alpn(self, self.connect_tls, self.context)
+        check_versions_and_alpn(self, self.connect_tls, self.context, alpn="h2")
         # Clear text on the TLS port gets no HTTP answer.
         with socket.create_connection(("127.0.0.1", self.proxy_port), timeout=5) as s:
             s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
