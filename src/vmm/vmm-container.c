@@ -8,7 +8,6 @@
 #include "acs-macro.h"
 #include "acs-string-table.h"
 #include "vmm-container.h"
-#include "vmm-docker.h"
 #include "vmm-manager.h"
 
 #define VMM_PROBE_INTERVAL (100 * USEC_PER_MSEC)
@@ -82,6 +81,18 @@ bool vmm_container_counts(const VmmContainer *c) {
 
 bool vmm_container_is_backend(const VmmContainer *c) {
         return !c->removing && (c->state == VMM_CONTAINER_READY || c->state == VMM_CONTAINER_DRAINING);
+}
+
+bool vmm_container_is_ready(const VmmContainer *c) {
+        return !c->removing && c->state == VMM_CONTAINER_READY;
+}
+
+bool vmm_container_is_starting(const VmmContainer *c) {
+        return !c->removing && (c->state == VMM_CONTAINER_STARTING || c->state == VMM_CONTAINER_CREATING);
+}
+
+bool vmm_container_is_draining(const VmmContainer *c) {
+        return !c->removing && c->state == VMM_CONTAINER_DRAINING;
 }
 
 static void container_set_state(VmmContainer *c, VmmContainerState state) {
@@ -225,80 +236,6 @@ void vmm_container_drain(VmmContainer *c, usec_t timeout) {
         container_set_state(c, VMM_CONTAINER_DRAINING);
         if (container_arm_timer(c, timeout) < 0)
                 vmm_container_remove(c, true);
-}
-
-static void container_removed(VmmDocker *d, int error, long status, json_object *reply, const char *id, void *userdata) {
-        VmmManager *m = userdata;
-        VmmContainer *c = vmm_manager_find_container(m, id);
-
-        if (error < 0) {
-                vmm_manager_docker_failed(m, error);
-                /* The object stays as "removing"; the next sync after Docker is back settles it. */
-                return;
-        }
-        if (status != 204 && status != 404)
-                log_struct_errno(LOG_WARNING, 0, "container-remove-failed", m->settings.name, id,
-                                 "Failed to remove container %.12s: %s (HTTP %ld)", id,
-                                 vmm_docker_error_message(reply), status);
-        else
-                log_event(LOG_INFO, "container-removed", m->settings.name, id, "Container %.12s removed.", id);
-
-        if (c) {
-                vmm_container_free(c);
-                vmm_manager_containers_changed(m, false);
-        }
-        vmm_manager_send_event(m, "container-removed", id, "removed");
-        vmm_manager_reconcile_soon(m);
-}
-
-static void container_stopped(VmmDocker *d, int error, long status, json_object *reply, const char *id, void *userdata) {
-        VmmManager *m = userdata;
-        int r;
-
-        if (error < 0) {
-                vmm_manager_docker_failed(m, error);
-                return;
-        }
-        /* 204 stopped, 304 already stopped, 404 gone: remove it in every case. */
-        r = vmm_docker_remove_container(m->docker, id, container_removed, m);
-        if (r < 0)
-                log_error_errno(r, "Failed to remove container %.12s: %m", id);
-}
-
-void vmm_container_remove(VmmContainer *c, bool graceful) {
-        VmmManager *m = c->manager;
-        bool was_backend = vmm_container_is_backend(c);
-        int r;
-
-        if (c->removing)
-                return;
-        c->removing = true;
-        c->probe = acs_http_cancel(c->probe);
-        if (c->timer)
-                (void) sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
-        vmm_manager_containers_changed(m, was_backend);
-
-        if (!c->id)
-                return;         /* still creating: the create reply removes it */
-
-        log_event(LOG_INFO, "container-stopping", m->settings.name, c->id, "Stopping container %.12s (port %u)%s.",
-                  c->id, c->port, graceful ? " with SIGTERM and a grace period" : "");
-        if (graceful)
-                r = vmm_docker_stop_container(m->docker, c->id, m->settings.stop_timeout, container_stopped, m);
-        else
-                r = vmm_docker_remove_container(m->docker, c->id, container_removed, m);
-        if (r < 0)
-                log_error_errno(r, "Failed to stop container %.12s: %m", c->id);
-}
-
-void vmm_container_finish_removal(VmmContainer *c) {
-        int r;
-
-        if (!c->removing || !c->id)
-                return;
-        r = vmm_docker_remove_container(c->manager->docker, c->id, container_removed, c->manager);
-        if (r < 0)
-                log_error_errno(r, "Failed to remove container %.12s: %m", c->id);
 }
 
 void vmm_container_sample(VmmContainer *c, usec_t now, double cpu_limit) {

@@ -59,6 +59,12 @@ const char *vmm_container_state_to_string(VmmContainerState s);
 
 /* Creates the object and links it into m's list (id may be NULL while creating). */
 int vmm_container_new(VmmManager *m, const char *id, unsigned port, VmmContainerState state, VmmContainer **ret);
+/* vmm-container-docker.c: creates a container on a free port of ours through Docker and starts
+ * it; the object is linked at once, in state creating. A call that cannot be made is logged and
+ * returned. */
+int vmm_container_create(VmmManager *m);
+/* Asks Docker for its PID (to sample its cgroup); one that is not running is replaced. */
+void vmm_container_inspect(VmmContainer *c);
 /* Unlinks and frees; accepts NULL, returns NULL. */
 VmmContainer *vmm_container_free(VmmContainer *c);
 
@@ -66,6 +72,10 @@ VmmContainer *vmm_container_free(VmmContainer *c);
 bool vmm_container_counts(const VmmContainer *c);
 /* Whether a proxy may route to it (ready or draining, not being removed). */
 bool vmm_container_is_backend(const VmmContainer *c);
+/* Counted as STATUS= shows them (none being removed): ready, starting (or creating), draining. */
+bool vmm_container_is_ready(const VmmContainer *c);
+bool vmm_container_is_starting(const VmmContainer *c);
+bool vmm_container_is_draining(const VmmContainer *c);
 /* Docker gave us the id: starting. */
 int vmm_container_set_id(VmmContainer *c, const char *id);
 /* It runs: ask GET /readyz until it answers 200 (or ReadyTimeout= passes). */

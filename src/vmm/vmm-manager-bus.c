@@ -10,6 +10,7 @@
 #include "acs-log.h"
 #include "acs-macro.h"
 #include "acs-polkit.h"
+#include "vmm-engine.h"
 #include "vmm-manager.h"
 
 
@@ -27,7 +28,7 @@ static int property_get_state(sd_bus *bus, const char *path, const char *interfa
 static int property_get_bool(sd_bus *bus, const char *path, const char *interface, const char *property,
                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         VmmManager *m = userdata;
-        bool b = streq(property, "VimConnected") ? vmm_manager_vim_connected(m) : m->docker_up;
+        bool b = streq(property, "VimConnected") ? vmm_manager_vim_connected(m) : vmm_engine_is_up(m->engine);
         return sd_bus_message_append(reply, "b", b);
 }
 

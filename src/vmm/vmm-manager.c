@@ -1,13 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 #include <systemd/sd-daemon.h>
 
 #include "acs-daemon.h"
@@ -15,19 +12,16 @@
 #include "acs-macro.h"
 #include "acs-curl.h"
 #include "vmm-docker.h"
-#include "vmm-image.h"
+#include "vmm-engine.h"
 #include "vmm-manager.h"
 #include "vmm-proxy-stats.h"
 #include "vmm-uplink.h"
 
-#define VMM_DOCKER_BACKOFF_MIN (250 * USEC_PER_MSEC)
-#define VMM_DOCKER_BACKOFF_MAX (5 * USEC_PER_SEC)
 #define VMM_CREATE_BACKOFF_MAX (30 * USEC_PER_SEC)
-
-static void manager_docker_connect(VmmManager *m);
 
 static int manager_on_tick(sd_event_source *s, uint64_t usec, void *userdata);
 static int manager_on_reconcile(sd_event_source *s, void *userdata);
+static const VmmEngineCallbacks manager_engine_callbacks;
 
 int vmm_manager_new(sd_event *event, VmmSettings *settings, VmmManager **ret) {
         _cleanup_(vmm_manager_freep) VmmManager *m = NULL;
@@ -47,7 +41,7 @@ int vmm_manager_new(sd_event *event, VmmSettings *settings, VmmManager **ret) {
         /* Back-off jitter differs between VMs started at the same time. */
         srandom((unsigned) (now_usec(CLOCK_REALTIME) ^ ((usec_t) getpid() << 16)));
 
-        r = vmm_docker_new(event, m->settings.docker_socket, &m->docker);
+        r = vmm_engine_new(event, &m->settings, &manager_engine_callbacks, m, &m->engine);
         if (r < 0)
                 return r;
         m->http = acs_curl_new(event);
@@ -103,14 +97,13 @@ VmmManager *vmm_manager_free(VmmManager *m) {
         vmm_uplink_free(m->uplink);
         vmm_proxy_stats_free(m->proxy_stats);
         /* Containers cancel their probes in m->http; Docker requests only name containers by id,
-         * and are dropped without callbacks. */
+         * and are dropped without callbacks with the engine. */
         while (m->containers)
                 vmm_container_free(m->containers);
-        vmm_docker_free(m->docker);
+        vmm_engine_free(m->engine);
         acs_curl_free(m->http);
         sd_event_source_disable_unref(m->tick);
         sd_event_source_disable_unref(m->reconcile);
-        sd_event_source_disable_unref(m->docker_retry);
         sd_bus_flush_close_unref(m->bus);
         free(m->config_path);
         sd_event_unref(m->event);
@@ -150,18 +143,6 @@ unsigned vmm_manager_count(VmmManager *m, bool (*pred)(const VmmContainer *c)) {
         return n;
 }
 
-static bool container_is_ready(const VmmContainer *c) {
-        return !c->removing && c->state == VMM_CONTAINER_READY;
-}
-
-static bool container_is_starting(const VmmContainer *c) {
-        return !c->removing && (c->state == VMM_CONTAINER_STARTING || c->state == VMM_CONTAINER_CREATING);
-}
-
-static bool container_is_draining(const VmmContainer *c) {
-        return !c->removing && c->state == VMM_CONTAINER_DRAINING;
-}
-
 bool vmm_manager_vim_connected(VmmManager *m) {
         return m->uplink && vmm_uplink_is_connected(m->uplink);
 }
@@ -171,9 +152,9 @@ static void manager_notify_status(VmmManager *m) {
         _cleanup_free_ char *status = NULL;
 
         if (asprintf(&status, "%u ready, %u starting, %u draining, %u wanted (%s); Docker %s; VIM %s",
-                     vmm_manager_count(m, container_is_ready), vmm_manager_count(m, container_is_starting),
-                     vmm_manager_count(m, container_is_draining), m->desired, vmm_state_to_string(m->state),
-                     m->docker_up ? "up" : "unreachable",
+                     vmm_manager_count(m, vmm_container_is_ready), vmm_manager_count(m, vmm_container_is_starting),
+                     vmm_manager_count(m, vmm_container_is_draining), m->desired, vmm_state_to_string(m->state),
+                     vmm_engine_is_up(m->engine) ? "up" : "unreachable",
                      m->uplink ? (vmm_manager_vim_connected(m) ? "connected" : "away") : "not configured") < 0)
                 return;
         if (streq_ptr(status, m->last_status))
@@ -222,256 +203,40 @@ void vmm_manager_send_event(VmmManager *m, const char *event, const char *contai
                 vmm_uplink_send_event(m->uplink, event, container, message);
 }
 
-/* --- Docker Engine up and down */
+/* --- the Docker Engine's news (vmm-engine.c) */
 
-static int manager_on_docker_retry(sd_event_source *s, uint64_t usec, void *userdata) {
-        manager_docker_connect(userdata);
-        return 0;
+static void manager_engine_up(VmmEngine *e, void *userdata) {
+        manager_notify_status(userdata);
 }
 
-static void manager_schedule_docker_retry(VmmManager *m) {
-        usec_t delay;
-        int r;
+static void manager_engine_down(VmmEngine *e, bool first, bool was_up, void *userdata) {
+        VmmManager *m = userdata;
 
-        m->docker_backoff = m->docker_backoff == 0 ? VMM_DOCKER_BACKOFF_MIN
-                                                   : MIN(m->docker_backoff * 2, VMM_DOCKER_BACKOFF_MAX);
-        /* Jitter, so that many VMs do not knock on restarted Engines in step. */
-        delay = m->docker_backoff / 2 + (usec_t) random() % (m->docker_backoff / 2 + 1);
-
-        if (m->docker_retry) {
-                r = sd_event_source_set_time_relative(m->docker_retry, delay);
-                if (r >= 0)
-                        r = sd_event_source_set_enabled(m->docker_retry, SD_EVENT_ONESHOT);
-        } else
-                r = sd_event_add_time_relative(m->event, &m->docker_retry, CLOCK_MONOTONIC, delay, 0,
-                                               manager_on_docker_retry, m);
-        if (r < 0)
-                log_error_errno(r, "Failed to schedule a Docker retry: %m");
-}
-
-void vmm_manager_docker_failed(VmmManager *m, int error) {
-        bool was_up = m->docker_up;
-
-        m->docker_up = false;
-        m->synced = false;
-        m->image_ready = false;
-        m->image_pending = false;
-        vmm_docker_unwatch_events(m->docker);
-
-        if (!m->docker_down_logged) {
-                log_struct_errno(LOG_ERR, error, "docker-down", m->settings.name, NULL,
-                                 "Docker Engine at %s is not answering: %m. Containers are left as they are, "
-                                 "the D-Bus API keeps answering; retrying until it is back.",
-                                 vmm_docker_socket(m->docker));
-                m->docker_down_logged = true;
+        if (first)
                 vmm_manager_send_event(m, "docker-down", "", "Docker Engine is not answering");
-        }
-        if (was_up || !m->docker_retry || sd_event_source_get_enabled(m->docker_retry, NULL) == 0)
-                manager_schedule_docker_retry(m);
         if (was_up)
                 vmm_manager_bus_emit_changed(m, "DockerConnected", NULL);
         manager_notify_status(m);
 }
 
-static void manager_docker_event(VmmDocker *d, json_object *event, void *userdata) {
+static void manager_engine_died(VmmEngine *e, const char *id, const char *exit_code, void *userdata) {
         VmmManager *m = userdata;
-        json_object *action = json_get_path(event, "Action", NULL);
-        json_object *id = json_get_path(event, "Actor", "ID", NULL);
-        json_object *code = json_get_path(event, "Actor", "Attributes", "exitCode", NULL);
-        VmmContainer *c;
+        VmmContainer *c = vmm_manager_find_container(m, id);
 
-        if (!action || !id || !json_object_is_type(action, json_type_string) ||
-            !json_object_is_type(id, json_type_string))
-                return;
-        if (!streq(json_object_get_string(action), "die"))
-                return;
-
-        c = vmm_manager_find_container(m, json_object_get_string(id));
         if (!c || c->removing)
                 return;         /* one we are stopping, or not ours */
 
         log_event(LOG_WARNING, "container-died", m->settings.name, c->id,
                   "Container %.12s on port %u died (exit code %s), replacing it.", c->id, c->port,
-                  code ? json_object_get_string(code) : "unknown");
+                  exit_code ?: "unknown");
         vmm_manager_send_event(m, "container-died", c->id, "the container exited; replacing it");
         /* Removal frees the port and the slot; reconcile creates the replacement right away. */
         vmm_container_remove(c, false);
         vmm_manager_reconcile_soon(m);
 }
 
-static void manager_docker_events_end(VmmDocker *d, int error, void *userdata) {
-        VmmManager *m = userdata;
-
-        if (m->docker_up)
-                vmm_manager_docker_failed(m, error);
-}
-
-/* Adopts a running container found at sync: its port is in our label. */
-static void manager_container_inspected(VmmDocker *d, int error, long status, json_object *reply, const char *id,
-                                        void *userdata) {
-        VmmManager *m = userdata;
-        VmmContainer *c = vmm_manager_find_container(m, id);
-        json_object *pid = json_get_path(reply, "State", "Pid", NULL);
-        json_object *running = json_get_path(reply, "State", "Running", NULL);
-
-        if (error < 0) {
-                vmm_manager_docker_failed(m, error);
-                return;
-        }
-        if (!c || c->removing)
-                return;
-        if (status != 200 || !pid || !running || !json_object_get_boolean(running)) {
-                /* It stopped between create/list and now: the die event replaces it. */
-                log_struct_errno(LOG_WARNING, 0, "container-lost", m->settings.name, id,
-                                 "Container %.12s is not running (HTTP %ld), replacing it.", id, status);
-                vmm_container_remove(c, false);
-                vmm_manager_reconcile_soon(m);
-                return;
-        }
-        vmm_container_attach(c, (pid_t) json_object_get_int(pid));
-        vmm_container_probe_readiness(c);      /* adopted ones: started ones probe already */
-}
-
-static void manager_container_started(VmmDocker *d, int error, long status, json_object *reply, const char *id,
-                                      void *userdata) {
-        VmmManager *m = userdata;
-        VmmContainer *c = vmm_manager_find_container(m, id);
-        int r;
-
-        if (error < 0) {
-                vmm_manager_docker_failed(m, error);
-                return;
-        }
-        if (!c || c->removing)
-                return;
-        if (status != 204 && status != 304) {
-                log_struct_errno(LOG_ERR, 0, "container-start-failed", m->settings.name, id,
-                                 "Failed to start container %.12s on port %u: %s (HTTP %ld)", id, c->port,
-                                 vmm_docker_error_message(reply), status);
-                m->create_failures++;
-                vmm_container_remove(c, false);
-                return;
-        }
-        m->create_failures = 0;
-        log_event(LOG_INFO, "container-started", m->settings.name, id, "Container %.12s started on %s:%u.", id,
-                  m->settings.address, c->port);
-        vmm_manager_send_event(m, "container-started", id, "started");
-        /* Probing and inspecting (for the PID and so the cgroup) go on side by side. */
-        vmm_container_probe_readiness(c);
-        r = vmm_docker_inspect_container(m->docker, id, manager_container_inspected, m);
-        if (r < 0)
-                log_error_errno(r, "Failed to inspect container %.12s: %m", id);
-}
-
-static VmmContainer *manager_find_creating(VmmManager *m, unsigned port) {
-        for (VmmContainer *c = m->containers; c; c = c->next)
-                if (!c->id && c->port == port)
-                        return c;
-        return NULL;
-}
-
-static void manager_container_created(VmmDocker *d, int error, long status, json_object *reply, const char *context,
-                                      void *userdata) {
-        VmmManager *m = userdata;
-        json_object *id = json_get_path(reply, "Id", NULL);
-        VmmContainer *c = manager_find_creating(m, (unsigned) strtoul(strempty(context), NULL, 10));
-        int r;
-
-        if (error < 0) {
-                vmm_container_free(c);
-                vmm_manager_docker_failed(m, error);
-                return;
-        }
-        if (status != 201 || !id || !json_object_is_type(id, json_type_string)) {
-                log_struct_errno(LOG_ERR, 0, "container-create-failed", m->settings.name, NULL,
-                                 "Failed to create a container on port %s: %s (HTTP %ld)", strempty(context),
-                                 vmm_docker_error_message(reply), status);
-                m->create_failures++;
-                vmm_container_free(c);
-                vmm_manager_containers_changed(m, false);
-                return;
-        }
-
-        if (!c || c->removing) {
-                /* Not wanted any more (scaled down while it was being created). */
-                vmm_container_free(c);
-                r = vmm_docker_remove_container(m->docker, json_object_get_string(id), NULL, NULL);
-                (void) r;
-                return;
-        }
-
-        r = vmm_container_set_id(c, json_object_get_string(id));
-        if (r < 0) {
-                log_oom();
-                return;
-        }
-        r = vmm_docker_start_container(m->docker, c->id, manager_container_started, m);
-        if (r < 0)
-                log_error_errno(r, "Failed to start container %.12s: %m", c->id);
-}
-
-/* A port in our range that no container of ours holds and that nothing else listens on. */
-static int manager_pick_port(VmmManager *m, unsigned *ret) {
-        for (unsigned port = m->settings.port_start; port <= m->settings.port_end; port++) {
-                struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-                _cleanup_close_ int fd = -1;
-                bool taken = false;
-
-                for (VmmContainer *c = m->containers; c; c = c->next)
-                        if (c->port == port)
-                                taken = true;
-                if (taken)
-                        continue;
-
-                if (inet_pton(AF_INET, m->settings.address, &sa.sin_addr) != 1)
-                        sa.sin_addr.s_addr = htonl(INADDR_ANY);
-                fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                if (fd < 0)
-                        return -errno;
-                /* As the server will: connections of an earlier container in TIME_WAIT do not
-                 * make the port busy. */
-                (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int) { 1 }, sizeof(int));
-                if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
-                        continue;
-                *ret = port;
-                return 0;
-        }
-        return -EADDRINUSE;
-}
-
-static int manager_create_container(VmmManager *m) {
-        VmmContainer *c;
-        char context[16];
-        unsigned port = 0;
-        int r;
-
-        r = manager_pick_port(m, &port);
-        if (r < 0) {
-                m->create_failures++;
-                return log_error_errno(r, "No free port in %u..%u on %s for a new container: %m",
-                                       m->settings.port_start, m->settings.port_end, m->settings.address);
-        }
-        r = vmm_container_new(m, NULL, port, VMM_CONTAINER_CREATING, &c);
-        if (r < 0)
-                return log_oom();
-
-        snprintf(context, sizeof(context), "%u", port);
-        r = vmm_docker_create_container(m->docker, &(VmmContainerSpec) {
-                .image = m->settings.image,
-                .vm = m->settings.name,
-                .service = m->settings.service,
-                .address = m->settings.address,
-                .port = port,
-                .network = m->settings.network,
-                .cpus = m->settings.cpu_limit,
-                .memory = m->settings.memory_limit,
-                .context = context,
-        }, manager_container_created, m);
-        if (r < 0) {
-                vmm_container_free(c);
-                return log_error_errno(r, "Failed to create a container: %m");
-        }
-        return 0;
+static void manager_engine_image_ready(VmmEngine *e, void *userdata) {
+        vmm_manager_reconcile_soon(userdata);
 }
 
 /* Which container goes first on scale-in: one not yet serving, else the newest. */
@@ -496,7 +261,7 @@ static void manager_reconcile(VmmManager *m) {
         unsigned want, have;
         usec_t now = now_usec(CLOCK_MONOTONIC);
 
-        if (!m->docker_up || !m->synced || !m->image_ready)
+        if (!vmm_engine_is_ready(m->engine))
                 return;
 
         want = m->state == VMM_STATE_ACTIVE ? m->desired : 0;
@@ -512,7 +277,7 @@ static void manager_reconcile(VmmManager *m) {
                         m->create_not_before = now + backoff;
                 }
                 for (; have < want; have++)
-                        if (manager_create_container(m) < 0)
+                        if (vmm_container_create(m) < 0)
                                 break;
                 vmm_manager_containers_changed(m, false);
         }
@@ -541,105 +306,9 @@ static int manager_on_reconcile(sd_event_source *s, void *userdata) {
 }
 
 /* The first sync after Docker came up: adopt what runs, clear out what does not. */
-static void manager_containers_listed(VmmDocker *d, int error, long status, json_object *reply, const char *context,
-                                      void *userdata) {
+static void manager_engine_synced(VmmEngine *e, json_object *containers, bool back, void *userdata) {
         VmmManager *m = userdata;
-        size_t n;
-        unsigned adopted = 0;
-        int r;
-
-        if (error < 0) {
-                vmm_manager_docker_failed(m, error);
-                return;
-        }
-        if (status != 200 || !json_object_is_type(reply, json_type_array)) {
-                log_error("Failed to list containers: %s (HTTP %ld), retrying.", vmm_docker_error_message(reply),
-                          status);
-                vmm_manager_docker_failed(m, -EPROTO);
-                return;
-        }
-
-        /* Forget what Docker no longer has. */
-        for (VmmContainer *c = m->containers, *next; c; c = next) {
-                bool listed = false;
-
-                next = c->next;
-                if (!c->id)
-                        continue;
-                n = json_object_array_length(reply);
-                for (size_t i = 0; i < n; i++) {
-                        json_object *id = json_get_path(json_object_array_get_idx(reply, i), "Id", NULL);
-                        if (id && streq(json_object_get_string(id), c->id))
-                                listed = true;
-                }
-                if (!listed) {
-                        log_event(LOG_WARNING, "container-lost", m->settings.name, c->id,
-                                  "Container %.12s is gone from Docker.", c->id);
-                        vmm_container_free(c);
-                }
-        }
-
-        n = json_object_array_length(reply);
-        for (size_t i = 0; i < n; i++) {
-                json_object *e = json_object_array_get_idx(reply, i);
-                json_object *id = json_get_path(e, "Id", NULL), *state = json_get_path(e, "State", NULL);
-                json_object *port = json_get_path(e, "Labels", VMM_LABEL_PORT, NULL);
-                const char *cid;
-                VmmContainer *c;
-                unsigned p;
-
-                if (!id || !state || !json_object_is_type(id, json_type_string))
-                        continue;
-                cid = json_object_get_string(id);
-                c = vmm_manager_find_container(m, cid);
-
-                if (!streq(json_object_get_string(state), "running")) {
-                        /* Exited, dead or never started: a crashed one; clear it and start a fresh one. */
-                        log_event(LOG_NOTICE, "container-died", m->settings.name, cid,
-                                  "Container %.12s is %s, removing it.", cid, json_object_get_string(state));
-                        if (c)
-                                vmm_container_free(c);
-                        r = vmm_docker_remove_container(m->docker, cid, NULL, NULL);
-                        if (r < 0)
-                                log_error_errno(r, "Failed to remove container %.12s: %m", cid);
-                        continue;
-                }
-                if (c) {
-                        if (c->removing)
-                                vmm_container_finish_removal(c);   /* cut short by an outage */
-                        else {
-                                adopted++;
-                                /* An outage came between its start and our look at it. */
-                                if (c->pid == 0) {
-                                        r = vmm_docker_inspect_container(m->docker, cid, manager_container_inspected, m);
-                                        if (r < 0)
-                                                log_error_errno(r, "Failed to inspect container %.12s: %m", cid);
-                                }
-                        }
-                        continue;
-                }
-                p = port ? (unsigned) strtoul(json_object_get_string(port), NULL, 10) : 0;
-                if (p == 0 || p > 65535) {
-                        log_warning("Container %.12s carries no valid %s label, leaving it alone.", cid,
-                                    VMM_LABEL_PORT);
-                        continue;
-                }
-                r = vmm_container_new(m, cid, p, VMM_CONTAINER_STARTING, &c);
-                if (r < 0) {
-                        log_oom();
-                        continue;
-                }
-                log_event(LOG_INFO, "container-adopted", m->settings.name, cid, "Adopted running container %.12s on port %u.",
-                          cid, p);
-                adopted++;
-                if (!m->backends_known) {
-                        c->adopting = true;
-                        m->n_adopting++;
-                }
-                r = vmm_docker_inspect_container(m->docker, cid, manager_container_inspected, m);
-                if (r < 0)
-                        log_error_errno(r, "Failed to inspect container %.12s: %m", cid);
-        }
+        unsigned adopted = vmm_sync_containers(m, containers);
 
         /* At the first sync, what runs is what was wanted: a restart of the agent changes nothing. */
         if (!m->desired_known) {
@@ -648,17 +317,8 @@ static void manager_containers_listed(VmmDocker *d, int error, long status, json
                 m->desired_known = true;
                 vmm_manager_bus_emit_changed(m, "DesiredContainers", NULL);
         }
-        /* Only a full answer says the Engine is back: one that is shutting down still answers
-         * /version for a moment. */
-        if (m->docker_down_logged) {
-                log_struct_errno(LOG_NOTICE, 0, "docker-up", m->settings.name, NULL,
-                                 "Docker Engine at %s is back (API %s).", vmm_docker_socket(d),
-                                 vmm_docker_api_version(d));
+        if (back)
                 vmm_manager_send_event(m, "docker-up", "", "Docker Engine is back");
-                m->docker_down_logged = false;
-        }
-        m->docker_backoff = 0;
-        m->synced = true;
         vmm_manager_bus_emit_changed(m, "DockerConnected", NULL);
         if (m->n_adopting == 0)
                 manager_backends_known(m);
@@ -666,127 +326,15 @@ static void manager_containers_listed(VmmDocker *d, int error, long status, json
         vmm_manager_reconcile_soon(m);
 }
 
-static void manager_image_ready(VmmManager *m, int error, const char *message) {
-        m->image_pending = false;
-        if (error < 0 && !m->docker_up)
-                return;         /* the outage is logged already; the image is looked at again when it ends */
-        if (error < 0) {
-                log_struct_errno(LOG_ERR, error, "image-missing", m->settings.name, NULL,
-                                 "Image %s is not available: %s. Retrying later.", m->settings.image, message);
-                return;
-        }
-        m->image_ready = true;
-        vmm_manager_reconcile_soon(m);
-}
-
-static void manager_docker_negotiated(VmmDocker *d, int error, long status, json_object *reply, const char *context,
-                                      void *userdata) {
-        VmmManager *m = userdata;
-        json_object *version = json_get_path(reply, "Version", NULL);
-        int r;
-
-        if (error >= 0 && status != 200)
-                error = -EPROTO;
-        if (error < 0) {
-                vmm_manager_docker_failed(m, error);
-                return;
-        }
-
-        if (!m->docker_down_logged)
-                log_info("Connected to Docker Engine %s at %s (API %s).",
-                         version ? json_object_get_string(version) : "?", vmm_docker_socket(d),
-                         vmm_docker_api_version(d));
-        m->docker_up = true;
-
-        r = vmm_docker_watch_events(d, m->settings.name, manager_docker_event, manager_docker_events_end, m);
-        if (r < 0) {
-                vmm_manager_docker_failed(m, r);
-                return;
-        }
-        r = vmm_docker_list_containers(d, m->settings.name, manager_containers_listed, m);
-        if (r < 0) {
-                vmm_manager_docker_failed(m, r);
-                return;
-        }
-        if (!m->image_ready && !m->image_pending) {
-                m->image_pending = true;
-                vmm_image_ensure(m, manager_image_ready);
-        }
-        manager_notify_status(m);
-}
-
-static void manager_docker_connect(VmmManager *m) {
-        int r;
-
-        r = vmm_docker_negotiate(m->docker, manager_docker_negotiated, m);
-        if (r < 0)
-                vmm_manager_docker_failed(m, r);
-}
+static const VmmEngineCallbacks manager_engine_callbacks = {
+        .up = manager_engine_up,
+        .synced = manager_engine_synced,
+        .down = manager_engine_down,
+        .died = manager_engine_died,
+        .image_ready = manager_engine_image_ready,
+};
 
 /* --- sampling and the local policy */
-
-/* Whether the local policy may act now: no VIM is configured, or it has been away for longer
- * than AutonomyGrace=. */
-static bool manager_autonomous(VmmManager *m, usec_t now) {
-        if (!m->settings.local_scaling || m->state != VMM_STATE_ACTIVE || !m->synced || vmm_manager_vim_connected(m))
-                return false;
-        return !m->uplink || now >= m->vim_away_since + m->settings.autonomy_grace;
-}
-
-/*
- * While the VIM is away for longer than the grace, this VM scales itself with the VIM's own rule
- * (acs-policy.h). Without a VM-side proxy (direct routing) the front proxy, fed only by the VIM,
- * may still route to any of our containers, so none is removed then; an added one serves once the
- * VIM is back and adopts it. What we did is reported when the link returns.
- */
-static void manager_local_policy(VmmManager *m, usec_t now) {
-        AcsPolicy policy;
-        AcsScaleDecision d;
-        AcsScaleInput in = {
-                .replicas = m->desired,
-                .ready = vmm_manager_count(m, container_is_ready),
-                .starting = vmm_manager_count(m, container_is_starting),
-                .cpu = m->utilization,
-                .capacity = m->settings.capacity,
-        };
-        bool direct = m->uplink && !vmm_proxy_stats_present(m->proxy_stats);
-        char buf[256];
-
-        if (!manager_autonomous(m, now))
-                return;
-
-        acs_policy_init(&policy);
-        policy.target_cpu = m->settings.target_cpu;
-        policy.target_inflight = 0;     /* the VMM does not see requests, only CPU */
-        policy.tolerance = m->settings.tolerance;
-        policy.min_replicas = m->settings.min_containers;
-        policy.max_replicas = m->settings.capacity;
-        policy.scale_down_window = m->settings.scale_down_window;
-
-        (void) acs_policy_decide(&policy, &m->history, now, &in, &d);
-        /* The rule speaks of what serves; act only where it moves the count we keep the same
-         * way (a recommendation made while containers are still starting is not a scale-in). */
-        if (!((d.action == ACS_SCALE_OUT && d.desired > m->desired) ||
-              (d.action == ACS_SCALE_IN && d.desired < m->desired && in.starting == 0)))
-                return;
-        if (d.action == ACS_SCALE_IN && direct) {
-                log_debug("Local policy (VIM away): not removing containers the front proxy may still route to: %s",
-                          d.reason);
-                return;
-        }
-        if (m->uplink)
-                log_event(LOG_INFO, d.action == ACS_SCALE_OUT ? "scale-out" : "scale-in", m->settings.name, NULL,
-                          "Local policy (VIM away for %.0f s): %u -> %u containers: %s",
-                          (double) (now - m->vim_away_since) / USEC_PER_SEC, m->desired, d.desired, d.reason);
-        else
-                log_event(LOG_INFO, d.action == ACS_SCALE_OUT ? "scale-out" : "scale-in", m->settings.name, NULL,
-                          "Local policy (no VIM): %u -> %u containers: %s", m->desired, d.desired, d.reason);
-        if (d.desired > m->desired)
-                m->local_added += d.desired - m->desired;
-        else
-                m->local_drained += m->desired - d.desired;
-        (void) vmm_manager_scale_to(m, d.desired, "local policy", buf, sizeof(buf));
-}
 
 static int manager_on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         VmmManager *m = userdata;
@@ -797,7 +345,7 @@ static int manager_on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         for (VmmContainer *c = m->containers; c; c = c->next) {
                 vmm_container_sample(c, now, m->settings.cpu_limit);
                 total += c->cpus;
-                if (container_is_ready(c)) {
+                if (vmm_container_is_ready(c)) {
                         util += c->utilization;
                         n_ready++;
                 }
@@ -807,7 +355,7 @@ static int manager_on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         if (fabs(old - m->utilization) >= 0.005)
                 vmm_manager_bus_emit_changed(m, "CpuUtilization", NULL);
 
-        manager_local_policy(m, now);
+        vmm_local_policy_run(m, now);
         manager_reconcile(m);
         if (m->uplink)
                 vmm_uplink_send_metrics(m->uplink);
@@ -831,7 +379,7 @@ int vmm_manager_start(VmmManager *m) {
                 if (r < 0)
                         return log_error_errno(r, "Failed to set up reading the VM-side proxy: %m");
         }
-        manager_docker_connect(m);
+        vmm_engine_start(m->engine);
         r = sd_event_source_set_enabled(m->tick, SD_EVENT_ONESHOT);
         if (r < 0)
                 return r;

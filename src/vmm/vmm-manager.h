@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <json-c/json.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
@@ -16,10 +17,9 @@
 #include "acs-policy.h"
 #include "vmm-config.h"
 #include "vmm-container.h"
-#include "vmm-image.h"
 
 typedef struct AcsCurl AcsCurl;
-typedef struct VmmDocker VmmDocker;
+typedef struct VmmEngine VmmEngine;
 typedef struct VmmUplink VmmUplink;
 typedef struct VmmProxyStats VmmProxyStats;
 
@@ -29,7 +29,7 @@ struct VmmManager {
         VmmSettings settings;
         const char *cgroup_root;        /* "/sys/fs/cgroup" */
 
-        VmmDocker *docker;
+        VmmEngine *engine;              /* the Docker Engine, up or down */
         AcsCurl *http;                  /* readiness probes */
         VmmUplink *uplink;
         VmmProxyStats *proxy_stats;     /* the VM-side proxy's in-flight counts (two-tier) */
@@ -44,16 +44,7 @@ struct VmmManager {
         double cpus;                    /* sum over containers, in CPUs */
         double utilization;             /* mean over ready containers, against their limit */
 
-        /* Docker Engine */
-        bool docker_up;
-        bool docker_down_logged;
-        bool synced;                    /* the container list was read since Docker came up */
-        bool image_ready;
-        bool image_pending;             /* inspect or build in flight */
-        bool image_built;               /* we built it in this round */
-        VmmImageReady image_done;
-        usec_t docker_backoff;
-        sd_event_source *docker_retry;
+        /* Creating containers: backs off while creates keep failing. */
         unsigned create_failures;
         usec_t create_not_before;
 
@@ -100,10 +91,14 @@ void vmm_manager_containers_changed(VmmManager *m, bool backends);
 void vmm_manager_reconcile_soon(VmmManager *m);
 /* A container found running at start got its first readiness answer (or went away). */
 void vmm_manager_adoption_probed(VmmManager *m);
-/* A Docker call got no answer: the Engine is down until a retry reaches it. */
-void vmm_manager_docker_failed(VmmManager *m, int error);
 /* Tells the VIM, when connected. */
 void vmm_manager_send_event(VmmManager *m, const char *event, const char *container, const char *message);
+
+/* vmm-sync.c: settles the containers against Docker's listing (a JSON array) when the Engine
+ * comes up; returns how many of ours run. */
+unsigned vmm_sync_containers(VmmManager *m, json_object *containers);
+/* vmm-local-policy.c: while the VIM is away, scales with the VIM's own rule. */
+void vmm_local_policy_run(VmmManager *m, usec_t now);
 
 /* vmm-manager-bus.c */
 void vmm_manager_bus_emit_backends_changed(VmmManager *m);
