@@ -100,6 +100,52 @@ static int print_backends(sd_bus *bus) {
         return 0;
 }
 
+/* One value of the policy dictionary, as "Key  value"; the message stands at its variant. */
+static int print_policy_value(sd_bus_message *reply, const char *key, const char *contents) {
+        int r;
+
+        r = sd_bus_message_enter_container(reply, 'v', contents);
+        if (r < 0)
+                return r;
+        switch (contents[0]) {
+        case 'd': {
+                double d;
+                r = sd_bus_message_read_basic(reply, 'd', &d);
+                if (r >= 0)
+                        printf("%-22s %g\n", key, d);
+                break;
+        }
+        case 'u': {
+                uint32_t u;
+                r = sd_bus_message_read_basic(reply, 'u', &u);
+                if (r >= 0)
+                        printf("%-22s %u\n", key, u);
+                break;
+        }
+        case 'b': {
+                int b;
+                r = sd_bus_message_read_basic(reply, 'b', &b);
+                if (r >= 0)
+                        printf("%-22s %s\n", key, yes_no(b));
+                break;
+        }
+        case 's': {
+                const char *s;
+                r = sd_bus_message_read_basic(reply, 's', &s);
+                if (r >= 0)
+                        printf("%-22s %s\n", key, s);
+                break;
+        }
+        default:
+                r = sd_bus_message_skip(reply, contents);
+                if (r >= 0)
+                        printf("%-22s (%s)\n", key, contents);
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(reply);
+}
+
 /* Prints the policy dictionary; when want_key is set, returns the D-Bus type of that key in
  * *ret_type instead of printing (the VIM's own dictionary tells how to type a new value). */
 static int read_policy(sd_bus *bus, const char *want_key, char *ret_type) {
@@ -131,47 +177,8 @@ static int read_policy(sd_bus *bus, const char *want_key, char *ret_type) {
                                 return 1;
                         }
                         r = sd_bus_message_skip(reply, "v");
-                } else {
-                        r = sd_bus_message_enter_container(reply, 'v', contents);
-                        if (r < 0)
-                                return r;
-                        switch (type) {
-                        case 'd': {
-                                double d;
-                                r = sd_bus_message_read_basic(reply, 'd', &d);
-                                if (r >= 0)
-                                        printf("%-22s %g\n", key, d);
-                                break;
-                        }
-                        case 'u': {
-                                uint32_t u;
-                                r = sd_bus_message_read_basic(reply, 'u', &u);
-                                if (r >= 0)
-                                        printf("%-22s %u\n", key, u);
-                                break;
-                        }
-                        case 'b': {
-                                int b;
-                                r = sd_bus_message_read_basic(reply, 'b', &b);
-                                if (r >= 0)
-                                        printf("%-22s %s\n", key, yes_no(b));
-                                break;
-                        }
-                        case 's': {
-                                const char *s;
-                                r = sd_bus_message_read_basic(reply, 's', &s);
-                                if (r >= 0)
-                                        printf("%-22s %s\n", key, s);
-                                break;
-                        }
-                        default:
-                                r = sd_bus_message_skip(reply, contents);
-                                if (r >= 0)
-                                        printf("%-22s (%s)\n", key, contents);
-                        }
-                        if (r >= 0)
-                                r = sd_bus_message_exit_container(reply);
-                }
+                } else
+                        r = print_policy_value(reply, key, contents);
                 if (r < 0)
                         return log_error_errno(r, "Unexpected Policy property: %m");
                 r = sd_bus_message_exit_container(reply);

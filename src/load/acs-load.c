@@ -86,11 +86,73 @@ static int parse_duration_arg(const char *name, const char *s, usec_t *ret) {
         return 0;
 }
 
+enum {
+        ARG_URL = 0x100, ARG_USERS, ARG_DURATION, ARG_RAMP, ARG_PROFILE, ARG_TIMEOUT,
+        ARG_MAX_USERS, ARG_MAX_DURATION, ARG_COUNT_BACKENDS, ARG_JSON, ARG_JSON_LATENCIES, ARG_LOG_LEVEL, ARG_VERSION,
+};
+
+/* One option of getopt_long(): 1 to go on, 0 when done (--help, --version), or a negative errno. */
+static int parse_option(Args *a, int c, const char *arg) {
+        int r = 0;
+
+        switch (c) {
+        case ARG_URL:
+                a->url = arg;
+                break;
+        case ARG_USERS:
+                r = parse_unsigned_arg("--users", arg, &a->users);
+                break;
+        case ARG_DURATION:
+                r = parse_duration_arg("--duration", arg, &a->duration);
+                break;
+        case ARG_RAMP:
+                r = parse_duration_arg("--ramp", arg, &a->ramp);
+                break;
+        case ARG_PROFILE:
+                a->profile = arg;
+                break;
+        case ARG_TIMEOUT:
+                r = parse_duration_arg("--timeout", arg, &a->timeout);
+                if (r >= 0 && a->timeout < USEC_PER_MSEC) {
+                        log_error("--timeout must be at least 1ms.");
+                        r = -EINVAL;
+                }
+                break;
+        case ARG_MAX_USERS:
+                r = parse_unsigned_arg("--max-users", arg, &a->max_users);
+                break;
+        case ARG_MAX_DURATION:
+                r = parse_duration_arg("--max-duration", arg, &a->max_duration);
+                break;
+        case ARG_COUNT_BACKENDS:
+                a->count_backends = true;
+                break;
+        case ARG_JSON:
+                a->json_path = arg;
+                break;
+        case ARG_JSON_LATENCIES:
+                a->json_latencies = true;
+                break;
+        case ARG_LOG_LEVEL:
+                r = log_level_from_string(arg);
+                if (r < 0)
+                        return log_error_errno(r, "Invalid --log-level: %s", arg);
+                log_set_max_level(r);
+                r = 0;
+                break;
+        case 'h':
+                help();
+                return 0;
+        case ARG_VERSION:
+                printf("acs-load %s\n", ACS_VERSION);
+                return 0;
+        default:
+                return -EINVAL;
+        }
+        return r < 0 ? r : 1;
+}
+
 static int parse_argv(int argc, char *argv[], Args *a) {
-        enum {
-                ARG_URL = 0x100, ARG_USERS, ARG_DURATION, ARG_RAMP, ARG_PROFILE, ARG_TIMEOUT,
-                ARG_MAX_USERS, ARG_MAX_DURATION, ARG_COUNT_BACKENDS, ARG_JSON, ARG_JSON_LATENCIES, ARG_LOG_LEVEL, ARG_VERSION,
-        };
         static const struct option options[] = {
                 { "url", required_argument, NULL, ARG_URL },
                 { "users", required_argument, NULL, ARG_USERS },
@@ -111,62 +173,8 @@ static int parse_argv(int argc, char *argv[], Args *a) {
         int c, r;
 
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
-                r = 0;
-                switch (c) {
-                case ARG_URL:
-                        a->url = optarg;
-                        break;
-                case ARG_USERS:
-                        r = parse_unsigned_arg("--users", optarg, &a->users);
-                        break;
-                case ARG_DURATION:
-                        r = parse_duration_arg("--duration", optarg, &a->duration);
-                        break;
-                case ARG_RAMP:
-                        r = parse_duration_arg("--ramp", optarg, &a->ramp);
-                        break;
-                case ARG_PROFILE:
-                        a->profile = optarg;
-                        break;
-                case ARG_TIMEOUT:
-                        r = parse_duration_arg("--timeout", optarg, &a->timeout);
-                        if (r >= 0 && a->timeout < USEC_PER_MSEC) {
-                                log_error("--timeout must be at least 1ms.");
-                                r = -EINVAL;
-                        }
-                        break;
-                case ARG_MAX_USERS:
-                        r = parse_unsigned_arg("--max-users", optarg, &a->max_users);
-                        break;
-                case ARG_MAX_DURATION:
-                        r = parse_duration_arg("--max-duration", optarg, &a->max_duration);
-                        break;
-                case ARG_COUNT_BACKENDS:
-                        a->count_backends = true;
-                        break;
-                case ARG_JSON:
-                        a->json_path = optarg;
-                        break;
-                case ARG_JSON_LATENCIES:
-                        a->json_latencies = true;
-                        break;
-                case ARG_LOG_LEVEL:
-                        r = log_level_from_string(optarg);
-                        if (r < 0)
-                                return log_error_errno(r, "Invalid --log-level: %s", optarg);
-                        log_set_max_level(r);
-                        r = 0;
-                        break;
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_VERSION:
-                        printf("acs-load %s\n", ACS_VERSION);
-                        return 0;
-                default:
-                        return -EINVAL;
-                }
-                if (r < 0)
+                r = parse_option(a, c, optarg);
+                if (r <= 0)
                         return r;
         }
         if (optind < argc) {

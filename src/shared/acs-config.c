@@ -90,6 +90,168 @@ static char *describe_range(const AcsConfigItem *item, const char *noun) {
         return s;
 }
 
+/*
+ * One parser per value type. Each stores the value at dest and returns 0, or returns a negative
+ * errno and says what was expected: a static sentence in *expected_static or a formatted one in
+ * *expected (owned by the caller). -ENOMEM is returned as such, without a sentence.
+ */
+typedef int (*ConfigAssign)(const AcsConfigItem *item, const char *value, void *dest, char **expected,
+                            const char **expected_static);
+
+static int assign_string(const AcsConfigItem *item, const char *value, void *dest, char **expected,
+                         const char **expected_static) {
+        char **s = dest;
+        char *copy = strdup(value);
+
+        if (!copy)
+                return -ENOMEM;
+        free(*s);
+        *s = copy;
+        return 0;
+}
+
+static int assign_strv(const AcsConfigItem *item, const char *value, void *dest, char **expected,
+                       const char **expected_static) {
+        char ***l = dest;
+        size_t n = 0;
+        char **grown, *copy;
+
+        if (!*value) {
+                strv_freep(l);
+                *l = NULL;
+                return 0;
+        }
+        if (*l)
+                while ((*l)[n])
+                        n++;
+        copy = strdup(value);
+        if (!copy)
+                return -ENOMEM;
+        grown = realloc(*l, (n + 2) * sizeof(char *));
+        if (!grown) {
+                free(copy);
+                return -ENOMEM;
+        }
+        grown[n] = copy;
+        grown[n + 1] = NULL;
+        *l = grown;
+        return 0;
+}
+
+static int assign_bool(const AcsConfigItem *item, const char *value, void *dest, char **expected,
+                       const char **expected_static) {
+        int r = parse_boolean(value);
+
+        if (r < 0) {
+                *expected_static = "a boolean (yes or no)";
+                return r;
+        }
+        *(bool *) dest = r;
+        return 0;
+}
+
+/* INT and UINT: an unbounded UINT still has to fit the unsigned it is stored in. */
+static int assign_integer(const AcsConfigItem *item, const char *value, void *dest, char **expected,
+                          const char **expected_static) {
+        AcsConfigItem bounds = *item;
+        int64_t v;
+        int r;
+
+        if (item->type == ACS_CONFIG_UINT && item->min == 0 && item->max == 0)
+                bounds.max = UINT32_MAX;
+        r = parse_int_bounded(value, bounds.min, bounds.max, &v);
+        if (r >= 0 && item->type == ACS_CONFIG_UINT && v < 0)
+                r = -ERANGE;
+        if (r < 0) {
+                *expected = describe_range(&bounds, "an integer");
+                return r;
+        }
+        if (item->type == ACS_CONFIG_INT)
+                *(int64_t *) dest = v;
+        else
+                *(unsigned *) dest = (unsigned) v;
+        return 0;
+}
+
+static int assign_double(const AcsConfigItem *item, const char *value, void *dest, char **expected,
+                         const char **expected_static) {
+        bool bounded = item->dmin != 0 || item->dmax != 0;
+        char *end = NULL;
+        double v;
+
+        errno = 0;
+        v = strtod(value, &end);
+        if (errno != 0 || !end || end == value || *end != 0 || !isfinite(v) ||
+            (bounded && (v < item->dmin || v > item->dmax))) {
+                if (!bounded)
+                        *expected_static = "a number";
+                else if (asprintf(expected, "a number in %g..%g", item->dmin, item->dmax) < 0)
+                        *expected = NULL;
+                return -EINVAL;
+        }
+        *(double *) dest = v;
+        return 0;
+}
+
+static int assign_duration(const AcsConfigItem *item, const char *value, void *dest, char **expected,
+                           const char **expected_static) {
+        bool bounded = item->min != 0 || item->max != 0;
+        usec_t v;
+        int r;
+
+        r = parse_duration(value, &v);
+        if (r >= 0 && bounded && (v < (usec_t) item->min || v > (usec_t) item->max))
+                r = -ERANGE;
+        if (r < 0) {
+                if (!bounded)
+                        *expected_static = "a duration (e.g. 500ms, 5s, 1min)";
+                else if (asprintf(expected, "a duration (e.g. 500ms, 5s, 1min) in %gs..%gs",
+                                  (double) item->min / USEC_PER_SEC, (double) item->max / USEC_PER_SEC) < 0)
+                        *expected = NULL;
+                return r;
+        }
+        *(usec_t *) dest = v;
+        return 0;
+}
+
+static int assign_enum(const AcsConfigItem *item, const char *value, void *dest, char **expected,
+                       const char **expected_static) {
+        size_t len = 0;
+        char *s;
+
+        for (size_t i = 0; item->choices[i]; i++)
+                if (streq(value, item->choices[i])) {
+                        *(int *) dest = (int) i;
+                        return 0;
+                }
+        for (size_t i = 0; item->choices[i]; i++)
+                len += strlen(item->choices[i]) + 2;
+        *expected = s = malloc(len + 16);
+        if (s) {
+                s += sprintf(s, "one of: ");
+                for (size_t i = 0; item->choices[i]; i++)
+                        s += sprintf(s, "%s%s", i > 0 ? ", " : "", item->choices[i]);
+        }
+        return -EINVAL;
+}
+
+static int assign_custom(const AcsConfigItem *item, const char *value, void *dest, char **expected,
+                         const char **expected_static) {
+        return item->parse(item, value, dest, expected_static);
+}
+
+static const ConfigAssign config_assigners[] = {
+        [ACS_CONFIG_STRING] = assign_string,
+        [ACS_CONFIG_STRV] = assign_strv,
+        [ACS_CONFIG_BOOL] = assign_bool,
+        [ACS_CONFIG_INT] = assign_integer,
+        [ACS_CONFIG_UINT] = assign_integer,
+        [ACS_CONFIG_DOUBLE] = assign_double,
+        [ACS_CONFIG_DURATION] = assign_duration,
+        [ACS_CONFIG_ENUM] = assign_enum,
+        [ACS_CONFIG_CUSTOM] = assign_custom,
+};
+
 static int config_assign(ConfigParser *p, const AcsConfigItem *item, const char *section, const char *key,
                          const char *value) {
         void *dest = (uint8_t *) p->settings + item->offset;
@@ -97,147 +259,11 @@ static int config_assign(ConfigParser *p, const AcsConfigItem *item, const char 
         const char *expected_static = NULL;
         int r;
 
-        switch (item->type) {
-
-        case ACS_CONFIG_STRING: {
-                char **s = dest;
-                char *copy = strdup(value);
-                if (!copy)
-                        return -ENOMEM;
-                free(*s);
-                *s = copy;
-                return 0;
-        }
-
-        case ACS_CONFIG_STRV: {
-                char ***l = dest;
-                size_t n = 0;
-                char **grown, *copy;
-
-                if (!*value) {
-                        strv_freep(l);
-                        *l = NULL;
-                        return 0;
-                }
-                if (*l)
-                        while ((*l)[n])
-                                n++;
-                copy = strdup(value);
-                if (!copy)
-                        return -ENOMEM;
-                grown = realloc(*l, (n + 2) * sizeof(char *));
-                if (!grown) {
-                        free(copy);
-                        return -ENOMEM;
-                }
-                grown[n] = copy;
-                grown[n + 1] = NULL;
-                *l = grown;
-                return 0;
-        }
-
-        case ACS_CONFIG_BOOL:
-                r = parse_boolean(value);
-                if (r < 0) {
-                        expected_static = "a boolean (yes or no)";
-                        break;
-                }
-                *(bool *) dest = r;
-                return 0;
-
-        case ACS_CONFIG_INT:
-        case ACS_CONFIG_UINT: {
-                int64_t v;
-                int64_t min = item->min, max = item->max;
-
-                if (item->type == ACS_CONFIG_UINT && min == 0 && max == 0)
-                        max = UINT32_MAX;
-                r = parse_int_bounded(value, min, max, &v);
-                if (r >= 0 && item->type == ACS_CONFIG_UINT && v < 0)
-                        r = -ERANGE;
-                if (r < 0) {
-                        AcsConfigItem b = *item;
-                        b.min = min;
-                        b.max = max;
-                        expected = describe_range(&b, "an integer");
-                        break;
-                }
-                if (item->type == ACS_CONFIG_INT)
-                        *(int64_t *) dest = v;
-                else
-                        *(unsigned *) dest = (unsigned) v;
-                return 0;
-        }
-
-        case ACS_CONFIG_DOUBLE: {
-                char *end = NULL;
-                double v;
-
-                errno = 0;
-                v = strtod(value, &end);
-                if (errno != 0 || !end || end == value || *end != 0 || !isfinite(v) ||
-                    ((item->dmin != 0 || item->dmax != 0) && (v < item->dmin || v > item->dmax))) {
-                        r = -EINVAL;
-                        if (item->dmin != 0 || item->dmax != 0) {
-                                if (asprintf(&expected, "a number in %g..%g", item->dmin, item->dmax) < 0)
-                                        expected = NULL;
-                        } else
-                                expected_static = "a number";
-                        break;
-                }
-                *(double *) dest = v;
-                return 0;
-        }
-
-        case ACS_CONFIG_DURATION: {
-                usec_t v;
-
-                r = parse_duration(value, &v);
-                if (r >= 0 && (item->min != 0 || item->max != 0) &&
-                    (v < (usec_t) item->min || v > (usec_t) item->max))
-                        r = -ERANGE;
-                if (r < 0) {
-                        if (item->min != 0 || item->max != 0) {
-                                if (asprintf(&expected, "a duration (e.g. 500ms, 5s, 1min) in %gs..%gs",
-                                             (double) item->min / USEC_PER_SEC,
-                                             (double) item->max / USEC_PER_SEC) < 0)
-                                        expected = NULL;
-                        } else
-                                expected_static = "a duration (e.g. 500ms, 5s, 1min)";
-                        break;
-                }
-                *(usec_t *) dest = v;
-                return 0;
-        }
-
-        case ACS_CONFIG_ENUM: {
-                size_t len = 0;
-                char *s;
-
-                for (size_t i = 0; item->choices[i]; i++)
-                        if (streq(value, item->choices[i])) {
-                                *(int *) dest = (int) i;
-                                return 0;
-                        }
-                for (size_t i = 0; item->choices[i]; i++)
-                        len += strlen(item->choices[i]) + 2;
-                expected = s = malloc(len + 16);
-                if (s) {
-                        s += sprintf(s, "one of: ");
-                        for (size_t i = 0; item->choices[i]; i++)
-                                s += sprintf(s, "%s%s", i > 0 ? ", " : "", item->choices[i]);
-                }
-                r = -EINVAL;
-                break;
-        }
-
-        case ACS_CONFIG_CUSTOM:
-                r = item->parse(item, value, dest, &expected_static);
+        if ((size_t) item->type < ELEMENTSOF(config_assigners) && config_assigners[item->type]) {
+                r = config_assigners[item->type](item, value, dest, &expected, &expected_static);
                 if (r >= 0 || r == -ENOMEM)
                         return r < 0 ? r : 0;
-                break;
-
-        default:
+        } else {
                 r = -EINVAL;
                 expected_static = "a value of a known type";
         }

@@ -32,7 +32,11 @@ static void help(void) {
                "ACS_WEB_MAX_COST_MS, ACS_WEB_MAX_CONNECTIONS, ACS_WEB_GRACE_S.\n");
 }
 
-int main(int argc, char *argv[]) {
+static const char *arg_port, *arg_listen, *arg_workers;
+static bool arg_healthcheck;
+
+/* 1 to go on, 0 when done (--help, --version), or a negative errno (logged). */
+static int parse_argv(int argc, char *argv[]) {
         enum { ARG_VERSION = 0x100, ARG_PORT, ARG_LISTEN, ARG_WORKERS, ARG_LOG_LEVEL, ARG_HEALTHCHECK };
         static const struct option options[] = {
                 { "help",        no_argument,       NULL, 'h'             },
@@ -44,21 +48,16 @@ int main(int argc, char *argv[]) {
                 { "healthcheck", no_argument,       NULL, ARG_HEALTHCHECK },
                 {}
         };
-        _cleanup_(web_server_freep) WebServer *server = NULL;
-        const char *arg_port = NULL, *arg_listen = NULL, *arg_workers = NULL;
-        bool arg_healthcheck = false;
-        WebSettings settings;
         int c, r;
 
-        log_setup();
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
                         help();
-                        return EXIT_SUCCESS;
+                        return 0;
                 case ARG_VERSION:
                         printf("acs-web %s\n", ACS_VERSION);
-                        return EXIT_SUCCESS;
+                        return 0;
                 case ARG_PORT:
                         arg_port = optarg;
                         break;
@@ -72,7 +71,7 @@ int main(int argc, char *argv[]) {
                         r = log_level_from_string(optarg);
                         if (r < 0) {
                                 log_error("--log-level=%s: not a log level.", optarg);
-                                return EXIT_CONFIG;
+                                return -EINVAL;
                         }
                         log_set_max_level(r);
                         break;
@@ -80,12 +79,37 @@ int main(int argc, char *argv[]) {
                         arg_healthcheck = true;
                         break;
                 default:
-                        return EXIT_CONFIG;
+                        return -EINVAL;
                 }
         if (optind < argc) {
                 log_error("Unexpected argument: %s", argv[optind]);
-                return EXIT_CONFIG;
+                return -EINVAL;
         }
+        return 1;
+}
+
+/* --healthcheck: through loopback unless the server listens on one address only. */
+static int healthcheck(const WebSettings *settings) {
+        const char *address = streq(settings->listen_address, "0.0.0.0") ? "127.0.0.1" : settings->listen_address;
+        int r;
+
+        r = web_healthcheck(address, settings->port, 3 * USEC_PER_SEC);
+        if (r < 0) {
+                log_error_errno(r, "Health check of %s:%u failed: %m", address, settings->port);
+                return EXIT_FAILURE;
+        }
+        return EXIT_SUCCESS;
+}
+
+int main(int argc, char *argv[]) {
+        _cleanup_(web_server_freep) WebServer *server = NULL;
+        WebSettings settings;
+        int r;
+
+        log_setup();
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r < 0 ? EXIT_CONFIG : EXIT_SUCCESS;
 
         /* Command-line values go through the same checks as the environment. */
         if (arg_port)
@@ -97,18 +121,8 @@ int main(int argc, char *argv[]) {
         r = web_settings_from_environment("", &settings);
         if (r < 0)
                 return EXIT_CONFIG;
-
-        if (arg_healthcheck) {
-                /* Through loopback unless the server listens on one address only. */
-                const char *address = streq(settings.listen_address, "0.0.0.0") ? "127.0.0.1" : settings.listen_address;
-
-                r = web_healthcheck(address, settings.port, 3 * USEC_PER_SEC);
-                if (r < 0) {
-                        log_error_errno(r, "Health check of %s:%u failed: %m", address, settings.port);
-                        return EXIT_FAILURE;
-                }
-                return EXIT_SUCCESS;
-        }
+        if (arg_healthcheck)
+                return healthcheck(&settings);
 
         r = web_server_new(&settings, &server);
         if (r < 0)
