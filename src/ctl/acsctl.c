@@ -6,6 +6,7 @@
 
 #include "acs-bus.h"
 #include "acs-log.h"
+#include "acs-options.h"
 #include "ctl-bus.h"
 #include "ctl-list.h"
 #include "ctl-vim.h"
@@ -46,15 +47,11 @@ static void help(void) {
 }
 
 static int parse_argv(int argc, char **argv) {
-        enum { ARG_VERSION = 0x100, ARG_BUS, ARG_BUS_ADDRESS, ARG_VMM, ARG_COUNT, ARG_LOG_LEVEL };
+        enum { ARG_VMM = _ACS_ARG_COMMON_END, ARG_COUNT };
         static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
-                { "bus", required_argument, NULL, ARG_BUS },
-                { "bus-address", required_argument, NULL, ARG_BUS_ADDRESS },
+                ACS_COMMON_OPTIONS,
                 { "vmm", no_argument, NULL, ARG_VMM },
                 { "count", required_argument, NULL, ARG_COUNT },
-                { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
                 {},
         };
         int c, r;
@@ -65,17 +62,6 @@ static int parse_argv(int argc, char **argv) {
                 case 'h':
                         help();
                         return 0;
-                case ARG_VERSION:
-                        printf("acsctl %s\n", ACS_VERSION);
-                        return 0;
-                case ARG_BUS:
-                        r = acs_bus_address_from_option(optarg, &arg_bus_address);
-                        if (r < 0)
-                                return r;
-                        break;
-                case ARG_BUS_ADDRESS:
-                        arg_bus_address = optarg;
-                        break;
                 case ARG_VMM:
                         arg_vmm = true;
                         break;
@@ -84,13 +70,12 @@ static int parse_argv(int argc, char **argv) {
                         if (arg_iterations == 0)
                                 return log_error_errno(EINVAL, "--count= takes a positive number.");
                         break;
-                case ARG_LOG_LEVEL:
-                        r = log_set_max_level_from_option(optarg);
-                        if (r < 0)
-                                return r;
-                        break;
                 default:
-                        return -EINVAL;
+                        r = acs_options_common(c, optarg, "acsctl", &arg_bus_address);
+                        if (r < 0 || r == ACS_OPTION_DONE)
+                                return r;
+                        if (r == ACS_OPTION_UNKNOWN)
+                                return -EINVAL;
                 }
         return 1;
 }

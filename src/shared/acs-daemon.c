@@ -10,6 +10,7 @@
 
 #include "acs-bus.h"
 #include "acs-daemon.h"
+#include "acs-options.h"
 #include "acs-log.h"
 #include "acs-time.h"
 
@@ -30,47 +31,30 @@ static void daemon_help(const AcsDaemonInfo *info) {
 
 /* Returns 1 to go on, 0 to exit successfully, or a negative errno, logged. */
 static int daemon_parse_argv(const AcsDaemonInfo *info, int argc, char *argv[], AcsDaemonOptions *o) {
-        enum { ARG_VERSION = 0x100, ARG_LOG_LEVEL, ARG_BUS, ARG_BUS_ADDRESS };
         static const struct option options[] = {
-                { "help",        no_argument,       NULL, 'h'             },
-                { "version",     no_argument,       NULL, ARG_VERSION     },
-                { "config",      required_argument, NULL, 'c'             },
-                { "log-level",   required_argument, NULL, ARG_LOG_LEVEL   },
-                { "bus",         required_argument, NULL, ARG_BUS         },
-                { "bus-address", required_argument, NULL, ARG_BUS_ADDRESS },
+                ACS_COMMON_OPTIONS,
+                { "config", required_argument, NULL, 'c' },
                 {}
         };
         int c, r;
 
-        while ((c = getopt_long(argc, argv, "hc:", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
+        while ((c = getopt_long(argc, argv, "hc:", options, NULL)) >= 0) {
+                if (c == 'h') {
                         daemon_help(info);
                         return 0;
-                case ARG_VERSION:
-                        printf("%s %s\n", info->name, ACS_VERSION);
-                        return 0;
-                case 'c':
-                        o->config = optarg;
-                        break;
-                case ARG_LOG_LEVEL:
-                        r = log_set_max_level_from_option(optarg);
-                        if (r < 0)
-                                return r;
-                        break;
-                case ARG_BUS:
-                        r = acs_bus_address_from_option(optarg, &o->bus_address);
-                        if (r < 0)
-                                return r;
-                        o->bus_given = true;
-                        break;
-                case ARG_BUS_ADDRESS:
-                        o->bus_address = optarg;
-                        o->bus_given = true;
-                        break;
-                default:
-                        return -EINVAL;
                 }
+                if (c == 'c') {
+                        o->config = optarg;
+                        continue;
+                }
+                r = acs_options_common(c, optarg, info->name, &o->bus_address);
+                if (r < 0 || r == ACS_OPTION_DONE)
+                        return r;
+                if (r == ACS_OPTION_UNKNOWN)
+                        return -EINVAL;
+                if (c == ACS_ARG_BUS || c == ACS_ARG_BUS_ADDRESS)
+                        o->bus_given = true;
+        }
         if (optind < argc)
                 return log_error_errno(EINVAL, "Unexpected argument: %s", argv[optind]);
         return 1;
