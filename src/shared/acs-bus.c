@@ -37,3 +37,21 @@ int acs_bus_open(const char *address, sd_bus **ret) {
         *ret = TAKE_PTR(bus);
         return 0;
 }
+
+int acs_bus_serve(const char *address, sd_event *event, const char *path, const char *interface,
+                  const sd_bus_vtable *vtable, void *userdata, sd_bus_slot **ret_slot, sd_bus **ret) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        r = acs_bus_open(address, &bus);
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to the %s bus: %m", acs_bus_describe(address));
+        r = sd_bus_add_object_vtable(bus, ret_slot, path, interface, vtable, userdata);
+        if (r < 0)
+                return log_error_errno(r, "Failed to publish %s on %s: %m", interface, path);
+        r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+        *ret = TAKE_PTR(bus);
+        return 0;
+}

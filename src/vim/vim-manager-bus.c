@@ -338,16 +338,10 @@ void vim_manager_bus_emit_properties(VimManager *m, const char *property) {
 int vim_manager_bus_start(VimManager *m) {
         int r;
 
-        r = acs_bus_open(m->bus_address, &m->bus);
+        r = acs_bus_serve(m->bus_address, m->event, ACS_VIM_BUS_PATH, ACS_VIM_BUS_INTERFACE, vim_vtable, m,
+                          &m->bus_slot_vtable, &m->bus);
         if (r < 0)
-                return log_error_errno(r, "Failed to connect to the %s bus: %m", acs_bus_describe(m->bus_address));
-
-        r = sd_bus_add_object_vtable(m->bus, &m->bus_slot_vtable, ACS_VIM_BUS_PATH, ACS_VIM_BUS_INTERFACE, vim_vtable, m);
-        if (r < 0)
-                return log_error_errno(r, "Failed to add the org.acs.VIM1 object: %m");
-        r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
-        if (r < 0)
-                return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+                return r;
         /* The name comes later (vim_manager_bus_own_name()): a proxy asks for the backends as
          * soon as the name has an owner, and a VIM that just started knows none yet. */
         return 0;

@@ -263,16 +263,9 @@ int vmm_manager_connect_bus(VmmManager *m, const char *address) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         int r;
 
-        r = acs_bus_open(address, &bus);
+        r = acs_bus_serve(address, m->event, ACS_VMM_BUS_PATH, ACS_VMM_BUS_INTERFACE, vmm_vtable, m, NULL, &bus);
         if (r < 0)
-                return log_error_errno(r, "Failed to connect to the %s bus: %m", acs_bus_describe(address));
-
-        r = sd_bus_add_object_vtable(bus, NULL, ACS_VMM_BUS_PATH, ACS_VMM_BUS_INTERFACE, vmm_vtable, m);
-        if (r < 0)
-                return log_error_errno(r, "Failed to register %s: %m", ACS_VMM_BUS_PATH);
-        r = sd_bus_attach_event(bus, m->event, SD_EVENT_PRIORITY_NORMAL);
-        if (r < 0)
-                return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+                return r;
         r = sd_bus_request_name(bus, ACS_VMM_BUS_NAME, 0);
         if (r < 0)
                 return log_error_errno(r, "Failed to acquire the bus name %s: %m", ACS_VMM_BUS_NAME);
