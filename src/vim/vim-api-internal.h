@@ -8,12 +8,13 @@
 
 #include <netinet/in.h>
 
+#include "acs-list.h"
 #include "acs-tls-stream.h"
 #include "vim-api.h"
 
 struct VimApiConnection {
         VimApi *api;
-        VimApiConnection *next, *prev;
+        LIST_FIELDS(VimApiConnection, connections);
         int fd;
         AcsTlsStream stream;    /* the bytes of fd, in clear or through TLS */
         sd_event_source *io;

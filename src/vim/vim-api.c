@@ -53,12 +53,7 @@ static VimApiConnection *connection_free(VimApiConnection *c) {
                 return NULL;
         vim_api_probe_forget(c);
         if (c->api) {
-                if (c->prev)
-                        c->prev->next = c->next;
-                else
-                        c->api->connections = c->next;
-                if (c->next)
-                        c->next->prev = c->prev;
+                LIST_REMOVE(connections, c->api->connections, c);
                 c->api->n_connections--;
                 c->api->n_event_streams -= c->sse;
                 acs_accept_guard_resume(&c->api->accept_guard);
@@ -134,7 +129,7 @@ void vim_api_connection_reply_error(VimApiConnection *c, int status, const char 
 /* --- events */
 
 static void sse_broadcast(VimApi *api, const char *event, const char *data) {
-        for (VimApiConnection *c = api->connections; c; c = c->next) {
+        for (VimApiConnection *c = api->connections; c; c = c->connections_next) {
                 if (!c->sse || c->closing)
                         continue;
                 if (acs_buf_len(&c->out) > API_EVENT_QUEUE_MAX) {
@@ -213,7 +208,7 @@ static int api_on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
 
         (void) sd_event_source_set_time_relative(s, USEC_PER_SEC);
         for (VimApiConnection *c = api->connections, *next; c; c = next) {
-                next = c->next;
+                next = c->connections_next;
                 if (connection_check_deadlines(c, now))
                         continue;
                 any = any || c->sse;
@@ -443,7 +438,7 @@ static bool api_make_room(VimApi *api) {
         VimApiConnection *victim = NULL;
         usec_t now = now_usec(CLOCK_MONOTONIC);
 
-        for (VimApiConnection *c = api->connections; c; c = c->next) {
+        for (VimApiConnection *c = api->connections; c; c = c->connections_next) {
                 usec_t since = c->request_started ?: c->last_activity;
 
                 if (c->sse || c->busy || acs_buf_len(&c->out) > 0)
@@ -507,10 +502,7 @@ static int api_on_accept(sd_event_source *s, int fd, uint32_t revents, void *use
         c->last_activity = now_usec(CLOCK_MONOTONIC);
         (void) snprintf(c->peer, sizeof(c->peer), "%s:%u", host, port);
         c->parser = acs_http_request_parser_new(&api_http_limits);
-        c->next = api->connections;
-        if (c->next)
-                c->next->prev = c;
-        api->connections = c;
+        LIST_PREPEND(connections, api->connections, c);
         api->n_connections++;
         if (!c->parser) {
                 connection_free(c);
