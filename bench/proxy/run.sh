@@ -13,14 +13,9 @@
 # $OUT/results.md (default OUT=/tmp/acs-proxy-bench).
 set -euo pipefail
 
-SRC=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=$(cd "${1:-$SRC/build}" && pwd)
-OUT=${OUT:-/tmp/acs-proxy-bench}
-DURATION=${DURATION:-5}
+. "$(dirname "$0")/common.sh" "$@"
 CALLGRIND=${CALLGRIND:-1}
 RSS=${RSS:-1}
-LOAD_CPU=0
-PROXY_CPU=1
 B1=17450 B2=17451 ACS=17460 HAP=17461 NGX=17462
 
 # The peers are Debian's; the benchmark installs them when missing (make check does not need them).
@@ -35,22 +30,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 mkdir -p "$OUT/nginx/logs"
-PIDS=()
-cleanup() {
-        for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-        wait 2>/dev/null || true
-}
-trap cleanup EXIT
-
-wait_port() {
-        for _ in $(seq 100); do
-                (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-                sleep 0.1
-        done
-        echo "port $1 did not open" >&2
-        return 1
-}
-
 cat >"$OUT/acs-proxy.conf" <<CONF
 [Proxy]
 Listen=127.0.0.1:$ACS
@@ -109,9 +88,7 @@ http {
 }
 CONF
 
-taskset -c $LOAD_CPU "$BUILD/bench/proxy/bench-backend" $B1 b1 >/dev/null & PIDS+=($!)
-taskset -c $LOAD_CPU "$BUILD/bench/proxy/bench-backend" $B2 b2 >/dev/null & PIDS+=($!)
-wait_port $B1; wait_port $B2
+start_backends $B1 $B2
 
 declare -A PORT=([direct]=$B1 [acs-proxy]=$ACS [haproxy]=$HAP [nginx]=$NGX)
 
