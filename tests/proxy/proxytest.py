@@ -492,3 +492,16 @@ class ProxyTestCase(DaemonTestCase):
         if sock is None:
             s.close()
         return r
+
+    def warm(self):
+        """A client connection whose clean request (GET /warm) warmed the backend pool."""
+        s = self.connect()
+        st, _, _, _ = self.exchange(b"GET /warm HTTP/1.1\r\nHost: example.test\r\n\r\n", sock=s)
+        self.assertEqual(st, 200)
+        return s
+
+    def clean(self):
+        """A clean request (GET /clean) on a new client connection; returns the body."""
+        st, _, body, _ = self.exchange(b"GET /clean HTTP/1.1\r\nHost: example.test\r\n\r\n")
+        self.assertEqual(st, 200)
+        return body

@@ -98,16 +98,6 @@ class RfcCase(ProxyTestCase):
         self.b = self.backend("b1")
         self.proxy([self.b], extra=self.extra)
 
-    def warm(self):
-        s = self.connect()
-        st, _, _, _ = self.exchange(b"GET /warm HTTP/1.1\r\n" + H + b"\r\n", sock=s)
-        self.assertEqual(st, 200)
-        return s
-
-    def clean(self):
-        st, _, _, _ = self.exchange(b"GET /clean HTTP/1.1\r\n" + H + b"\r\n")
-        self.assertEqual(st, 200)
-
     def send(self, s, raw, bytewise):
         if bytewise:
             send_bytewise(s, raw)

@@ -75,17 +75,6 @@ class Strictness(ProxyTestCase):
         self.b = self.backend("b1")
         self.proxy([self.b])
 
-    def warm(self):
-        s = self.connect()
-        st, _, _, _ = self.exchange(b"GET /warm HTTP/1.1\r\n" + H + b"\r\n", sock=s)
-        self.assertEqual(st, 200)
-        return s
-
-    def clean(self):
-        st, _, body, _ = self.exchange(b"GET /clean HTTP/1.1\r\n" + H + b"\r\n")
-        self.assertEqual(st, 200)
-        return body
-
     def assert_only_clean_requests(self, allow_partial=False):
         paths = [r.path for r in self.b.requests]
         self.assertEqual(paths, ["/warm", "/clean"], "the backend saw other requests")
