@@ -193,10 +193,6 @@ static int admin_headers_complete(HttpParser *hp) {
         return 0;
 }
 
-static int admin_body(HttpParser *hp, const char *at, size_t n) {
-        return 0;
-}
-
 static int admin_message_complete(HttpParser *hp) {
         AdminConn *ac = hp->userdata;
         const HttpHead *h = &hp->head;
@@ -218,7 +214,7 @@ static int admin_message_complete(HttpParser *hp) {
 
 static const HttpParserOps admin_parser_ops = {
         .headers_complete = admin_headers_complete,
-        .body = admin_body,
+        .body = http_parser_drop_body,
         .message_complete = admin_message_complete,
 };
 

@@ -84,10 +84,6 @@ static int probe_headers_complete(HttpParser *hp) {
         return 0;
 }
 
-static int probe_body(HttpParser *hp, const char *at, size_t n) {
-        return 0;
-}
-
 static int probe_message_complete(HttpParser *hp) {
         HealthProbe *p = hp->userdata;
 
@@ -99,7 +95,7 @@ static int probe_message_complete(HttpParser *hp) {
 
 static const HttpParserOps probe_ops = {
         .headers_complete = probe_headers_complete,
-        .body = probe_body,
+        .body = http_parser_drop_body,
         .message_complete = probe_message_complete,
 };
 

@@ -73,6 +73,11 @@ typedef struct HttpParserOps {
         int (*message_complete)(HttpParser *hp);
 } HttpParserOps;
 
+/* The body callback of an owner that reads no body (the admin endpoint, health probes). */
+static inline int http_parser_drop_body(HttpParser *hp, const char *at, size_t n) {
+        return 0;
+}
+
 #define HTTP_MAX_CHUNK_LINE 4096     /* a chunk-size line, extensions included */
 
 /* Where a chunked body is: our own scan of the chunk-size lines sits in front of llhttp, which
