@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 
@@ -22,6 +23,43 @@ int ctl_log_call_error(int r, const sd_bus_error *error, const char *what) {
         if (error && error->message)
                 return log_error_errno(r, "%s: %s", what, error->message);
         return log_error_errno(r, "%s: %m", what);
+}
+
+int ctl_bus_call(sd_bus *bus, const char *service, const char *path, const char *interface, const char *method,
+                 const char *what, const char *types, ...) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
+        va_list ap;
+        int r;
+
+        r = sd_bus_message_new_method_call(bus, &m, service, path, interface, method);
+        if (r < 0)
+                return log_error_errno(r, "Failed to build the call: %m");
+        /* Let polkit ask for a password when a person runs this on a terminal. */
+        (void) sd_bus_message_set_allow_interactive_authorization(m, true);
+        if (types) {
+                va_start(ap, types);
+                r = sd_bus_message_appendv(m, types, ap);
+                va_end(ap);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to build the call: %m");
+        }
+        r = sd_bus_call(bus, m, 0, &error, &reply);
+        if (r < 0)
+                return ctl_log_call_error(r, &error, what);
+        return 0;
+}
+
+int ctl_parse_count(const char *s, uint32_t *ret) {
+        char *end = NULL;
+        unsigned long v;
+
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno != 0 || !end || end == s || *end || s[0] == '-' || v > 100000)
+                return log_error_errno(EINVAL, "\"%s\" is not a container count.", s);
+        *ret = (uint32_t) v;
+        return 0;
 }
 
 const char *ctl_format_bytes(char *buf, size_t size, uint64_t bytes) {

@@ -225,45 +225,14 @@ int ctl_vim_status(sd_bus *bus) {
         return read_policy(bus, NULL, NULL);
 }
 
-static int call_simple(sd_bus *bus, const char *method, const char *what, const char *types, ...) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
-        _cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
-        va_list ap;
-        int r;
-
-        r = sd_bus_message_new_method_call(bus, &m, VIM_SERVICE, VIM_PATH, VIM_IFACE, method);
-        if (r < 0)
-                return log_error_errno(r, "Failed to build the call: %m");
-        /* Let polkit ask for a password when a person runs this on a terminal. */
-        (void) sd_bus_message_set_allow_interactive_authorization(m, true);
-        va_start(ap, types);
-        r = sd_bus_message_appendv(m, types, ap);
-        va_end(ap);
-        if (r < 0)
-                return log_error_errno(r, "Failed to build the call: %m");
-        r = sd_bus_call(bus, m, 0, &error, &reply);
-        if (r < 0)
-                return ctl_log_call_error(r, &error, what);
-        return 0;
-}
-
-static int parse_count(const char *s, uint32_t *ret) {
-        char *end = NULL;
-        unsigned long v;
-
-        errno = 0;
-        v = strtoul(s, &end, 10);
-        if (errno != 0 || !end || end == s || *end || s[0] == '-' || v > 100000)
-                return log_error_errno(EINVAL, "\"%s\" is not a container count.", s);
-        *ret = (uint32_t) v;
-        return 0;
-}
+#define call_simple(bus, method, what, types, ...) \
+        ctl_bus_call(bus, VIM_SERVICE, VIM_PATH, VIM_IFACE, method, what, types, __VA_ARGS__)
 
 int ctl_vim_scale(sd_bus *bus, const char *count) {
         uint32_t n;
         int r;
 
-        r = parse_count(count, &n);
+        r = ctl_parse_count(count, &n);
         if (r < 0)
                 return r;
         r = call_simple(bus, "Scale", "Failed to scale", "u", n);
@@ -330,7 +299,7 @@ int ctl_vim_policy(sd_bus *bus, int argc, char **argv) {
                 }
                 case 'u': {
                         uint32_t u;
-                        r = parse_count(value, &u);
+                        r = ctl_parse_count(value, &u);
                         if (r < 0)
                                 return r;
                         r = sd_bus_message_append(m, "{sv}", key, "u", u);

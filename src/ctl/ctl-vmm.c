@@ -59,39 +59,14 @@ int ctl_vmm_status(sd_bus *bus) {
         return 0;
 }
 
-static int vmm_call(sd_bus *bus, const char *method, const char *types, const void *arg, const char *what) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
-        _cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
-        int r;
-
-        r = sd_bus_message_new_method_call(bus, &m, VMM_SERVICE, VMM_PATH, VMM_IFACE, method);
-        if (r < 0)
-                return log_error_errno(r, "Failed to build the call: %m");
-        (void) sd_bus_message_set_allow_interactive_authorization(m, true);
-        if (types) {
-                r = types[0] == 'u' ? sd_bus_message_append(m, "u", *(const uint32_t *) arg)
-                                    : sd_bus_message_append(m, "s", (const char *) arg);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to build the call: %m");
-        }
-        r = sd_bus_call(bus, m, 0, &error, &reply);
-        if (r < 0)
-                return ctl_log_call_error(r, &error, what);
-        return 0;
-}
-
 int ctl_vmm_scale_to(sd_bus *bus, const char *count) {
-        char *end = NULL;
-        unsigned long v;
         uint32_t n;
         int r;
 
-        errno = 0;
-        v = strtoul(count, &end, 10);
-        if (errno || !end || end == count || *end || count[0] == '-' || v > 100000)
-                return log_error_errno(EINVAL, "\"%s\" is not a container count.", count);
-        n = (uint32_t) v;
-        r = vmm_call(bus, "ScaleTo", "u", &n, "Failed to scale the VM");
+        r = ctl_parse_count(count, &n);
+        if (r < 0)
+                return r;
+        r = ctl_bus_call(bus, VMM_SERVICE, VMM_PATH, VMM_IFACE, "ScaleTo", "Failed to scale the VM", "u", n);
         if (r >= 0)
                 printf("Scaling this VM to %u containers.\n", n);
         return r;
@@ -102,5 +77,7 @@ int ctl_vmm_call_id(sd_bus *bus, const char *method, const char *arg) {
 
         if (asprintf(&what, "%s failed", method) < 0)
                 return log_oom();
-        return vmm_call(bus, method, arg ? "s" : NULL, arg, what);
+        if (!arg)
+                return ctl_bus_call(bus, VMM_SERVICE, VMM_PATH, VMM_IFACE, method, what, NULL);
+        return ctl_bus_call(bus, VMM_SERVICE, VMM_PATH, VMM_IFACE, method, what, "s", arg);
 }

@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <json-c/json.h>
 
+#include "acs-json.h"
 #include "acs-macro.h"
 #include "load-report.h"
 
@@ -24,17 +25,11 @@ void load_report_done(LoadReport *r) {
         r->seconds = r->summary = NULL;
 }
 
-static int json_add(struct json_object *o, const char *key, struct json_object *v) {
-        if (!v)
-                return -ENOMEM;
-        return json_object_object_add(o, key, v) < 0 ? -ENOMEM : 0;
-}
-
 static struct json_object *counts_to_json(const LoadCounts *c) {
         struct json_object *o = json_object_new_object();
 
         for (size_t i = 0; o && i < c->n; i++)
-                if (json_add(o, c->items[i].name, json_object_new_int64((int64_t) c->items[i].count)) < 0)
+                if (acs_json_add(o, c->items[i].name, json_object_new_int64((int64_t) c->items[i].count)) < 0)
                         o = (json_object_put(o), NULL);
         return o;
 }
@@ -47,7 +42,7 @@ static struct json_object *first_answers_to_json(const LoadCounts *c) {
                 struct json_object *pair = json_object_new_array_ext(2);
 
                 /* Once added, the pair belongs to o, and goes with it on failure. */
-                if (json_add(o, c->items[i].name, pair) < 0 ||
+                if (acs_json_add(o, c->items[i].name, pair) < 0 ||
                     json_object_array_add(pair, json_object_new_double((double) c->items[i].first_sent / USEC_PER_SEC)) < 0 ||
                     json_object_array_add(pair, json_object_new_double((double) c->items[i].first_answered / USEC_PER_SEC)) < 0)
                         o = (json_object_put(o), NULL);
@@ -59,15 +54,15 @@ static struct json_object *first_answers_to_json(const LoadCounts *c) {
 static int tally_to_json(struct json_object *o, LoadTally *t) {
         int r = 0;
 
-        r = r ?: json_add(o, "ok", json_object_new_int64((int64_t) t->ok));
-        r = r ?: json_add(o, "fail", json_object_new_int64((int64_t) load_tally_failed(t)));
-        r = r ?: json_add(o, "non2xx", json_object_new_int64((int64_t) t->non2xx));
-        r = r ?: json_add(o, "errors", json_object_new_int64((int64_t) t->errors));
-        r = r ?: json_add(o, "p50_ms", json_object_new_double(usec_to_ms(load_samples_percentile(&t->latency, 50))));
-        r = r ?: json_add(o, "p99_ms", json_object_new_double(usec_to_ms(load_samples_percentile(&t->latency, 99))));
-        r = r ?: json_add(o, "max_ms", json_object_new_double(usec_to_ms(load_samples_percentile(&t->latency, 100))));
-        r = r ?: json_add(o, "vms", counts_to_json(&t->vms));
-        r = r ?: json_add(o, "containers", counts_to_json(&t->containers));
+        r = r ?: acs_json_add(o, "ok", json_object_new_int64((int64_t) t->ok));
+        r = r ?: acs_json_add(o, "fail", json_object_new_int64((int64_t) load_tally_failed(t)));
+        r = r ?: acs_json_add(o, "non2xx", json_object_new_int64((int64_t) t->non2xx));
+        r = r ?: acs_json_add(o, "errors", json_object_new_int64((int64_t) t->errors));
+        r = r ?: acs_json_add(o, "p50_ms", json_object_new_double(usec_to_ms(load_samples_percentile(&t->latency, 50))));
+        r = r ?: acs_json_add(o, "p99_ms", json_object_new_double(usec_to_ms(load_samples_percentile(&t->latency, 99))));
+        r = r ?: acs_json_add(o, "max_ms", json_object_new_double(usec_to_ms(load_samples_percentile(&t->latency, 100))));
+        r = r ?: acs_json_add(o, "vms", counts_to_json(&t->vms));
+        r = r ?: acs_json_add(o, "containers", counts_to_json(&t->containers));
         return r;
 }
 
@@ -102,11 +97,11 @@ int load_report_second(LoadReport *r, unsigned t, unsigned users, LoadTally *sec
 
                 if (!row)
                         return -ENOMEM;
-                k = json_add(row, "t", json_object_new_int((int) t));
-                k = k ?: json_add(row, "users", json_object_new_int((int) users));
+                k = acs_json_add(row, "t", json_object_new_int((int) t));
+                k = k ?: acs_json_add(row, "users", json_object_new_int((int) users));
                 k = k ?: tally_to_json(row, second);
                 if (k >= 0 && r->latencies)
-                        k = json_add(row, "latency_ms", latencies_to_json(&second->latency));
+                        k = acs_json_add(row, "latency_ms", latencies_to_json(&second->latency));
                 if (k < 0)
                         return k;
                 if (json_object_array_add(r->seconds, row) < 0)
@@ -150,13 +145,13 @@ int load_report_summary(LoadReport *r, const char *url, const LoadProfile *profi
                 if (!s)
                         return -ENOMEM;
                 r->summary = s;
-                k = json_add(s, "url", json_object_new_string(url));
-                k = k ?: json_add(s, "profile", json_object_new_string(profile_text));
-                k = k ?: json_add(s, "duration_s", json_object_new_double(seconds));
-                k = k ?: json_add(s, "requests", json_object_new_int64((int64_t) requests));
-                k = k ?: json_add(s, "aborted", json_object_new_int64((int64_t) aborted));
+                k = acs_json_add(s, "url", json_object_new_string(url));
+                k = k ?: acs_json_add(s, "profile", json_object_new_string(profile_text));
+                k = k ?: acs_json_add(s, "duration_s", json_object_new_double(seconds));
+                k = k ?: acs_json_add(s, "requests", json_object_new_int64((int64_t) requests));
+                k = k ?: acs_json_add(s, "aborted", json_object_new_int64((int64_t) aborted));
                 k = k ?: tally_to_json(s, total);
-                k = k ?: json_add(s, "containers_first", first_answers_to_json(&total->containers));
+                k = k ?: acs_json_add(s, "containers_first", first_answers_to_json(&total->containers));
                 if (k < 0)
                         return k;
         }
@@ -170,8 +165,8 @@ int load_report_write_json(LoadReport *r, const char *path) {
 
         if (!doc || !r->seconds || !r->summary)
                 return -EINVAL;
-        k = json_add(doc, "seconds", json_object_get(r->seconds));
-        k = k ?: json_add(doc, "summary", json_object_get(r->summary));
+        k = acs_json_add(doc, "seconds", json_object_get(r->seconds));
+        k = k ?: acs_json_add(doc, "summary", json_object_get(r->summary));
         if (k < 0)
                 return k;
         /* Latencies in ms to the microsecond: more digits would only be float noise. */

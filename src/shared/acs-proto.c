@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "acs-json.h"
 #include "acs-frame.h"
 #include "acs-json-strict.h"
 #include "acs-proto.h"
@@ -533,21 +534,11 @@ AcsMessage *acs_message_free(AcsMessage *m) {
 
 /* --- encoding */
 
-static int add(struct json_object *o, const char *key, struct json_object *v) {
-        if (!v)
-                return -ENOMEM;
-        if (json_object_object_add(o, key, v) < 0) {
-                json_object_put(v);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
 static int add_containers(struct json_object *o, const AcsContainerInfo *c, size_t n) {
         struct json_object *a = json_object_new_array_ext((int) n);
         int r;
 
-        r = add(o, "containers", a);
+        r = acs_json_add(o, "containers", a);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n; i++) {
@@ -557,14 +548,14 @@ static int add_containers(struct json_object *o, const AcsContainerInfo *c, size
                         json_object_put(e);
                         return -ENOMEM;
                 }
-                if ((r = add(e, "id", json_object_new_string(c[i].id))) < 0 ||
-                    (r = add(e, "address", json_object_new_string(c[i].address))) < 0 ||
-                    (r = add(e, "port", json_object_new_int(c[i].port))) < 0 ||
-                    (r = add(e, "state", json_object_new_string(acs_container_state_to_string(c[i].state)))) < 0 ||
-                    (r = add(e, "cpu", json_object_new_double(c[i].cpu))) < 0 ||
-                    (r = add(e, "cpu_limit", json_object_new_double(c[i].cpu_limit))) < 0 ||
-                    (r = add(e, "mem", json_object_new_int64((int64_t) c[i].mem))) < 0 ||
-                    (r = add(e, "in_flight", json_object_new_int64(c[i].in_flight))) < 0)
+                if ((r = acs_json_add(e, "id", json_object_new_string(c[i].id))) < 0 ||
+                    (r = acs_json_add(e, "address", json_object_new_string(c[i].address))) < 0 ||
+                    (r = acs_json_add(e, "port", json_object_new_int(c[i].port))) < 0 ||
+                    (r = acs_json_add(e, "state", json_object_new_string(acs_container_state_to_string(c[i].state)))) < 0 ||
+                    (r = acs_json_add(e, "cpu", json_object_new_double(c[i].cpu))) < 0 ||
+                    (r = acs_json_add(e, "cpu_limit", json_object_new_double(c[i].cpu_limit))) < 0 ||
+                    (r = acs_json_add(e, "mem", json_object_new_int64((int64_t) c[i].mem))) < 0 ||
+                    (r = acs_json_add(e, "in_flight", json_object_new_int64(c[i].in_flight))) < 0)
                         return r;
         }
         return 0;
@@ -576,44 +567,44 @@ static int build_json(const AcsMessage *m, struct json_object **ret) {
 
         if (!o)
                 return -ENOMEM;
-        if ((r = add(o, "v", json_object_new_int(ACS_PROTO_VERSION))) < 0 ||
-            (r = add(o, "type", json_object_new_string(acs_message_type_to_string(m->type)))) < 0 ||
-            (r = add(o, "seq", json_object_new_int64((int64_t) m->seq))) < 0)
+        if ((r = acs_json_add(o, "v", json_object_new_int(ACS_PROTO_VERSION))) < 0 ||
+            (r = acs_json_add(o, "type", json_object_new_string(acs_message_type_to_string(m->type)))) < 0 ||
+            (r = acs_json_add(o, "seq", json_object_new_int64((int64_t) m->seq))) < 0)
                 goto fail;
 
         switch (m->type) {
         case ACS_MESSAGE_REGISTER:
-                if ((r = add(o, "vm", json_object_new_string(m->reg.vm))) < 0 ||
-                    (r = add(o, "address", json_object_new_string(m->reg.address))) < 0 ||
-                    (r = add(o, "capacity", json_object_new_int64(m->reg.capacity))) < 0 ||
-                    (r = add(o, "min", json_object_new_int64(m->reg.min))) < 0 ||
-                    (r = add(o, "state", json_object_new_string(acs_vm_state_to_string(m->reg.state)))) < 0 ||
+                if ((r = acs_json_add(o, "vm", json_object_new_string(m->reg.vm))) < 0 ||
+                    (r = acs_json_add(o, "address", json_object_new_string(m->reg.address))) < 0 ||
+                    (r = acs_json_add(o, "capacity", json_object_new_int64(m->reg.capacity))) < 0 ||
+                    (r = acs_json_add(o, "min", json_object_new_int64(m->reg.min))) < 0 ||
+                    (r = acs_json_add(o, "state", json_object_new_string(acs_vm_state_to_string(m->reg.state)))) < 0 ||
                     (r = add_containers(o, m->reg.containers, m->reg.n_containers)) < 0)
                         goto fail;
                 break;
         case ACS_MESSAGE_METRICS:
-                if ((r = add(o, "vm", json_object_new_string(m->metrics.vm))) < 0 ||
-                    (r = add(o, "cpu", json_object_new_double(m->metrics.cpu))) < 0 ||
+                if ((r = acs_json_add(o, "vm", json_object_new_string(m->metrics.vm))) < 0 ||
+                    (r = acs_json_add(o, "cpu", json_object_new_double(m->metrics.cpu))) < 0 ||
                     (r = add_containers(o, m->metrics.containers, m->metrics.n_containers)) < 0)
                         goto fail;
                 break;
         case ACS_MESSAGE_EVENT:
-                if ((r = add(o, "event", json_object_new_string(m->event.event))) < 0 ||
-                    (r = add(o, "container", json_object_new_string(m->event.container))) < 0 ||
-                    (r = add(o, "message", json_object_new_string(m->event.message))) < 0)
+                if ((r = acs_json_add(o, "event", json_object_new_string(m->event.event))) < 0 ||
+                    (r = acs_json_add(o, "container", json_object_new_string(m->event.container))) < 0 ||
+                    (r = acs_json_add(o, "message", json_object_new_string(m->event.message))) < 0)
                         goto fail;
                 break;
         case ACS_MESSAGE_ORDER:
-                if ((r = add(o, "order", json_object_new_string(acs_order_kind_to_string(m->order.order)))) < 0 ||
-                    (r = add(o, "count", json_object_new_int64(m->order.count))) < 0 ||
-                    (r = add(o, "container", json_object_new_string(m->order.container))) < 0 ||
-                    (r = add(o, "timeout_ms", json_object_new_int64(m->order.timeout_ms))) < 0)
+                if ((r = acs_json_add(o, "order", json_object_new_string(acs_order_kind_to_string(m->order.order)))) < 0 ||
+                    (r = acs_json_add(o, "count", json_object_new_int64(m->order.count))) < 0 ||
+                    (r = acs_json_add(o, "container", json_object_new_string(m->order.container))) < 0 ||
+                    (r = acs_json_add(o, "timeout_ms", json_object_new_int64(m->order.timeout_ms))) < 0)
                         goto fail;
                 break;
         case ACS_MESSAGE_ACK:
-                if ((r = add(o, "ack", json_object_new_int64((int64_t) m->ack.ack))) < 0 ||
-                    (r = add(o, "result", json_object_new_int(m->ack.result))) < 0 ||
-                    (r = add(o, "message", json_object_new_string(m->ack.message))) < 0)
+                if ((r = acs_json_add(o, "ack", json_object_new_int64((int64_t) m->ack.ack))) < 0 ||
+                    (r = acs_json_add(o, "result", json_object_new_int(m->ack.result))) < 0 ||
+                    (r = acs_json_add(o, "message", json_object_new_string(m->ack.message))) < 0)
                         goto fail;
                 break;
         default:

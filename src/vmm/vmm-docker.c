@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "acs-json.h"
 #include "acs-log.h"
 #include "acs-macro.h"
 #include "acs-curl.h"
@@ -293,16 +294,6 @@ int vmm_docker_remove_container(VmmDocker *d, const char *id, VmmDockerReply cb,
         return docker_container_call(d, "DELETE", id, "?force=1", cb, userdata);
 }
 
-static int json_add(json_object *o, const char *key, json_object *v) {
-        if (!v)
-                return -ENOMEM;
-        if (json_object_object_add(o, key, v) < 0) {
-                json_object_put(v);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
 static int json_append(json_object *a, json_object *v) {
         if (!v)
                 return -ENOMEM;
@@ -343,47 +334,47 @@ static json_object *docker_container_body(const VmmContainerSpec *spec) {
         host = json_object_new_object();
         capdrop = json_object_new_array();
         secopt = json_object_new_array();
-        r |= json_add(body, "Labels", labels);
-        r |= json_add(body, "Env", env);
-        r |= json_add(body, "HostConfig", host);
-        r |= json_add(host, "CapDrop", capdrop);
-        r |= json_add(host, "SecurityOpt", secopt);
+        r |= acs_json_add(body, "Labels", labels);
+        r |= acs_json_add(body, "Env", env);
+        r |= acs_json_add(body, "HostConfig", host);
+        r |= acs_json_add(host, "CapDrop", capdrop);
+        r |= acs_json_add(host, "SecurityOpt", secopt);
         if (r < 0)
                 return NULL;
 
-        r |= json_add(body, "Image", json_object_new_string(spec->image));
-        r |= json_add(body, "User", json_object_new_string("65534:65534"));
-        r |= json_add(labels, VMM_LABEL_MANAGED, json_object_new_string("1"));
-        r |= json_add(labels, VMM_LABEL_VM, json_object_new_string(spec->vm));
-        r |= json_add(labels, VMM_LABEL_SERVICE, json_object_new_string(spec->service));
-        r |= json_add(labels, VMM_LABEL_PORT, json_string_printf("%u", spec->port));
+        r |= acs_json_add(body, "Image", json_object_new_string(spec->image));
+        r |= acs_json_add(body, "User", json_object_new_string("65534:65534"));
+        r |= acs_json_add(labels, VMM_LABEL_MANAGED, json_object_new_string("1"));
+        r |= acs_json_add(labels, VMM_LABEL_VM, json_object_new_string(spec->vm));
+        r |= acs_json_add(labels, VMM_LABEL_SERVICE, json_object_new_string(spec->service));
+        r |= acs_json_add(labels, VMM_LABEL_PORT, json_string_printf("%u", spec->port));
         r |= json_append(env, json_string_printf("ACS_PORT=%u", spec->port));
         r |= json_append(env, json_string_printf("ACS_VM=%s", spec->vm));
         r |= json_append(env, json_string_printf("ACS_SERVICE=%s", spec->service));
 
-        r |= json_add(host, "NanoCpus", json_object_new_int64((int64_t) (spec->cpus * 1e9)));
-        r |= json_add(host, "Memory", json_object_new_int64((int64_t) spec->memory));
-        r |= json_add(host, "Privileged", json_object_new_boolean(false));
-        r |= json_add(host, "ReadonlyRootfs", json_object_new_boolean(true));
+        r |= acs_json_add(host, "NanoCpus", json_object_new_int64((int64_t) (spec->cpus * 1e9)));
+        r |= acs_json_add(host, "Memory", json_object_new_int64((int64_t) spec->memory));
+        r |= acs_json_add(host, "Privileged", json_object_new_boolean(false));
+        r |= acs_json_add(host, "ReadonlyRootfs", json_object_new_boolean(true));
         r |= json_append(capdrop, json_object_new_string("ALL"));
         r |= json_append(secopt, json_object_new_string("no-new-privileges"));
 
         if (spec->network == VMM_NETWORK_HOST)
-                r |= json_add(host, "NetworkMode", json_object_new_string("host"));
+                r |= acs_json_add(host, "NetworkMode", json_object_new_string("host"));
         else {
                 json_object *exposed = json_object_new_object(), *bindings = json_object_new_object();
                 json_object *list = json_object_new_array(), *binding = json_object_new_object();
 
-                r |= json_add(body, "ExposedPorts", exposed);
-                r |= json_add(host, "NetworkMode", json_object_new_string("bridge"));
-                r |= json_add(host, "PortBindings", bindings);
+                r |= acs_json_add(body, "ExposedPorts", exposed);
+                r |= acs_json_add(host, "NetworkMode", json_object_new_string("bridge"));
+                r |= acs_json_add(host, "PortBindings", bindings);
                 if (r < 0) {
                         json_object_put(list);
                         json_object_put(binding);
                         return NULL;
                 }
-                r |= json_add(exposed, portkey, json_object_new_object());
-                r |= json_add(bindings, portkey, list);
+                r |= acs_json_add(exposed, portkey, json_object_new_object());
+                r |= acs_json_add(bindings, portkey, list);
                 if (r < 0) {
                         json_object_put(binding);
                         return NULL;
@@ -391,8 +382,8 @@ static json_object *docker_container_body(const VmmContainerSpec *spec) {
                 r |= json_append(list, binding);
                 if (r < 0)
                         return NULL;
-                r |= json_add(binding, "HostIp", json_object_new_string(spec->address));
-                r |= json_add(binding, "HostPort", json_string_printf("%u", spec->port));
+                r |= acs_json_add(binding, "HostIp", json_object_new_string(spec->address));
+                r |= acs_json_add(binding, "HostPort", json_string_printf("%u", spec->port));
         }
         if (r < 0)
                 return NULL;
