@@ -42,7 +42,7 @@ class AgentsTest(VimTestCase):
         self.wait_state(lambda s: self.vm("vm1", s)["state"] == "active", 10, "vm1 back")
         self.assertEqual(sorted(c["id"] for c in self.vm("vm1")["containers"]), ids_before)
         self.assertRegex(self.vim.output(), r"VM vm1 registered from .*: active, capacity 3, 2 containers reported")
-        time.sleep(1.5)
+        self.wait_decisions(2)
         self.assertNotIn("order add", vm1b.output())
         # what it kept running joins the count: nothing is drained at once (the window decides)
         self.assertNotIn("order drain", vm1b.output())
@@ -64,7 +64,7 @@ class AgentsTest(VimTestCase):
         self.wait_event("vm-reachable", "vm1")
         self.wait_state(lambda s: self.vm("vm1", s)["state"] == "active", 5, "vm1 reporting again")
         # nothing was queued for vm1 while it was unreachable
-        time.sleep(0.5)
+        self.wait_decisions(2)
         self.assertNotIn("order", vm1.output())
 
     def test_restart_rebuilds_the_model_without_recreating(self):
@@ -72,13 +72,13 @@ class AgentsTest(VimTestCase):
         vm1 = self.start_agent("vm1", containers=2, capacity=3)
         vm2 = self.start_agent("vm2", containers=1, capacity=3)
         self.wait_state(lambda s: s["service"]["ready"] == 3, 10, "registered")
-        time.sleep(1.5)
+        wait_until(lambda: len(self.backends()[1]) == 3, 10, what="the three backends published")
         generation_before, before = self.backends()
 
         self.vim.stop()
         self.start_vim()
         self.wait_state(lambda s: s["service"]["ready"] == 3, 15, "re-registered after the restart")
-        time.sleep(2.5)  # past the settle period: decisions run again
+        self.wait_decisions(2, timeout=15)     # past the settle period: decisions run again
         generation_after, after = self.backends()
         self.assertEqual(after, before)
         self.assertGreater(int(generation_after), int(generation_before))
@@ -132,7 +132,7 @@ class AgentsTest(VimTestCase):
         self.assertIsNone(self.vm("garbage"), "no register, no VM")
 
         # through all of it the good VM kept reporting and stays active
-        time.sleep(1)
+        self.wait_decisions(2)
         self.assertEqual(self.vm("good")["state"], "active")
         self.assertEqual(self.state()["service"]["ready"], 1 + (1 if self.vm("vm1")["state"] != "unreachable" else 0))
         self.assertTrue(impostor.alive())

@@ -58,7 +58,7 @@ class BusApiTest(VimTestCase):
             r = self.bus.busctl("call", *VIM, *args, user=65534, check=False)
             self.assertNotEqual(r.returncode, 0, args)
             self.assertIn("Access denied", r.stderr + r.stdout, args)
-        time.sleep(1)
+        self.wait_decisions(1)
         self.assertEqual(self.state()["service"]["desired"], 1)
         self.assertFalse(self.state()["policy"]["dry_run"])
         # bad arguments are refused before anything else
@@ -158,7 +158,7 @@ class HttpApiTest(VimTestCase):
                                           data=json.dumps(body).encode() if body else b"")
                 self.assertEqual(status, 401, (auth, path))
                 self.assertIn("error", reply)
-        time.sleep(1)
+        self.wait_decisions(1)
         s = self.state()
         self.assertEqual((s["service"]["desired"], s["policy"]["dry_run"], self.vm("vm1", s)["state"]), (1, False, "active"))
         self.assertTrue(self.vim_events("access-denied"))

@@ -84,7 +84,7 @@ class ScalingTest(VimTestCase):
         self.wait_state(lambda s: s["service"]["ready"] == 3, 10, "three ready")
         t = time.monotonic()
         # CPU 0.6 over 3 containers sits in the band: nothing changes
-        time.sleep(2)
+        self.wait_decisions(2)
         self.assertEqual(self.state()["service"]["running"], 3)
         # low load: back to 1 only after the window
         self.set_cpu(0.05)
@@ -99,7 +99,7 @@ class ScalingTest(VimTestCase):
         self.set_cpu(0.05)
         # spread would take from vm1 first (the fuller), but vm1's VMM keeps 2 by itself
         self.wait_state(lambda s: not self.vm("vm2", s)["containers"], 20, "vm2 emptied")
-        time.sleep(2)
+        self.wait_decisions(2)
         self.assertEqual(len(self.vm("vm1")["containers"]), 2)
         self.assertNotIn("order drain", self.agents["vm1"].output())
 
@@ -108,7 +108,7 @@ class ScalingTest(VimTestCase):
         self.start_agent("vm1", containers=1, capacity=4)
         self.set_cpu(0.95)
         self.wait_event("scale-out", r"dry run, no orders")
-        time.sleep(1.5)
+        self.wait_decisions(2)
         self.assertNotIn("order add", self.agents["vm1"].output())
         self.assertEqual(len(self.vm("vm1")["containers"]), 1)
 

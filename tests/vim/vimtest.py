@@ -7,7 +7,7 @@ import shlex
 import subprocess
 import time
 
-from acstest import BUILD_DIR, DaemonTestCase, binary, free_port, http_json, wait_port, wait_until
+from acstest import BUILD_DIR, DaemonTestCase, binary, free_port, http_get, http_json, wait_port, wait_until
 
 class VimTestCase(DaemonTestCase):
     # Each test file takes its own part of the VIM's range (17800-18199), so files that meson
@@ -101,6 +101,19 @@ class VimTestCase(DaemonTestCase):
 
     def wait_state(self, predicate, timeout, what):
         return wait_until(lambda: predicate(self.state()), timeout, interval=0.2, what=what)
+
+    def decisions(self):
+        """How many scaling decisions the VIM made so far (acs_decisions_total, all kinds)."""
+        status, _, body = http_get(f"http://127.0.0.1:{self.api_port}/metrics")
+        self.assertEqual(status, 200)
+        return sum(int(m) for m in re.findall(r'^acs_decisions_total\{[^}]*\} (\d+)$', body.decode(), re.M))
+
+    def wait_decisions(self, n=2, timeout=10):
+        """Waits until the VIM has decided n more times: what it did not do by then, it chose not
+        to do with the current inputs before it (the positive marker for "nothing happens")."""
+        start = self.decisions()
+        wait_until(lambda: self.decisions() >= start + n, timeout, interval=0.1,
+                   what=f"{n} more scaling decisions")
 
     def backends(self):
         generation, backends = self.bus.call_json("org.acs.VIM1", "/org/acs/VIM1", "org.acs.VIM1",
