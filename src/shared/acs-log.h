@@ -14,6 +14,7 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <syslog.h>
 
 typedef enum AcsLogTarget {
