@@ -122,7 +122,8 @@ class DBusSource(ProxyTestCase):
         ctl = self.start_controller()
         self.start_vim_proxy(extra="SlowStart=4s\n")
         wait_until(lambda: self.generation() == 1, 10)
-        time.sleep(4.2)     # the first backend's own ramp is over
+        wait_until(lambda: self.stats()[("127.0.0.1", old.port)][2] == "up", 10,
+                   what="the first backend's own ramp over")
         self.change_set(ctl, [(old.port, "ready"), (new.port, "ready")])
         wait_until(lambda: self.generation() == 2, 10)
         self.assertEqual(self.stats()[("127.0.0.1", new.port)][2], "slowstart")
@@ -176,7 +177,7 @@ class DBusSource(ProxyTestCase):
         self.start_vim_proxy()
         wait_until(lambda: self.generation() == 1, 10)
         ctl.stop()
-        time.sleep(0.3)
+        self.proxy_proc.wait_for_output(r"left the bus; keeping the last backend set")
         for _ in range(10):
             st, body = self.get()
             self.assertEqual((st, json.loads(body)["backend"]), (200, "b0"))

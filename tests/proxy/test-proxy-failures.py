@@ -183,7 +183,6 @@ class Failures(ProxyTestCase):
         self.assertEqual(r[0], 429)
         self.assertTrue(connection_closed(extra))
         socks[0].close()
-        time.sleep(0.2)
         wait_until(lambda: self.exchange(b"GET / HTTP/1.1\r\n" + H + b"\r\n")[0] == 200, 3)
         for s in socks[1:]:
             s.close()
