@@ -447,6 +447,22 @@ static void client_read_h2(Client *c, const uint8_t *p, size_t n) {
         (void) client_flush(c);
 }
 
+/* The client closed its side. Half-closed while a complete request waits for its response:
+ * answer it, then close. Anything else is the end of this client. */
+static void client_read_eof(Client *c) {
+        c->peer_eof = true;
+        if (c->state == CLIENT_FORWARD && c->request_complete) {
+                c->keep_alive = false;
+                client_update_events(c);
+                return;
+        }
+        if (c->state == CLIENT_CLOSING) {
+                client_update_events(c);
+                return;
+        }
+        client_close(c);
+}
+
 static void client_read(Client *c) {
         Worker *w = c->worker;
         bool direct = acs_buf_len(&c->in) == 0;
@@ -487,19 +503,7 @@ static void client_read(Client *c) {
                 return;
         }
         if (n == 0) {
-                c->peer_eof = true;
-                /* Half-closed while a complete request waits for its response: answer it, then
-                 * close. Anything else is the end of this client. */
-                if (c->state == CLIENT_FORWARD && c->request_complete) {
-                        c->keep_alive = false;
-                        client_update_events(c);
-                        return;
-                }
-                if (c->state == CLIENT_CLOSING) {
-                        client_update_events(c);
-                        return;
-                }
-                client_close(c);
+                client_read_eof(c);
                 return;
         }
 
