@@ -111,10 +111,11 @@ void backend_conn_release(BackendConn *bc, bool reusable) {
         BackendPool *pool = &bc->backend->pools[w->index];
 
         bc->client = NULL;
-        /* One idle connection per client connection to each backend is all the concurrency
-         * can use; over all backends, twice the clients (plus a few) bounds the total. */
-        if (!reusable || bc->unusable || acs_buf_len(&bc->out) > 0 || pool->n_idle >= w->n_clients ||
-            w->n_idle >= 2 * w->n_clients + 16 ||
+        /* One idle connection per exchange that can run at once (a client connection, or an
+         * HTTP/2 stream) to each backend is all the concurrency can use; over all backends,
+         * twice that (plus a few) bounds the total. */
+        if (!reusable || bc->unusable || acs_buf_len(&bc->out) > 0 || pool->n_idle >= w->n_clients + w->n_streams ||
+            w->n_idle >= 2 * (w->n_clients + w->n_streams) + 16 ||
             atomic_load(&bc->backend->removed) || atomic_load(&w->stopping)) {
                 backend_conn_close(bc);
                 return;

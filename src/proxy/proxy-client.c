@@ -111,6 +111,7 @@ Client *client_new_stream(Client *conn, int32_t stream_id) {
         c->deadline = worker_now(w) + w->manager->settings.client_head_timeout;
         client_init_parser(c);
         LIST_PREPEND(clients, w->clients, c);
+        w->n_streams++;
         return c;
 }
 
@@ -184,6 +185,7 @@ void client_close(Client *c) {
         if (c->h2_parent) {
                 /* A stream: the connection stays. */
                 h2_stream_closed(c);
+                w->n_streams--;
                 worker_schedule_cleanup(w);
                 return;
         }

@@ -56,6 +56,7 @@ typedef struct Worker {
          * them after the current dispatch: nothing up the stack is left holding a freed one. */
         Client *clients;
         unsigned n_clients;             /* live ones */
+        unsigned n_streams;             /* HTTP/2 streams open on them: exchanges, like clients */
         BackendConn *conns;             /* every backend connection, busy or idle */
         unsigned n_conns;
         unsigned n_idle;
