@@ -16,7 +16,7 @@ import time
 import urllib.request
 
 from proxytest import ProxyTestCase, take_port
-from acstest import main, wait_until
+from acstest import binary, main, wait_port, wait_until
 from tlstest import make_certificate
 
 DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = 0, 1, 3, 4, 6, 7, 8, 9
@@ -135,13 +135,13 @@ class ProxyH2(ProxyTestCase):
         self.admin_port = take_port()
         self.proxy([self.backend_], extra=f"AdminListen=127.0.0.1:{self.admin_port}\n"
                    "[Http2]\nPriorKnowledge=yes\nMaxResetsPerSecond=50\n", workers=1)
+        wait_port(self.admin_port)
         # The same proxy over TLS, for ALPN: a second one on its own port.
         self.tls_port = take_port()
         conf = os.path.join(self.tmpdir, "tls.conf")
         with open(conf, "w") as f:
             f.write(f"[Proxy]\nListen=127.0.0.1:{self.tls_port}\nSource=static\nWorkers=1\n"
                     f"Backend=127.0.0.1:{self.backend_.port}\n[Tls]\nCertificate={self.crt}\nKey={self.key}\n")
-        from acstest import binary, wait_port
         self.tls_proc = self.start([binary("src/proxy/acs-proxy"), "--config", conf], name="acs-proxy-tls")
         wait_port(self.tls_port)
 
