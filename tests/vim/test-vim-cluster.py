@@ -169,7 +169,7 @@ class ClusterTest(VimTestCase):
         stop, results = threading.Event(), []
         threads = self.load(stop, results)
         try:
-            time.sleep(1)
+            wait_until(lambda: len(results) >= 50, 10, what="load through both proxies")
             self.vim_procs[0].kill9()
             t0 = time.monotonic()
             self.vim_procs[0].name = "killed-" + self.vim_procs[0].name   # its exit is ours
@@ -190,7 +190,7 @@ class ClusterTest(VimTestCase):
             # An etcd member dies: nothing changes for clients.
             n = len(results)
             self.cluster.kill9(0)
-            time.sleep(2)
+            wait_until(lambda: len(results) >= n + 100, 10, what="100 more requests after the etcd member died")
             self.assertEqual(self.role(1), "leader")
             self.assertGreater(len(results), n)
         finally:
@@ -239,7 +239,7 @@ class ClusterTest(VimTestCase):
             wait_until(lambda: self.role(1) == "leader", LEASE_TTL + 1, what="acs-vim b to lead")
             # Load rises while a is paused: a would scale out if it still thought it led.
             self.set_cpu(0.95)
-            time.sleep(1.5)
+            self.wait_decisions(2, api_port=self.api_ports[1])
             orders_before = len(self.order_lines(0))
         finally:
             self.vim_procs[0].signal(signal.SIGCONT)
@@ -247,7 +247,7 @@ class ClusterTest(VimTestCase):
         # The VMMs leave a and find b, which orders the scale-out.
         wait_until(lambda: self.registered(1) == ["vm1", "vm2"], 10, what="the VMMs on the new leader")
         wait_until(lambda: any(" order add " in l for l in self.order_lines(1)), 10, what="b to scale out")
-        time.sleep(1)
+        self.wait_decisions(2, api_port=self.api_ports[1])
         self.assertEqual(self.order_lines(0)[orders_before:], [], "the deposed leader gave orders")
         self.assertEqual(self.role(0), "standby")
         self.assertEqual(self.leader_address(0), f"127.0.0.1:{self.vim_ports[1]}")

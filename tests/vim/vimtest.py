@@ -102,17 +102,17 @@ class VimTestCase(DaemonTestCase):
     def wait_state(self, predicate, timeout, what):
         return wait_until(lambda: predicate(self.state()), timeout, interval=0.2, what=what)
 
-    def decisions(self):
+    def decisions(self, api_port=None):
         """How many scaling decisions the VIM made so far (acs_decisions_total, all kinds)."""
-        status, _, body = http_get(f"http://127.0.0.1:{self.api_port}/metrics")
+        status, _, body = http_get(f"http://127.0.0.1:{api_port or self.api_port}/metrics")
         self.assertEqual(status, 200)
         return sum(int(m) for m in re.findall(r'^acs_decisions_total\{[^}]*\} (\d+)$', body.decode(), re.M))
 
-    def wait_decisions(self, n=2, timeout=10):
+    def wait_decisions(self, n=2, timeout=10, api_port=None):
         """Waits until the VIM has decided n more times: what it did not do by then, it chose not
         to do with the current inputs before it (the positive marker for "nothing happens")."""
-        start = self.decisions()
-        wait_until(lambda: self.decisions() >= start + n, timeout, interval=0.1,
+        start = self.decisions(api_port)
+        wait_until(lambda: self.decisions(api_port) >= start + n, timeout, interval=0.1,
                    what=f"{n} more scaling decisions")
 
     def backends(self):
