@@ -35,3 +35,48 @@ start_backends() {
         wait_port "$1"
         wait_port "$2"
 }
+
+# The acs-proxy configuration every comparison uses: one worker, round robin over the two
+# backends, listening on $3; with "tls", the certificate of make_certificate.
+write_proxy_conf() {    # FILE B1 B2 LISTEN_PORT [tls]
+        {
+                printf '[Proxy]\nListen=127.0.0.1:%s\nSource=static\n' "$4"
+                printf 'Backend=127.0.0.1:%s\nBackend=127.0.0.1:%s\n' "$2" "$3"
+                printf 'Workers=1\nBalance=roundrobin\n'
+                if [ "${5:-}" = tls ]; then
+                        printf '[Tls]\nCertificate=%s\nKey=%s\n' "$OUT/bench.crt" "$OUT/bench.key"
+                fi
+        } >"$1"
+}
+
+# A throw-away ECDSA P-256 certificate for bench.test: bench.crt and bench.key for acs-proxy,
+# bench.pem (both in one file) for HAProxy.
+make_certificate() {
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$OUT/bench.key" \
+                -out "$OUT/bench.crt" -days 2 -subj /CN=bench.test -addext subjectAltName=DNS:bench.test 2>/dev/null
+        cat "$OUT/bench.crt" "$OUT/bench.key" >"$OUT/bench.pem"
+}
+
+# HAProxy terminating TLS in front of the two backends, one thread, ALPN as given.
+write_haproxy_tls_conf() {      # FILE B1 B2 LISTEN_PORT ALPN
+        cat >"$1" <<CONF
+global
+        nbthread 1
+        maxconn 9000
+        ssl-default-bind-options ssl-min-ver TLSv1.2
+defaults
+        mode http
+        timeout connect 2s
+        timeout client 30s
+        timeout server 30s
+        option http-keep-alive
+        http-reuse always
+frontend bench
+        bind 127.0.0.1:$4 ssl crt $OUT/bench.pem alpn $5
+        default_backend backends
+backend backends
+        balance roundrobin
+        server b1 127.0.0.1:$2
+        server b2 127.0.0.1:$3
+CONF
+}

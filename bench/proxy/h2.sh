@@ -14,75 +14,18 @@
 # stdout and to $OUT/h2-results.md (default OUT=/tmp/acs-proxy-bench).
 set -euo pipefail
 
-SRC=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=$(cd "${1:-$SRC/build}" && pwd)
-OUT=${OUT:-/tmp/acs-proxy-bench}
-DURATION=${DURATION:-5}
-LOAD_CPU=0
-PROXY_CPU=1
+. "$(dirname "$0")/common.sh" "$@"
 B1=17472 B2=17473 ACS=17483 HAP=17484
 
 for tool in haproxy h2load openssl; do
         command -v $tool >/dev/null || { echo "missing: $tool" >&2; exit 1; }
 done
 mkdir -p "$OUT"
-PIDS=()
-cleanup() {
-        for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-        wait 2>/dev/null || true
-}
-trap cleanup EXIT
+make_certificate
+write_proxy_conf "$OUT/acs-proxy-h2.conf" $B1 $B2 $ACS tls
+write_haproxy_tls_conf "$OUT/haproxy-h2.cfg" $B1 $B2 $HAP h2,http/1.1
 
-wait_port() {
-        for _ in $(seq 100); do
-                (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-                sleep 0.1
-        done
-        echo "port $1 did not open" >&2
-        return 1
-}
-
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$OUT/bench.key" \
-        -out "$OUT/bench.crt" -days 2 -subj /CN=bench.test -addext subjectAltName=DNS:bench.test 2>/dev/null
-cat "$OUT/bench.crt" "$OUT/bench.key" >"$OUT/bench.pem"      # HAProxy takes both in one file
-
-cat >"$OUT/acs-proxy-h2.conf" <<CONF
-[Proxy]
-Listen=127.0.0.1:$ACS
-Source=static
-Backend=127.0.0.1:$B1
-Backend=127.0.0.1:$B2
-Workers=1
-Balance=roundrobin
-[Tls]
-Certificate=$OUT/bench.crt
-Key=$OUT/bench.key
-CONF
-
-cat >"$OUT/haproxy-h2.cfg" <<CONF
-global
-        nbthread 1
-        maxconn 9000
-        ssl-default-bind-options ssl-min-ver TLSv1.2
-defaults
-        mode http
-        timeout connect 2s
-        timeout client 30s
-        timeout server 30s
-        option http-keep-alive
-        http-reuse always
-frontend bench
-        bind 127.0.0.1:$HAP ssl crt $OUT/bench.pem alpn h2,http/1.1
-        default_backend backends
-backend backends
-        balance roundrobin
-        server b1 127.0.0.1:$B1
-        server b2 127.0.0.1:$B2
-CONF
-
-taskset -c $LOAD_CPU "$BUILD/bench/proxy/bench-backend" $B1 b1 >/dev/null & PIDS+=($!)
-taskset -c $LOAD_CPU "$BUILD/bench/proxy/bench-backend" $B2 b2 >/dev/null & PIDS+=($!)
-wait_port $B1; wait_port $B2
+start_backends $B1 $B2
 
 declare -A PORT=([acs-proxy]=$ACS [haproxy]=$HAP) RESULT
 for target in acs-proxy haproxy; do

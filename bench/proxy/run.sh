@@ -30,15 +30,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 mkdir -p "$OUT/nginx/logs"
-cat >"$OUT/acs-proxy.conf" <<CONF
-[Proxy]
-Listen=127.0.0.1:$ACS
-Source=static
-Backend=127.0.0.1:$B1
-Backend=127.0.0.1:$B2
-Workers=1
-Balance=roundrobin
-CONF
+write_proxy_conf "$OUT/acs-proxy.conf" $B1 $B2 $ACS
 
 cat >"$OUT/haproxy.cfg" <<CONF
 global

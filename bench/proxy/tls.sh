@@ -20,43 +20,9 @@ for tool in haproxy wrk openssl; do
         command -v $tool >/dev/null || { echo "missing: $tool" >&2; exit 1; }
 done
 mkdir -p "$OUT"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$OUT/bench.key" \
-        -out "$OUT/bench.crt" -days 2 -subj /CN=bench.test -addext subjectAltName=DNS:bench.test 2>/dev/null
-cat "$OUT/bench.crt" "$OUT/bench.key" >"$OUT/bench.pem"      # HAProxy takes both in one file
-
-cat >"$OUT/acs-proxy-tls.conf" <<CONF
-[Proxy]
-Listen=127.0.0.1:$ACS
-Source=static
-Backend=127.0.0.1:$B1
-Backend=127.0.0.1:$B2
-Workers=1
-Balance=roundrobin
-[Tls]
-Certificate=$OUT/bench.crt
-Key=$OUT/bench.key
-CONF
-
-cat >"$OUT/haproxy-tls.cfg" <<CONF
-global
-        nbthread 1
-        maxconn 9000
-        ssl-default-bind-options ssl-min-ver TLSv1.2
-defaults
-        mode http
-        timeout connect 2s
-        timeout client 30s
-        timeout server 30s
-        option http-keep-alive
-        http-reuse always
-frontend bench
-        bind 127.0.0.1:$HAP ssl crt $OUT/bench.pem alpn http/1.1
-        default_backend backends
-backend backends
-        balance roundrobin
-        server b1 127.0.0.1:$B1
-        server b2 127.0.0.1:$B2
-CONF
+make_certificate
+write_proxy_conf "$OUT/acs-proxy-tls.conf" $B1 $B2 $ACS tls
+write_haproxy_tls_conf "$OUT/haproxy-tls.cfg" $B1 $B2 $HAP http/1.1
 
 start_backends $B1 $B2
 
