@@ -56,15 +56,20 @@ class VmmCliTest(VmmTestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("--bus=session: expected system or user", r.stderr)
 
-    def test_notify_ready_status_and_watchdog(self):
-        """As systemd sees it (Type=notify, WatchdogSec=): READY=1 once serving, a STATUS= a
-        person can read, WATCHDOG=1 pings at the rate asked."""
+    def notify_setup(self):
+        """A socket in systemd's place (NOTIFY_SOCKET), a private bus, and a configuration whose
+        Docker socket does not exist."""
         path = os.path.join(self.tmpdir, "notify.sock")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.bind(path)
         sock.settimeout(0.2)
-        bus = self.start_bus()
-        config = self.write_config(socket=os.path.join(self.tmpdir, "no-docker.sock"))
+        self.addCleanup(sock.close)
+        return sock, path, self.start_bus(), self.write_config(socket=os.path.join(self.tmpdir, "no-docker.sock"))
+
+    def test_notify_ready_status_and_watchdog(self):
+        """As systemd sees it (Type=notify, WatchdogSec=): READY=1 once serving, a STATUS= a
+        person can read, WATCHDOG=1 pings at the rate asked."""
+        sock, path, bus, config = self.notify_setup()
         self.start([binary("src/vmm/acs-vmm"), "--config", config, f"--bus-address={bus.address}"],
                    env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"})
         messages, deadline = [], time.monotonic() + 10
@@ -87,12 +92,7 @@ class VmmCliTest(VmmTestCase):
     def test_sighup_reloads_what_can_change(self):
         """SIGHUP between RELOADING=1 and READY=1: [Policy] applies at once, [VM] Capacity= is
         logged as waiting for a restart, a broken file changes nothing."""
-        path = os.path.join(self.tmpdir, "notify.sock")
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        sock.bind(path)
-        sock.settimeout(0.2)
-        bus = self.start_bus()
-        config = self.write_config(socket=os.path.join(self.tmpdir, "no-docker.sock"))
+        sock, path, bus, config = self.notify_setup()
         vmm = self.start([binary("src/vmm/acs-vmm"), "--config", config, f"--bus-address={bus.address}"],
                          env={"NOTIFY_SOCKET": path})
         wait_until(lambda: "READY=1" in sock.recv(4096).decode(), 10, what="READY=1")
