@@ -12,7 +12,13 @@
  * write changes nothing.
  *
  * State under the prefix, written by the leader: "backends" (the backend set with its
- * generation, which acs-proxy Source=etcd watches) and "state" (the replica count to hold).
+ * generation, which acs-proxy Source=etcd watches) and "state" (the replica count to hold, the
+ * policy, the count an operator set, the VMs' power decisions and the VMs that are up). A
+ * standby watches both and follows them: its bus object and API report the leader's policy
+ * and count, and its generation of the backend set never falls behind the leader's. A new
+ * leader continues from them: the same policy and counts, a generation above the last one, and
+ * a first decision as soon as every VM that was up has registered again, instead of after the
+ * whole GracePeriod=.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +34,7 @@
 #include "vim-cluster.h"
 #include "vim-manager.h"
 #include "vim-policy.h"
+#include "vim-state.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
 
@@ -49,12 +56,16 @@ struct VimCluster {
         bool backends_dirty;            /* changed while a write was in flight */
         unsigned stored_desired;        /* from "state", applied at the first decision */
         bool have_stored_desired;
+        json_object *stored_vms;        /* the VMs up at the last leader ("state"), an array */
+        AcsEtcdWatch *state_watch, *backends_watch; /* a standby follows the leader's writes */
+        AcsEtcdCall *backends_read_call;
         char *state_written;            /* the last "state" document written */
         int agent_fd;                   /* the socket-activated agent socket, or -1 */
         sd_event_source *refuse_source; /* a standby closes each connection on it at once */
 };
 
 static void cluster_read_state(VimCluster *c);
+static void cluster_read_backends(VimCluster *c);
 static void cluster_parse_leader(VimCluster *c, const char *value);
 
 static void cluster_arm(VimCluster *c, usec_t delay) {
@@ -132,6 +143,7 @@ static void cluster_take_lead(VimCluster *c, int64_t revision) {
         }
         cluster_set_role(c, VIM_ROLE_LEADER, "won the election");
         cluster_read_state(c);
+        cluster_read_backends(c);
 }
 
 static void cluster_on_campaign(AcsEtcd *etcd, int error, json_object *reply, void *userdata) {
@@ -364,7 +376,7 @@ static void cluster_on_state_written(AcsEtcd *etcd, int error, json_object *repl
 }
 
 /* The policy the previous leader ran with (changed at run time, maybe): all of it or none. */
-static void cluster_restore_policy(VimCluster *c, json_object *policy) {
+static void cluster_restore_policy(VimCluster *c, json_object *policy, const char *source) {
         const char *text = json_object_to_json_string_ext(policy, JSON_C_TO_STRING_PLAIN);
         AcsPolicy p = c->manager->policy;
         char error[256] = "";
@@ -376,15 +388,61 @@ static void cluster_restore_policy(VimCluster *c, json_object *policy) {
         if (memcmp(&p, &c->manager->policy, sizeof(p)) == 0)
                 return;
         c->manager->policy = p;
-        vim_manager_policy_changed(c->manager, "the previous leader (cluster store)");
+        vim_manager_policy_changed(c->manager, source);
 }
 
-/* What a new leader continues from: the stored state and the backend set's generation. */
+/* The VMs up at the last leader: an array of VM names. */
+static bool cluster_vms_valid(json_object *vms) {
+        size_t n;
+
+        if (!json_object_is_type(vms, json_type_array))
+                return false;
+        n = json_object_array_length(vms);
+        if (n > 1024)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                json_object *name = json_object_array_get_idx(vms, i);
+
+                if (!json_object_is_type(name, json_type_string) || json_object_get_string_len(name) > 255)
+                        return false;
+        }
+        return true;
+}
+
+/* The leader's "state" document: followed by a standby, continued from by a new leader. All of
+ * it is checked before any of it is taken. */
+static void cluster_take_state(VimCluster *c, const char *value, const char *source) {
+        _cleanup_(json_object_putp) json_object *o = value ? json_tokener_parse(value) : NULL;
+        VimManager *m = c->manager;
+        json_object *desired, *policy, *vms = NULL;
+        int64_t n;
+
+        if (!o)
+                return;
+        if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, "desired", &desired) ||
+            !json_object_is_type(desired, json_type_int) || (n = json_object_get_int64(desired)) < 0 || n > 100000 ||
+            !json_object_object_get_ex(o, "policy", &policy) || !json_object_is_type(policy, json_type_object) ||
+            vim_state_check_runtime(o) < 0 ||
+            (json_object_object_get_ex(o, "vms", &vms) && !cluster_vms_valid(vms))) {
+                log_warning("Ignoring a state in etcd that is not an acs-vim's: %.64s", value);
+                return;
+        }
+        cluster_restore_policy(c, policy, source);
+        vim_state_apply_runtime(m, o, source);
+        c->stored_desired = (unsigned) n;
+        c->have_stored_desired = true;
+        json_object_put(c->stored_vms);
+        c->stored_vms = vms ? json_object_get(vms) : NULL;
+        /* A standby reports the count the leader holds. */
+        if (c->role != VIM_ROLE_LEADER)
+                m->desired = c->stored_desired;
+        vim_state_save(m);
+}
+
+/* What a new leader continues from: the stored state. */
 static void cluster_on_state_read(AcsEtcd *etcd, int error, json_object *reply, void *userdata) {
         VimCluster *c = userdata;
-        _cleanup_(json_object_putp) json_object *o = NULL;
         _cleanup_free_ char *value = NULL;
-        json_object *desired, *policy;
 
         c->read_call = NULL;
         if (error < 0) {
@@ -392,15 +450,81 @@ static void cluster_on_state_read(AcsEtcd *etcd, int error, json_object *reply, 
                 return;
         }
         value = acs_etcd_range_value(reply, NULL, NULL);
-        o = value ? json_tokener_parse(value) : NULL;
-        if (o && json_object_object_get_ex(o, "policy", &policy))
-                cluster_restore_policy(c, policy);
-        if (o && json_object_object_get_ex(o, "desired", &desired) && json_object_is_type(desired, json_type_int) &&
-            json_object_get_int64(desired) >= 0 && json_object_get_int64(desired) <= 100000) {
-                c->stored_desired = (unsigned) json_object_get_int64(desired);
-                c->have_stored_desired = true;
+        if (!value)
+                return;
+        cluster_take_state(c, value, "the previous leader (cluster store)");
+        if (c->have_stored_desired)
                 log_info("Continuing from the stored state: %u replicas to hold.", c->stored_desired);
+}
+
+/* The generation of a backend set document, or -1. Only the generation is followed: the set
+ * itself is rebuilt from the VMMs' registrations. */
+static int64_t cluster_backends_generation(const char *value) {
+        _cleanup_(json_object_putp) json_object *o = value ? json_tokener_parse(value) : NULL;
+        json_object *generation;
+
+        if (!json_object_object_get_ex(o, "generation", &generation) || !json_object_is_type(generation, json_type_int))
+                return -1;
+        return json_object_get_int64(generation);
+}
+
+/* Never behind the last leader: a proxy must not see the generation go backwards. */
+static void cluster_follow_generation(VimCluster *c, const char *value) {
+        VimBackends *b = c->manager->backends;
+        int64_t g = cluster_backends_generation(value);
+
+        if (g < 0) {
+                if (value)
+                        log_warning("Ignoring a backend set in etcd without a generation.");
+                return;
         }
+        if ((uint64_t) g > b->generation) {
+                log_debug("Following the backend set's generation %lld.", (long long) g);
+                b->generation = (uint64_t) g;
+        }
+}
+
+static void cluster_on_backends_read(AcsEtcd *etcd, int error, json_object *reply, void *userdata) {
+        VimCluster *c = userdata;
+        _cleanup_free_ char *value = NULL;
+
+        c->backends_read_call = NULL;
+        if (error < 0) {
+                log_warning_errno(error, "Failed to read the backend set from etcd: %m");
+                return;
+        }
+        value = acs_etcd_range_value(reply, NULL, NULL);
+        cluster_follow_generation(c, value);
+        log_info("Continuing the backend set from generation %llu.",
+                 (unsigned long long) c->manager->backends->generation);
+}
+
+static void cluster_read_backends(VimCluster *c) {
+        _cleanup_(json_object_putp) json_object *req = json_object_new_object();
+        _cleanup_free_ char *key = acs_etcd_key64(c->etcd, "backends");
+        int r;
+
+        if (!req || !key) {
+                log_oom();
+                return;
+        }
+        json_object_object_add(req, "key", json_object_new_string(key));
+        r = acs_etcd_call(c->etcd, "/v3/kv/range", req, 0, cluster_on_backends_read, c, &c->backends_read_call);
+        if (r < 0)
+                log_warning_errno(r, "Failed to read the backend set from etcd: %m");
+}
+
+/* The watches: a standby follows; a leader's own writes come back too and change nothing. */
+static void cluster_on_state_key(AcsEtcdWatch *w, const char *value, size_t size, int64_t revision, void *userdata) {
+        VimCluster *c = userdata;
+
+        if (c->role != VIM_ROLE_LEADER && value)
+                cluster_take_state(c, value, "the leader (cluster store)");
+}
+
+static void cluster_on_backends_key(AcsEtcdWatch *w, const char *value, size_t size, int64_t revision,
+                                    void *userdata) {
+        cluster_follow_generation(userdata, value);
 }
 
 static void cluster_read_state(VimCluster *c) {
@@ -447,6 +571,40 @@ void vim_cluster_backends_changed(VimManager *m) {
                 (void) cluster_write_backends(m->cluster);
 }
 
+static json_object *cluster_state_json(VimManager *m) {
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+        json_object *vms = json_object_new_array();
+
+        if (!o || !vms || json_object_object_add(o, "vms", vms) < 0)
+                return NULL;
+        if (json_object_object_add(o, "desired", json_object_new_int64(m->desired)) < 0 ||
+            json_object_object_add(o, "policy", vim_policy_to_json(&m->policy)) < 0 || vim_state_add_runtime(m, o) < 0)
+                return NULL;
+        for (size_t i = 0; i < m->n_vms; i++)
+                if (vim_vm_is_reachable(m->vms[i]) &&
+                    json_object_array_add(vms, json_object_new_string(m->vms[i]->name)) < 0)
+                        return NULL;
+        return TAKE_PTR(o);
+}
+
+bool vim_cluster_model_complete(VimManager *m) {
+        VimCluster *c = m->cluster;
+        size_t n;
+
+        if (!c || !c->stored_vms)
+                return false;
+        n = json_object_array_length(c->stored_vms);
+        if (n == 0)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                VimVm *vm = vim_manager_find_vm(m, json_object_get_string(json_object_array_get_idx(c->stored_vms, i)));
+
+                if (!vm || !vim_vm_is_reachable(vm))
+                        return false;
+        }
+        return true;
+}
+
 void vim_cluster_state_changed(VimManager *m) {
         _cleanup_(json_object_putp) json_object *o = NULL;
         VimCluster *c = m->cluster;
@@ -455,9 +613,8 @@ void vim_cluster_state_changed(VimManager *m) {
 
         if (!c || !vim_manager_is_leader(m) || c->state_call || !m->decided_once)
                 return;
-        o = json_object_new_object();
-        if (!o || json_object_object_add(o, "desired", json_object_new_int64(m->desired)) < 0 ||
-            json_object_object_add(o, "policy", vim_policy_to_json(&m->policy)) < 0) {
+        o = cluster_state_json(m);
+        if (!o) {
                 log_oom();
                 return;
         }
@@ -538,6 +695,12 @@ int vim_cluster_start(VimManager *m, int agent_fd) {
         r = acs_etcd_watch_new(c->etcd, "leader", cluster_on_leader_key, c, &c->leader_watch);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch the leader key: %m");
+        r = acs_etcd_watch_new(c->etcd, "state", cluster_on_state_key, c, &c->state_watch);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch the state in etcd: %m");
+        r = acs_etcd_watch_new(c->etcd, "backends", cluster_on_backends_key, c, &c->backends_watch);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch the backend set in etcd: %m");
         r = sd_event_add_time_relative(m->event, &c->timer, CLOCK_MONOTONIC, 0, 0, cluster_on_timer, c);
         if (r < 0)
                 return log_error_errno(r, "Failed to arm the cluster timer: %m");
@@ -558,5 +721,6 @@ VimCluster *vim_cluster_free(VimCluster *c) {
         free(c->leader_address);
         free(c->value);
         free(c->state_written);
+        json_object_put(c->stored_vms);
         return mfree(c);
 }

@@ -35,5 +35,8 @@ const char *vim_manager_leader_address(VimManager *m);
 void vim_cluster_backends_changed(VimManager *m);
 /* The replica count to hold may have changed: the leader writes it when it did. */
 void vim_cluster_state_changed(VimManager *m);
+/* Whether every VM that was up at the previous leader has registered again: a new leader then
+ * decides without waiting out the rest of GracePeriod=. */
+bool vim_cluster_model_complete(VimManager *m);
 /* The count a previous leader held, once, for the first decision after taking the lead. */
 bool vim_cluster_take_stored_desired(VimManager *m, unsigned *ret);

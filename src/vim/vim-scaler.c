@@ -292,8 +292,9 @@ static int scaler_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         scaler_check_reachability(m, now);
 
         /* After a restart, decide nothing until the VMMs had their grace period to register:
-         * the model is rebuilt from them, nothing is recreated. */
-        if (now < m->started + m->settings.grace_period) {
+         * the model is rebuilt from them, nothing is recreated. A new leader that knows from
+         * the store which VMs were up waits only for those. */
+        if (now < m->started + m->settings.grace_period && !vim_cluster_model_complete(m)) {
                 vim_manager_flush_changes(m);
                 return 0;
         }
@@ -315,7 +316,9 @@ static int scaler_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 m->decided_once = true;
                 vim_power_restore(m);
                 vim_backends_release(m);
-                log_info("Cluster model rebuilt from %zu VMs; deciding from now on.", m->n_vms);
+                log_info("Cluster model rebuilt from %zu VMs; deciding from now on%s.", m->n_vms,
+                         now < m->started + m->settings.grace_period ?
+                         " (every VM up at the previous leader registered again, before GracePeriod= ended)" : "");
                 if (vim_manager_bus_own_name(m) < 0)
                         return sd_event_exit(m->event, -EEXIST);
         }

@@ -150,18 +150,45 @@ static int state_check_power(json_object *o) {
         return 0;
 }
 
-static void state_apply_power(VimManager *m, json_object *o, const char *path) {
+static void state_apply_power(VimManager *m, json_object *o, const char *source) {
         json_object_object_foreach(o, name, value) {
                 VimVm *vm = vim_manager_find_vm(m, name);
+                VimPowerWish wish = streq(json_object_get_string(value), "on") ? VIM_POWER_WISH_ON : VIM_POWER_WISH_OFF;
 
                 if (!vm || !vim_vm_can_power(vm)) {
-                        log_notice("%s: VM %s is not declared with a power provider any more, forgetting its power state.",
-                                   path, name);
+                        log_notice("%s: VM %s is not declared here with a power provider, ignoring its power state.",
+                                   source, name);
                         continue;
                 }
-                vm->power_wish = streq(json_object_get_string(value), "on") ? VIM_POWER_WISH_ON : VIM_POWER_WISH_OFF;
-                log_info("VM %s was powered %s before the restart.", vm->name, json_object_get_string(value));
+                if (vm->power_wish != wish)
+                        log_info("VM %s was powered %s (%s).", vm->name, json_object_get_string(value), source);
+                vm->power_wish = wish;
         }
+}
+
+int vim_state_check_runtime(json_object *o) {
+        unsigned count;
+        int r;
+
+        r = state_parse_count(json_object_object_get(o, "scaled"), &count);
+        if (r < 0)
+                return r;
+        return state_check_power(json_object_object_get(o, "power"));
+}
+
+void vim_state_apply_runtime(VimManager *m, json_object *o, const char *source) {
+        unsigned count;
+
+        if (state_parse_count(json_object_object_get(o, "scaled"), &count) < 0)
+                return;
+        m->operator_desired_held = count != UINT_MAX;
+        if (m->operator_desired_held && m->operator_desired != count) {
+                m->operator_desired = count;
+                m->desired = CLAMP(count, m->policy.min_replicas, m->policy.max_replicas);
+                log_info("The count of %u replicas an operator set (%s).", count, source);
+        }
+        if (state_check_power(json_object_object_get(o, "power")) >= 0)
+                state_apply_power(m, json_object_object_get(o, "power"), source);
 }
 
 int vim_state_load(VimManager *m) {
@@ -169,7 +196,6 @@ int vim_state_load(VimManager *m) {
         _cleanup_(vim_json_putp) json_object *o = NULL;
         json_object *policy, *config;
         AcsPolicy file_config, saved_config, restored;
-        unsigned count;
         int r;
 
         r = state_path(m, &path);
@@ -193,8 +219,7 @@ int vim_state_load(VimManager *m) {
         o = json_tokener_parse(text);
         if (!json_object_object_get_ex(o, "policy", &policy) || !json_object_object_get_ex(o, "config", &config) ||
             !json_object_is_type(policy, json_type_object) || !json_object_is_type(config, json_type_object) ||
-            state_parse_count(json_object_object_get(o, "scaled"), &count) < 0 ||
-            state_check_power(json_object_object_get(o, "power")) < 0) {
+            vim_state_check_runtime(o) < 0) {
                 log_warning("%s is not a state file of acs-vim, refusing it and starting from vim.conf alone.", path);
                 return 0;
         }
@@ -212,13 +237,8 @@ int vim_state_load(VimManager *m) {
         if (r < 0)
                 m->policy = file_config;
         m->desired = MAX(m->desired, m->policy.min_replicas);
-        if (count != UINT_MAX) {
-                m->operator_desired = count;
-                m->operator_desired_held = true;
-                m->desired = CLAMP(count, m->policy.min_replicas, m->policy.max_replicas);
-                log_info("Restored the count of %u replicas an operator set.", count);
-        }
-        state_apply_power(m, json_object_object_get(o, "power"), path);
+        m->operator_desired = UINT_MAX;
+        vim_state_apply_runtime(m, o, "restored from the state file");
         log_info("Restored the policy changed at run time from %s.", path);
         return 0;
 }
@@ -263,8 +283,7 @@ static int state_write(const char *dir, const char *path, const char *text) {
         return 0;
 }
 
-/* The count an operator set (while it is held) and the power decisions. */
-static int state_add_runtime(VimManager *m, json_object *o) {
+int vim_state_add_runtime(VimManager *m, json_object *o) {
         json_object *power;
 
         if (m->operator_desired_held) {
@@ -301,7 +320,7 @@ void vim_state_save(VimManager *m) {
         vim_settings_to_policy(&m->settings, &config);
         if (r < 0 || !o || json_object_object_add(o, "policy", vim_policy_to_json(&m->policy)) < 0 ||
             json_object_object_add(o, "config", vim_policy_to_json(&config)) < 0 ||
-            state_add_runtime(m, o) < 0) {
+            vim_state_add_runtime(m, o) < 0) {
                 log_oom();
                 return;
         }

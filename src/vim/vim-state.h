@@ -18,6 +18,14 @@ typedef struct VimManager VimManager;
 int vim_state_load(VimManager *m);
 /* Saves all of it; a failure is logged and otherwise ignored. */
 void vim_state_save(VimManager *m);
+/* The count an operator set (while it is held), "scaled", and the power decisions, "power",
+ * added to o: what the state file and the cluster store share beside the policy. */
+int vim_state_add_runtime(VimManager *m, json_object *o);
+/* Whether o's "scaled" and "power" are well formed (absent is fine); -EBADMSG/-ERANGE if not. */
+int vim_state_check_runtime(json_object *o);
+/* Takes them over (checked first; VMs not declared here with a power provider are logged and
+ * skipped); source says where they come from, for the log. */
+void vim_state_apply_runtime(VimManager *m, json_object *o, const char *source);
 /* Applies to the running policy the keys whose value differs between two policies of vim.conf;
  * returns them in *ret_changed (may be NULL). */
 int vim_policy_reapply_config(VimManager *m, const AcsPolicy *old_config, const AcsPolicy *new_config,

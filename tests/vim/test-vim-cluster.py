@@ -35,11 +35,12 @@ class ClusterTest(VimTestCase):
         # Distinct ports, taken once: a standby's agent port is not bound, so asking again for a
         # free port could hand it out twice.
         ports, p = [], self.PORTS[0]
-        while len(ports) < 8:
+        while len(ports) < 9:
             p = free_port(p, self.PORTS[1])
             ports.append(p)
             p += 1
         self.vim_ports, self.api_ports, self.proxy_ports = ports[0:2], ports[2:4], ports[4:8]
+        self.relay_port = ports[8]
         self.agent_port, self.api_port = self.vim_ports[0], self.api_ports[0]
         self.buses = [self.bus, self.start_bus()]
         self.vim_procs = [None, None]
@@ -47,7 +48,7 @@ class ClusterTest(VimTestCase):
         # program, spread by pid, for programs running in parallel; below the ephemeral range.
         self.container_base = 24100 + 300 * ((os.getpid() * 7) % 25)
 
-    def start_cluster_vim(self, i, env=None, listener=None, **scaling):
+    def start_cluster_vim(self, i, env=None, listener=None, endpoints=None, **scaling):
         conf = {"Placement": "spread", "ScaleDownWindow": "30s", "MinReplicas": "3", "MaxReplicas": "12",
                 "TargetInflight": "0", "DrainTimeout": "3s"}
         conf.update({k: str(v) for k, v in scaling.items()})
@@ -58,7 +59,11 @@ class ClusterTest(VimTestCase):
             f.writelines(f"{k}={v}\n" for k, v in conf.items())
             f.write(f"[Api]\nListen=127.0.0.1:{self.api_ports[i]}\nToken={self.token}\n"
                     f"[Dashboard]\nDirectory={self.tmpdir}/dashboard\n\n")
-            f.write(self.cluster.config() + f"Store=etcd\nLeaseTTL={LEASE_TTL}s\n")
+            cluster = self.cluster.config()
+            if endpoints:
+                cluster = "".join(l + "\n" for l in cluster.splitlines() if not l.startswith("Endpoints=")) + \
+                    "".join(f"Endpoints={e}\n" for e in endpoints)
+            f.write(cluster + f"Store=etcd\nLeaseTTL={LEASE_TTL}s\n")
         argv = [binary("src/vim/acs-vim"), "--config", path, f"--bus-address={self.buses[i].address}"]
         if listener:
             # As systemd passes acs-vim.socket: LISTEN_PID must name acs-vim itself.
@@ -251,6 +256,113 @@ class ClusterTest(VimTestCase):
         self.assertEqual(self.order_lines(0)[orders_before:], [], "the deposed leader gave orders")
         self.assertEqual(self.role(0), "standby")
         self.assertEqual(self.leader_address(0), f"127.0.0.1:{self.vim_ports[1]}")
+
+    def relay_to_etcd(self):
+        """From then on, self.relay_port leads to the first etcd member (before, nothing listens
+        there): a daemon pointed at it reaches etcd only from now on."""
+        target = int(self.cluster.endpoints[0].rsplit(":", 1)[1])
+        server = socket.create_server(("127.0.0.1", self.relay_port))
+        self.addCleanup(server.close)
+
+        def pipe(a, b):
+            try:
+                while data := a.recv(65536):
+                    b.sendall(data)
+            except OSError:
+                pass
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        def accept():
+            while True:
+                try:
+                    client, _ = server.accept()
+                except OSError:
+                    return
+                upstream = socket.create_connection(("127.0.0.1", target))
+                for a, b in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=pipe, args=(a, b), daemon=True).start()
+        threading.Thread(target=accept, daemon=True).start()
+
+    def policy_of(self, i):
+        return {k: v["data"] for k, v in self.buses[i].get_property_json(*VIM_BUS, "Policy")["data"].items()}
+
+    def desired_of(self, i):
+        return self.buses[i].get_property_json(*VIM_BUS, "Desired")["data"]
+
+    def test_standby_follows_and_new_leader_continues(self):
+        """A standby follows the leader's policy and counts from etcd; after kill -9 of the
+        leader the new one runs with the same, decides as soon as the VMs that were up are
+        back, and the proxies never see the backend set's generation go backwards, although the
+        new leader started first (its own generation counter, from its start, is the lower)."""
+        self.proxies = []
+        self.set_cpu(0.3)
+        self.start_backends()
+        # b starts first but reaches etcd only after a leads
+        self.start_cluster_vim(1, endpoints=[f"http://127.0.0.1:{self.relay_port}"])
+        time.sleep(0.5)
+        self.start_cluster_vim(0)
+        wait_until(lambda: self.role(0) == "leader", 10, what="acs-vim a to lead")
+        self.relay_to_etcd()
+        wait_until(lambda: self.leader_address(1) == f"127.0.0.1:{self.vim_ports[0]}", 10,
+                   what="acs-vim b to stand by behind a")
+        self.assertEqual(self.role(1), "standby")
+        self.start_cluster_agents(3)
+        wait_until(lambda: self.registered(0) == ["vm1", "vm2", "vm3"], 10, what="the VMMs on the leader")
+        for i in range(2):
+            self.start_front_proxy(f"acs-proxy-{i}")
+        wait_until(lambda: len(self.stored_backends()[1]) == 3 and self.proxies_follow_store(), 10,
+                   what="both proxies on the leader's backend set")
+
+        # changed on the leader: the standby reports the same
+        self.buses[0].busctl("call", *VIM_BUS, "SetPolicy", "a{sv}", "2", "target_cpu", "d", "0.45",
+                             "max_replicas", "u", "9")
+        self.buses[0].busctl("call", *VIM_BUS, "Scale", "u", "5")
+        wait_until(lambda: self.policy_of(1)["target_cpu"] == 0.45 and self.desired_of(1) == 5, 10,
+                   what="the standby to follow the leader's policy and count")
+        self.assertEqual(self.policy_of(1), self.policy_of(0))
+        wait_until(lambda: len(self.stored_backends()[1]) == 5 and self.proxies_follow_store(), 10,
+                   what="five backends on both proxies")
+
+        # every generation the proxies apply, across the failover
+        seen, stop = [[], []], threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                for k, (_, _, admin) in enumerate(self.proxies):
+                    try:
+                        g = self.proxy_backends(admin)[0]
+                    except OSError:
+                        continue
+                    if not seen[k] or seen[k][-1] != g:
+                        seen[k].append(g)
+                time.sleep(0.02)
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            before = self.stored_backends()[0]
+            self.vim_procs[0].kill9()
+            self.vim_procs[0].name = "killed-" + self.vim_procs[0].name   # its exit is ours
+            wait_until(lambda: self.role(1) == "leader", LEASE_TTL + 2, interval=0.02, what="acs-vim b to lead")
+            wait_until(lambda: self.registered(1) == ["vm1", "vm2", "vm3"], 10, what="the VMMs on the new leader")
+            self.vim_procs[1].wait_for_output(r"deciding from now on \(every VM up at the previous leader")
+            self.assertEqual(self.policy_of(1)["target_cpu"], 0.45)
+            self.assertEqual(self.policy_of(1)["max_replicas"], 9)
+            self.assertEqual(self.desired_of(1), 5)
+            # a change by the new leader reaches both proxies with a later generation
+            self.buses[1].busctl("call", *VIM_BUS, "Scale", "u", "6")
+            wait_until(lambda: len(self.stored_backends()[1]) == 6 and self.proxies_follow_store(), 15,
+                       what="six backends on both proxies, from the new leader")
+            self.assertGreater(self.stored_backends()[0], before)
+        finally:
+            stop.set()
+            sampler.join()
+        for k, generations in enumerate(seen):
+            self.assertEqual(generations, sorted(generations), f"proxy {k} saw the generation go backwards")
+            self.assertGreater(generations[-1], before)
 
 
 if __name__ == "__main__":

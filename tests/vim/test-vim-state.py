@@ -110,7 +110,7 @@ class VimStateTest(StandinSystemdMixin, VimTestCase):
         before = len(self.calls())  # the stand-in's log goes on in the same file
         self.start_systemd(["vm2", "vm3"])
         self.start_vim(**conf)
-        self.assertIn("Restored the count of 3 replicas an operator set", self.vim.output())
+        self.assertIn("The count of 3 replicas an operator set (restored from the state file)", self.vim.output())
         self.assertEqual(self.desired(), 3)
         # vm2 was on: powered on again; vm3 was off: it stays off
         wait_until(lambda: "StartUnit acs-vm2.service replace" in self.calls()[before:], 10, what="vm2 powered on again")
