@@ -190,6 +190,10 @@ void client_close(Client *c) {
                 return;
         }
         c->h2 = h2_session_free(c->h2);
+        if (c->h2_flush_queued) {
+                LIST_REMOVE(h2_flush, w->h2_flush, c);
+                c->h2_flush_queued = false;
+        }
         acs_tls_stream_done(&c->stream);
                 c->fd = safe_close(c->fd);
         atomic_fetch_sub(&w->manager->client_addr_conns[c->addr_slot], 1);

@@ -86,6 +86,8 @@ typedef struct Client {
         H2Session *h2;
         H2Session *h2_parent;
         LIST_FIELDS(struct Client, h2_streams);
+        LIST_FIELDS(struct Client, h2_flush);   /* on the worker's list of connections to write */
+        bool h2_flush_queued;
         int32_t stream_id;      /* 0: the stream is closed already */
         bool h2_chunked;        /* the request body goes to the parser as chunks */
         bool h2_headers_sent;

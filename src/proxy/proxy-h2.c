@@ -85,12 +85,20 @@ static void header_block_reset(H2Session *h2) {
         h2->has_content_length = h2->too_large = false;
 }
 
+/* Frames to send: written after the current dispatch, together with those of the other
+ * streams answered in it. */
 static void h2_session_send(H2Session *h2) {
+        Client *conn = h2->conn;
+
         if (h2->busy || h2->closing) {
                 h2->send_pending = true;
                 return;
         }
-        (void) client_flush(h2->conn);
+        if (conn->h2_flush_queued || conn->state == CLIENT_DEAD)
+                return;
+        conn->h2_flush_queued = true;
+        LIST_PREPEND(h2_flush, conn->worker->h2_flush, conn);
+        worker_schedule_cleanup(conn->worker);
 }
 
 static Client *stream_client(H2Session *h2, int32_t stream_id) {
@@ -193,14 +201,30 @@ static int request_head_write(H2Session *h2, Client *s, bool end_stream) {
 
         if (!h2->method || !target)
                 return -EBADMSG;
-        r = acs_buf_printf(in, "%s %s HTTP/1.1\r\n", h2->method, target);
-        if (r >= 0 && host)
-                r = acs_buf_printf(in, "Host: %s\r\n", host);
+        /* Appends, not printf: this runs for every request. */
+        r = acs_buf_append_str(in, h2->method);
+        if (r >= 0)
+                r = acs_buf_append(in, " ", 1);
+        if (r >= 0)
+                r = acs_buf_append_str(in, target);
+        if (r >= 0)
+                r = acs_buf_append(in, " HTTP/1.1\r\n", 11);
+        if (r >= 0 && host) {
+                r = acs_buf_append(in, "Host: ", 6);
+                if (r >= 0)
+                        r = acs_buf_append_str(in, host);
+                if (r >= 0)
+                        r = acs_buf_append(in, "\r\n", 2);
+        }
         if (r >= 0)
                 r = acs_buf_append(in, acs_buf_peek(&h2->fields), acs_buf_len(&h2->fields));
-        if (r >= 0 && acs_buf_len(&h2->cookies) > 0)
-                r = acs_buf_printf(in, "Cookie: %.*s\r\n", (int) acs_buf_len(&h2->cookies),
-                                   (const char *) acs_buf_peek(&h2->cookies));
+        if (r >= 0 && acs_buf_len(&h2->cookies) > 0) {
+                r = acs_buf_append(in, "Cookie: ", 8);
+                if (r >= 0)
+                        r = acs_buf_append(in, acs_buf_peek(&h2->cookies), acs_buf_len(&h2->cookies));
+                if (r >= 0)
+                        r = acs_buf_append(in, "\r\n", 2);
+        }
         s->h2_chunked = !end_stream && !h2->has_content_length;
         if (r >= 0 && s->h2_chunked)
                 r = acs_buf_append_str(in, "Transfer-Encoding: chunked\r\n");
@@ -354,16 +378,30 @@ static int submit_response(Client *s, nghttp2_nv *nv, size_t n_nv) {
         return 0;
 }
 
+/* Decimal digits of v into buf (at least 21 bytes), NUL-terminated; returns the length. */
+static size_t format_u64(char *buf, uint64_t v) {
+        char tmp[21];
+        size_t n = 0, len;
+
+        do {
+                tmp[n++] = (char) ('0' + v % 10);
+                v /= 10;
+        } while (v > 0);
+        for (len = 0; len < n; len++)
+                buf[len] = tmp[n - 1 - len];
+        buf[len] = '\0';
+        return len;
+}
+
 #define NV(n, v, vlen) ((nghttp2_nv) { (uint8_t *) (n), (uint8_t *) (v), strlen(n), (vlen), NGHTTP2_NV_FLAG_NONE })
 
 int h2_stream_response_head(Client *s, const HttpParser *hp) {
         const HttpHead *h = &hp->head;
         nghttp2_nv nv[HTTP_MAX_FIELDS + 3];
-        char status[8], length[24];
+        char status[24], length[24];
         size_t n = 0;
 
-        snprintf(status, sizeof(status), "%03u", hp->llhttp.status_code);
-        nv[n++] = NV(":status", status, strlen(status));
+        nv[n++] = NV(":status", status, format_u64(status, hp->llhttp.status_code));    /* 100..999 */
         for (unsigned i = 0; i < h->n_header_fields && n < ELEMENTSOF(nv) - 2; i++) {
                 const HttpField *f = &h->fields[i];
                 char *name = h->buf + f->name;
@@ -377,10 +415,8 @@ int h2_stream_response_head(Client *s, const HttpParser *hp) {
                 nv[n++] = (nghttp2_nv) { (uint8_t *) name, (uint8_t *) h->buf + f->value, f->name_len,
                                          f->value_len, NGHTTP2_NV_FLAG_NONE };
         }
-        if (hp->has_content_length && !hp->chunked) {
-                snprintf(length, sizeof(length), "%" PRIu64, hp->content_length);
-                nv[n++] = NV("content-length", length, strlen(length));
-        }
+        if (hp->has_content_length && !hp->chunked)
+                nv[n++] = NV("content-length", length, format_u64(length, hp->content_length));
         return submit_response(s, nv, n);
 }
 

@@ -84,6 +84,12 @@ static int worker_on_cleanup(sd_event_source *s, void *userdata) {
                 w->queue_run_pending = false;
                 client_queue_run(w);
         }
+        while (w->h2_flush) {
+                c = w->h2_flush;
+                LIST_REMOVE(h2_flush, w->h2_flush, c);
+                c->h2_flush_queued = false;
+                (void) client_flush(c);
+        }
         for (c = w->clients; c; c = cn) {
                 cn = c->clients_next;
                 if (c->state == CLIENT_DEAD)

@@ -61,7 +61,10 @@ typedef struct Worker {
         unsigned n_conns;
         unsigned n_idle;
         sd_event_source *cleanup_source;
-        bool has_dead;
+        bool has_dead;                  /* the cleanup source is armed */
+        /* HTTP/2 connections with frames to send, written once after the current dispatch:
+         * the responses of many streams leave in one write. */
+        Client *h2_flush;
 
         Client *queue;                  /* requests waiting for a backend connection, oldest first */
         Client *queue_tail;
