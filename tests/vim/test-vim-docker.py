@@ -185,7 +185,7 @@ HealthCheckInterval=1s
         self.assertEqual(min(sizes), len(before), "the proxy never lost a backend")
         self.wait_state(lambda s: len([v for v in s["vms"] if v["state"] != "unreachable"]) == 3, 30,
                         "all VMMs re-registered")
-        time.sleep(2)
+        self.wait_decisions(2, timeout=15)
         _, after = self.backends()
         self.assertEqual(sorted(b[5] for b in after), ids_before)
         # and Docker runs exactly those: nothing was recreated or added

@@ -59,15 +59,17 @@ class VmmTwoTierTest(VmmTestCase):
             wait_until(lambda: len(self.containers()) == 1, 30, what="one container left")
             survivor = self.containers()[0]
             mark = len(served)
-            time.sleep(1)
+            wait_until(lambda: len(served) >= mark + 20, 10, what="20 requests served after the scale-in")
             after_scale_in = served[mark:]
 
             vmm.kill9()
-            time.sleep(0.5)
+            mark = len(served)
+            wait_until(lambda: len(served) >= mark + 10, 10, what="requests served while the agent is dead")
             vmm = self.start_vmm(bus, config_path, name="acs-vmm-restarted")
             vmm.wait_for_output("Adopted running container")
             wait_until(lambda: len(self.ready_backends(bus)) == 1, 20, what="the survivor ready again")
-            time.sleep(1)
+            mark = len(served)
+            wait_until(lambda: len(served) >= mark + 20, 10, what="20 requests served after the restart")
         finally:
             stop.set()
             t.join(10)
