@@ -80,3 +80,17 @@ backend backends
         server b2 127.0.0.1:$3
 CONF
 }
+
+# The table of a two-mode comparison from RESULT[acs-proxy/MODE] and RESULT[haproxy/MODE]
+# (an associative array of the caller), modes "kept" and "new", with the ratio of the two.
+ratio_table() {         # TITLE KEPT_LABEL NEW_LABEL
+        local mode label a b
+        echo "| $1 | acs-proxy | HAProxy | acs-proxy / HAProxy |"
+        echo "|---|---:|---:|---:|"
+        for mode in kept new; do
+                label=$2
+                if [ $mode = new ]; then label=$3; fi
+                a=${RESULT[acs-proxy/$mode]} b=${RESULT[haproxy/$mode]}
+                echo "| $label | $a | $b | $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a / b }') |"
+        done
+}

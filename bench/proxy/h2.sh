@@ -55,14 +55,6 @@ for target in acs-proxy haproxy; do
         kill "$pid"; wait "$pid" 2>/dev/null || true
 done
 
-{
-echo "| HTTP/2 over TLS 1.3, one worker | acs-proxy | HAProxy | acs-proxy / HAProxy |"
-echo "|---|---:|---:|---:|"
-for mode in kept new; do
-        label="requests/s, 16 kept connections x 32 streams"
-        [ $mode = new ] && label="new connections/s (one request each, 500)"
-        a=${RESULT[acs-proxy/$mode]} b=${RESULT[haproxy/$mode]}
-        echo "| $label | $a | $b | $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a / b }') |"
-done
-} >"$OUT/h2-results.md"
+ratio_table "HTTP/2 over TLS 1.3, one worker" "requests/s, 16 kept connections x 32 streams" \
+        "new connections/s (one request each, 500)" >"$OUT/h2-results.md"
 cat "$OUT/h2-results.md"

@@ -49,14 +49,6 @@ for target in acs-proxy haproxy; do
         kill "$pid"; wait "$pid" 2>/dev/null || true
 done
 
-{
-echo "| TLS 1.3, one worker | acs-proxy | HAProxy | acs-proxy / HAProxy |"
-echo "|---|---:|---:|---:|"
-for mode in kept new; do
-        label="requests/s, 64 kept connections"
-        [ $mode = new ] && label="handshakes/s (a new connection per request, 16 at once)"
-        a=${RESULT[acs-proxy/$mode]} b=${RESULT[haproxy/$mode]}
-        echo "| $label | $a | $b | $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a / b }') |"
-done
-} >"$OUT/tls-results.md"
+ratio_table "TLS 1.3, one worker" "requests/s, 64 kept connections" \
+        "handshakes/s (a new connection per request, 16 at once)" >"$OUT/tls-results.md"
 cat "$OUT/tls-results.md"
