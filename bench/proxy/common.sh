@@ -57,13 +57,19 @@ make_certificate() {
         cat "$OUT/bench.crt" "$OUT/bench.key" >"$OUT/bench.pem"
 }
 
-# HAProxy terminating TLS in front of the two backends, one thread, ALPN as given.
-write_haproxy_tls_conf() {      # FILE B1 B2 LISTEN_PORT ALPN
+# HAProxy in front of the two backends, one thread: plain HTTP, or terminating TLS with the
+# certificate of make_certificate when ALPN (e.g. "http/1.1", "h2,http/1.1") is given.
+write_haproxy_conf() {  # FILE B1 B2 LISTEN_PORT [ALPN]
+        local tls_global="" tls_bind=""
+        if [ -n "${5:-}" ]; then
+                tls_global="ssl-default-bind-options ssl-min-ver TLSv1.2"
+                tls_bind="ssl crt $OUT/bench.pem alpn $5"
+        fi
         cat >"$1" <<CONF
 global
         nbthread 1
         maxconn 9000
-        ssl-default-bind-options ssl-min-ver TLSv1.2
+        $tls_global
 defaults
         mode http
         timeout connect 2s
@@ -72,13 +78,25 @@ defaults
         option http-keep-alive
         http-reuse always
 frontend bench
-        bind 127.0.0.1:$4 ssl crt $OUT/bench.pem alpn $5
+        bind 127.0.0.1:$4 $tls_bind
         default_backend backends
 backend backends
         balance roundrobin
         server b1 127.0.0.1:$2
         server b2 127.0.0.1:$3
 CONF
+}
+
+# Starts acs-proxy or haproxy on the proxy's CPU with the given configuration; its pid in
+# $pid (and in PIDS), once its port answers.
+start_target() {        # acs-proxy|haproxy CONFIG PORT
+        case $1 in
+        acs-proxy) taskset -c $PROXY_CPU "$BUILD/src/proxy/acs-proxy" --config "$2" --log-level warning & ;;
+        haproxy)   taskset -c $PROXY_CPU haproxy -f "$2" -db >/dev/null 2>&1 & ;;
+        esac
+        pid=$!
+        PIDS+=($pid)
+        wait_port "$3"
 }
 
 # The table of a two-mode comparison from RESULT[acs-proxy/MODE] and RESULT[haproxy/MODE]

@@ -23,19 +23,16 @@ done
 mkdir -p "$OUT"
 make_certificate
 write_proxy_conf "$OUT/acs-proxy-h2.conf" $B1 $B2 $ACS tls
-write_haproxy_tls_conf "$OUT/haproxy-h2.cfg" $B1 $B2 $HAP h2,http/1.1
+write_haproxy_conf "$OUT/haproxy-h2.cfg" $B1 $B2 $HAP h2,http/1.1
 
 start_backends $B1 $B2
 
 declare -A PORT=([acs-proxy]=$ACS [haproxy]=$HAP) RESULT
 for target in acs-proxy haproxy; do
         case $target in
-        acs-proxy) taskset -c $PROXY_CPU "$BUILD/src/proxy/acs-proxy" --config "$OUT/acs-proxy-h2.conf" --log-level warning & ;;
-        haproxy)   taskset -c $PROXY_CPU haproxy -f "$OUT/haproxy-h2.cfg" -db >/dev/null 2>&1 & ;;
+        acs-proxy) start_target acs-proxy "$OUT/acs-proxy-h2.conf" $ACS ;;
+        haproxy)   start_target haproxy "$OUT/haproxy-h2.cfg" $HAP ;;
         esac
-        pid=$!
-        PIDS+=($pid)
-        wait_port "${PORT[$target]}"
         url="https://127.0.0.1:${PORT[$target]}/"
         for mode in kept new; do
                 if [ $mode = kept ]; then

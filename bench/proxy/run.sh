@@ -32,25 +32,7 @@ fi
 mkdir -p "$OUT/nginx/logs"
 write_proxy_conf "$OUT/acs-proxy.conf" $B1 $B2 $ACS
 
-cat >"$OUT/haproxy.cfg" <<CONF
-global
-        nbthread 1
-        maxconn 9000
-defaults
-        mode http
-        timeout connect 2s
-        timeout client 30s
-        timeout server 30s
-        option http-keep-alive
-        http-reuse always
-frontend bench
-        bind 127.0.0.1:$HAP
-        default_backend backends
-backend backends
-        balance roundrobin
-        server b1 127.0.0.1:$B1
-        server b2 127.0.0.1:$B2
-CONF
+write_haproxy_conf "$OUT/haproxy.cfg" $B1 $B2 $HAP
 
 cat >"$OUT/nginx.conf" <<CONF
 worker_processes 1;

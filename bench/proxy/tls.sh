@@ -22,19 +22,16 @@ done
 mkdir -p "$OUT"
 make_certificate
 write_proxy_conf "$OUT/acs-proxy-tls.conf" $B1 $B2 $ACS tls
-write_haproxy_tls_conf "$OUT/haproxy-tls.cfg" $B1 $B2 $HAP http/1.1
+write_haproxy_conf "$OUT/haproxy-tls.cfg" $B1 $B2 $HAP http/1.1
 
 start_backends $B1 $B2
 
 declare -A PORT=([acs-proxy]=$ACS [haproxy]=$HAP) RESULT
 for target in acs-proxy haproxy; do
         case $target in
-        acs-proxy) taskset -c $PROXY_CPU "$BUILD/src/proxy/acs-proxy" --config "$OUT/acs-proxy-tls.conf" --log-level warning & ;;
-        haproxy)   taskset -c $PROXY_CPU haproxy -f "$OUT/haproxy-tls.cfg" -db >/dev/null 2>&1 & ;;
+        acs-proxy) start_target acs-proxy "$OUT/acs-proxy-tls.conf" $ACS ;;
+        haproxy)   start_target haproxy "$OUT/haproxy-tls.cfg" $HAP ;;
         esac
-        pid=$!
-        PIDS+=($pid)
-        wait_port "${PORT[$target]}"
         url="https://127.0.0.1:${PORT[$target]}/"
         for mode in kept new; do
                 args=(-t1 -c64); [ $mode = new ] && args=(-t1 -c16 -H "Connection: close")
