@@ -105,6 +105,7 @@ Client *client_new_stream(Client *conn, int32_t stream_id) {
         c->stream_id = stream_id;
         memcpy(c->peer, conn->peer, sizeof(c->peer));
         c->peer_v6 = conn->peer_v6;
+        c->tls = conn->tls;
         /* The request head is one HEADERS block, bounded by MaxHeaderListSize=, and the body
          * by the stream's window: the input buffer needs no limit of its own. */
         c->state = CLIENT_HEAD;
@@ -145,6 +146,7 @@ int client_new(Worker *w, int fd, const struct sockaddr_storage *peer, Client **
                 return -ENOMEM;
         }
         c->addr_slot = slot;
+        c->tls = c->stream.ssl != NULL;
         c->in.max = CLIENT_IN_MAX;
         c->state = CLIENT_IDLE;
         c->deadline = worker_now(w) + m->settings.idle_timeout;

@@ -51,6 +51,7 @@ typedef struct Client {
         WorkerPoll poll;
         char peer[INET6_ADDRSTRLEN];
         bool peer_v6;
+        bool tls;               /* came over TLS: X-Forwarded-Proto and Forwarded say https */
         unsigned addr_slot;
 
         AcsBuf in, out;

@@ -117,7 +117,7 @@ static int build_request_head(Client *c, Backend *b, AcsBuf *out) {
         w = c->peer_v6 ? PUT_LITERAL(w, "\"[") : w;
         w = put(w, c->peer, peer_len);
         w = c->peer_v6 ? PUT_LITERAL(w, "]\"") : w;
-        w = PUT_LITERAL(w, ";proto=http");
+        w = c->tls ? PUT_LITERAL(w, ";proto=https") : PUT_LITERAL(w, ";proto=http");
         fl = (size_t) (w - (uint8_t *) forwarded);
         start = w = acs_buf_reserve(out, head_bound(h, 2 * peer_len + name_len + fl), &r);
         if (!w)
@@ -146,10 +146,14 @@ static int build_request_head(Client *c, Backend *b, AcsBuf *out) {
         if (hp->host_field < 0 || hp->absolute_form)
                 w = put_host(w, hp, b, name_len);
         w = put_list_field(w, h, HTTP_FIELD_X_FORWARDED_FOR, "X-Forwarded-For", c->peer, peer_len);
-        w = PUT_LITERAL(w, "X-Forwarded-Proto: http\r\n");
+        w = c->tls ? PUT_LITERAL(w, "X-Forwarded-Proto: https\r\n") : PUT_LITERAL(w, "X-Forwarded-Proto: http\r\n");
         w = put_list_field(w, h, HTTP_FIELD_FORWARDED, "Forwarded", forwarded, fl);
-        w = c->http10 ? put_list_field(w, h, HTTP_FIELD_VIA, "Via", "1.0 " VIA_TOKEN, strlen("1.0 " VIA_TOKEN))
-                      : put_list_field(w, h, HTTP_FIELD_VIA, "Via", "1.1 " VIA_TOKEN, strlen("1.1 " VIA_TOKEN));
+        /* Via names the protocol the request came in (RFC 9110 7.6.3). */
+        if (c->h2_parent)
+                w = put_list_field(w, h, HTTP_FIELD_VIA, "Via", "2 " VIA_TOKEN, strlen("2 " VIA_TOKEN));
+        else
+                w = c->http10 ? put_list_field(w, h, HTTP_FIELD_VIA, "Via", "1.0 " VIA_TOKEN, strlen("1.0 " VIA_TOKEN))
+                              : put_list_field(w, h, HTTP_FIELD_VIA, "Via", "1.1 " VIA_TOKEN, strlen("1.1 " VIA_TOKEN));
         if (hp->has_content_length) {
                 w = PUT_LITERAL(w, "Content-Length: ");
                 w = put_u64(w, hp->content_length, 10);

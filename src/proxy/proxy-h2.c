@@ -658,11 +658,15 @@ bool h2_session_want_write(const Client *c) {
 void h2_session_check_deadline(Client *c, usec_t now, bool stopping) {
         H2Session *h2 = c->h2;
 
-        if (stopping && !h2->goaway_sent) {
-                /* Streams begun go on; no new one. */
-                (void) nghttp2_submit_goaway(h2->ng, NGHTTP2_FLAG_NONE,
-                                             nghttp2_session_get_last_proc_stream_id(h2->ng), NGHTTP2_NO_ERROR, NULL, 0);
-                h2_session_send(h2);
+        if (stopping) {
+                /* Streams begun go on; no new one; the connection ends with the last. */
+                if (!h2->goaway_sent) {
+                        (void) nghttp2_submit_goaway(h2->ng, NGHTTP2_FLAG_NONE,
+                                                     nghttp2_session_get_last_proc_stream_id(h2->ng),
+                                                     NGHTTP2_NO_ERROR, NULL, 0);
+                        h2_session_send(h2);
+                } else if (h2->n_streams == 0 && acs_buf_len(&c->out) == 0)
+                        client_close(c);
                 return;
         }
         if (h2->n_streams > 0 || c->deadline == USEC_INFINITY || now < c->deadline)

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import socket
 import struct
 import subprocess
@@ -174,7 +175,12 @@ class ProxyH2(ProxyTestCase):
         paths = [r.target for r in self.backend_.requests]
         self.assertEqual(paths, [f"/tls{i}" for i in range(5)])
         self.assertTrue(all(r.version == "HTTP/1.1" for r in self.backend_.requests))
+        first = self.backend_.requests[0]
+        self.assertEqual((first.header("X-Forwarded-Proto"), first.header("Forwarded"), first.header("Via")),
+                         ("https", "for=127.0.0.1;proto=https", "2 acs-proxy"))
+        self.assertEqual(first.header("Host"), f"a.test:{self.tls_port}")
         self.curl_h2c()
+        self.assertEqual(self.backend_.requests[-1].header("X-Forwarded-Proto"), "http")
         # Without h2 in ALPN the same TLS port still speaks HTTP/1.1.
         out = self.curl("--http1.1", "--cacert", self.crt, "--resolve", f"a.test:{self.tls_port}:127.0.0.1",
                         "-o", "/dev/null", "-w", "%{http_version} %{http_code}", url=https[0]).decode()
@@ -233,6 +239,24 @@ class ProxyH2(ProxyTestCase):
         self.assertEqual(c.stream_end(201), ("goaway", PROTOCOL_ERROR))
         c.close()
         self.curl_h2c()
+
+    def test_shutdown_goaway(self):
+        # SIGTERM: a GOAWAY NO_ERROR naming the last stream taken, the stream in progress
+        # answered, then the connection closed and the proxy gone, well before IdleTimeout=.
+        c = RawH2(self.proxy_port)
+        c.send(frame(SETTINGS, ACK, 0))
+        c.request(1, GOOD)
+        self.assertEqual(c.stream_end(1), ("headers", OK200))
+        slow = [(":method", "GET"), (":scheme", "http"), (":path", "/slow?ms=700"), (":authority", "a.test")]
+        c.request(3, slow)
+        wait_until(lambda: self.backend_.count() == 2, 5, what="the slow request at the backend")
+        self.proxy_proc.signal(signal.SIGTERM)
+        goaway = c.wait_for(lambda f: f[0] == GOAWAY, 5)
+        self.assertEqual((int.from_bytes(goaway[3][:4], "big"), int.from_bytes(goaway[3][4:8], "big")), (3, 0))
+        self.assertEqual(c.stream_end(3), ("headers", OK200))
+        self.assertIsNone(c.wait_for(lambda f: False, 5))        # closed
+        wait_until(lambda: not self.proxy_proc.alive(), 5, what="the proxy to exit")
+        c.close()
 
     # ---- strict checks ----
 
