@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "acs-log.h"
+#include "acs-ratelimit.h"
 #include "acs-macro.h"
 #include "proxy-backend-conn.h"
 #include "proxy-client.h"
@@ -386,8 +387,9 @@ static size_t client_parse(Client *c, const uint8_t *p, size_t n) {
                 }
 
                 /* A refused request: never forwarded further, the connection is not reused. */
-                log_debug("Client %s: refusing request: %u %s", c->peer, c->parser.status,
-                          strna(c->parser.reason));
+                if (log_ratelimit_here(LOG_NOTICE, NULL))
+                        log_notice("Client %s: refusing request: %u %s", c->peer, c->parser.status,
+                                   strna(c->parser.reason));
                 if (c->response_started || c->state == CLIENT_DEAD) {
                         client_close(c);
                         break;
@@ -571,7 +573,8 @@ static void client_body_timed_out(Client *c) {
                 client_body_deadline(c);        /* we stopped reading: the backend is slow, not the client */
                 return;
         }
-        log_debug("Client %s: request body stalled.", c->peer);
+        if (log_ratelimit_here(LOG_NOTICE, NULL))
+                log_notice("Client %s: request body too slow, answering 408.", c->peer);
         if (c->bconn || c->backend)
                 forward_abort(c);
         if (c->response_started) {
@@ -604,7 +607,8 @@ void client_check_deadline(Client *c, usec_t now) {
                 break;
         case CLIENT_HEAD:
                 /* The whole head had its time, however slowly it trickled in. */
-                log_debug("Client %s: request head not complete in time.", c->peer);
+                if (log_ratelimit_here(LOG_NOTICE, NULL))
+                        log_notice("Client %s: request head not complete in time, answering 408.", c->peer);
                 client_reply_error(c, 408, true);
                 (void) client_flush(c);
                 break;

@@ -12,6 +12,7 @@
 #include "acs-accept.h"
 #include "acs-link-internal.h"
 #include "acs-log.h"
+#include "acs-ratelimit.h"
 
 #define SERVER_LISTEN_MAX 8
 #define SERVER_PENALTIES_MAX 256
@@ -102,8 +103,9 @@ static void penalty_record_failure(AcsLinkServer *s, const char *address, const 
         delay = MIN(delay, s->options.backoff_max);
         p->until = now + delay;
 
-        log_notice("Refusing %s as VM %s for %" PRIu64 " ms after %u failed handshake(s).", address, vm,
-                   delay / USEC_PER_MSEC, p->failures);
+        if (log_ratelimit_here(LOG_NOTICE, NULL))
+                log_notice("Refusing %s as VM %s for %" PRIu64 " ms after %u failed handshake(s).", address, vm,
+                           delay / USEC_PER_MSEC, p->failures);
 }
 
 static void penalty_clear(AcsLinkServer *s, const char *address, const char *vm) {

@@ -10,6 +10,7 @@
 
 #include "acs-link-internal.h"
 #include "acs-log.h"
+#include "acs-ratelimit.h"
 
 /* One TLS record's worth of plaintext per read. */
 #define LINK_READ_SIZE (16 * 1024)
@@ -60,6 +61,8 @@ static const char *link_describe(AcsLink *link, char *buf, size_t size) {
         return buf;
 }
 
+static AcsRateLimit server_handshake_refusals = ACS_RATELIMIT_INIT(ACS_LOG_RATELIMIT_INTERVAL, ACS_LOG_RATELIMIT_BURST);
+
 /* Logs why the link is being closed, once, and schedules the close. Returns reason. */
 _printf_(4, 5)
 static int link_fail(AcsLink *link, int level, int reason, const char *format, ...) {
@@ -68,6 +71,13 @@ static int link_fail(AcsLink *link, int level, int reason, const char *format, .
 
         if (link->state == LINK_CLOSING)
                 return reason;
+        /* Anyone can make the VIM refuse handshakes, as fast as it can connect: those lines
+         * are rate-limited (the connections themselves are bounded by the handshake slots). */
+        if (link->role == LINK_ROLE_SERVER && link->state != LINK_CONNECTED &&
+            !log_ratelimit_pass(&server_handshake_refusals, level, NULL)) {
+                link_abort(link, reason);
+                return reason;
+        }
 
         va_start(ap, format);
         (void) vsnprintf(text, sizeof(text), format, ap);

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "acs-log.h"
+#include "acs-ratelimit.h"
 #include "acs-macro.h"
 #include "vim-api-internal.h"
 #include "vim-manager.h"
@@ -254,9 +255,11 @@ static const char *request_cross_site(const AcsHttpRequest *req) {
 static bool request_permitted(VimApiConnection *c, const AcsHttpRequest *req, const char *path) {
         const char *token = c->api->manager->settings.token, *why;
 
+        /* Refusals are what an attacker makes by the thousand: their lines are rate-limited. */
         if (!request_authorized(c, req)) {
-                log_event(LOG_NOTICE, "access-denied", NULL, NULL, "Refused %s %s from %s: %s.", req->method, path,
-                          c->peer, token[0] ? "no valid bearer token" : "no [Api] Token= set");
+                if (log_ratelimit_here(LOG_NOTICE, "access-denied"))
+                        log_event(LOG_NOTICE, "access-denied", NULL, NULL, "Refused %s %s from %s: %s.", req->method,
+                                  path, c->peer, token[0] ? "no valid bearer token" : "no [Api] Token= set");
                 vim_api_connection_reply_error(c, 401, "A valid \"Authorization: Bearer <token>\" is required.");
                 return false;
         }
@@ -264,8 +267,9 @@ static bool request_permitted(VimApiConnection *c, const AcsHttpRequest *req, co
          * the browser happens to show. */
         why = request_cross_site(req);
         if (why) {
-                log_event(LOG_NOTICE, "access-denied", NULL, NULL, "Refused %s %s from %s: %s.", req->method, path,
-                          c->peer, why);
+                if (log_ratelimit_here(LOG_NOTICE, "access-denied"))
+                        log_event(LOG_NOTICE, "access-denied", NULL, NULL, "Refused %s %s from %s: %s.", req->method,
+                                  path, c->peer, why);
                 vim_api_connection_reply_error(c, 403, "Refused: %s.", why);
                 return false;
         }

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "acs-log.h"
+#include "acs-ratelimit.h"
 #include "acs-macro.h"
 #include "acs-tls-stream.h"
 #include "vim-api-internal.h"
@@ -71,7 +72,8 @@ static VimApiConnection *connection_free(VimApiConnection *c) {
  * without bound. */
 static void connection_write(VimApiConnection *c, const void *p, size_t n) {
         if (acs_buf_append(&c->out, p, n) < 0) {
-                log_info("API client %s does not read, closing.", c->peer);
+                if (log_ratelimit_here(LOG_INFO, NULL))
+                        log_info("API client %s does not read, closing.", c->peer);
                 acs_buf_clear(&c->out);
                 c->closing = true;
                 (void) shutdown(c->fd, SHUT_RDWR);
@@ -133,7 +135,8 @@ static void sse_broadcast(VimApi *api, const char *event, const char *data) {
                 if (!c->sse || c->closing)
                         continue;
                 if (acs_buf_len(&c->out) > API_EVENT_QUEUE_MAX) {
-                        log_info("Event stream client %s does not read, closing.", c->peer);
+                        if (log_ratelimit_here(LOG_INFO, NULL))
+                                log_info("Event stream client %s does not read, closing.", c->peer);
                         acs_buf_clear(&c->out);
                         c->closing = true;
                         (void) shutdown(c->fd, SHUT_RDWR);
@@ -232,8 +235,9 @@ void vim_api_serve_events(VimApiConnection *c) {
         _cleanup_(vim_json_putp) json_object *state = NULL;
 
         if (api->n_event_streams >= api->manager->settings.max_event_streams) {
-                log_notice("Refusing event stream client %s: [Api] MaxEventStreams=%u reached.", c->peer,
-                           api->manager->settings.max_event_streams);
+                if (log_ratelimit_here(LOG_NOTICE, NULL))
+                        log_notice("Refusing event stream client %s: [Api] MaxEventStreams=%u reached.", c->peer,
+                                   api->manager->settings.max_event_streams);
                 c->keep_alive = false;
                 return vim_api_connection_reply_error(c, 503, "Too many event streams.");
         }

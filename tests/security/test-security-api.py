@@ -46,6 +46,27 @@ class ApiAttackTest(VimTestCase):
         self.assertEqual((s["service"]["desired"], s["policy"]["dry_run"]), (1, False))
         self.wait_event("access-denied", r"Refused POST /api/v1/load from 127\.0\.0\.1:\d+: no valid bearer token")
 
+    def test_refusal_flood_does_not_flood_the_journal(self):
+        # 500 refused calls: 10 lines in the first 10 s, then one line with the count of the rest.
+        self.start_vim()
+        desired = self.state()["service"]["desired"]
+        first = time.monotonic()
+        for _ in range(500):
+            self.assertEqual(self.call("POST", "/api/v1/scale", {"replicas": 9},
+                                       **{"Content-Type": "application/json"})[0], 401)
+        flood_s = time.monotonic() - first
+        refused = [l for l in self.vim_events("access-denied") if "Refused POST /api/v1/scale" in l]
+        print(f"500 refused calls in {flood_s:.1f} s: {len(refused)} lines (loaded machine)")
+        if flood_s < 9:
+            self.assertEqual(len(refused), 10)
+        self.assertLessEqual(len(self.vim.output().splitlines()), 80, "the whole log stays short")
+        self.assertEqual(self.state()["service"]["desired"], desired)   # and it still serves
+        # Once the interval is over, the next refusal says how many were held back.
+        time.sleep(max(0.0, 10.2 - (time.monotonic() - first)))
+        self.assertEqual(self.call("POST", "/api/v1/scale", {"replicas": 9},
+                                   **{"Content-Type": "application/json"})[0], 401)
+        self.wait_event("access-denied", rf"Suppressed {500 - len(refused)} similar messages")
+
     def test_cross_site_calls_refused_even_with_the_token(self):
         self.start_vim()
         auth = f"Bearer {self.token}"
