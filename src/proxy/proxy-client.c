@@ -378,8 +378,10 @@ static size_t client_parse(Client *c, const uint8_t *p, size_t n) {
 
                 e = http_parser_feed(&c->parser, (const char *) p + done, n - done, &consumed);
                 done += consumed;
-                if (consumed > 0 && c->state == CLIENT_FORWARD && !c->queued)
+                if (consumed > 0 && c->state == CLIENT_FORWARD && !c->queued) {
+                        c->body_bytes += consumed;
                         client_body_deadline(c);
+                }
                 if (e == HPE_OK || e == HPE_PAUSED) {
                         if (e == HPE_PAUSED && !c->queued)
                                 http_parser_resume(&c->parser);
@@ -561,16 +563,33 @@ static void client_on_io(WorkerPoll *p, uint32_t revents) {
                 client_read(c);
 }
 
+/* A pause of ClientBodyTimeout= ends the body; so does a body slower on average than
+ * ClientBodyMinRate= once its first ClientBodyTimeout= is over. Without the second, a byte sent
+ * just before each pause ran out would hold the backend connection, and the in-flight count
+ * the VIM scales on, for ever. */
 void client_body_deadline(Client *c) {
-        c->deadline = c->request_complete ? USEC_INFINITY
-                                          : worker_now(c->worker) + c->worker->manager->settings.client_body_timeout;
+        const ProxySettings *s = &c->worker->manager->settings;
+        usec_t deadline;
+
+        if (c->request_complete) {
+                c->deadline = USEC_INFINITY;
+                return;
+        }
+        deadline = worker_now(c->worker) + s->client_body_timeout;
+        if (s->client_body_min_rate > 0)
+                deadline = MIN(deadline, c->started + s->client_body_timeout +
+                                                 c->body_bytes / s->client_body_min_rate * USEC_PER_SEC +
+                                                 c->body_bytes % s->client_body_min_rate * USEC_PER_SEC /
+                                                         s->client_body_min_rate);
+        c->deadline = deadline;
 }
 
 /* No byte of the request body for ClientBodyTimeout=: the exchange is over, and the backend
  * connection, holding a partial request, goes with it. */
 static void client_body_timed_out(Client *c) {
         if (c->bconn && acs_buf_len(&c->bconn->out) > WORKER_OUT_HIGH) {
-                client_body_deadline(c);        /* we stopped reading: the backend is slow, not the client */
+                /* we stopped reading: the backend is slow, not the client */
+                c->deadline = worker_now(c->worker) + c->worker->manager->settings.client_body_timeout;
                 return;
         }
         if (log_ratelimit_here(LOG_NOTICE, NULL))

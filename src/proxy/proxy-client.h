@@ -79,6 +79,7 @@ typedef struct Client {
         uint8_t framing;        /* ResponseFraming */
         unsigned status;
         usec_t started;
+        uint64_t body_bytes;    /* of this request, read so far (for ClientBodyMinRate=) */
         const char *hash_key;
         size_t hash_key_len;
 

@@ -317,6 +317,7 @@ static int request_headers_complete(HttpParser *hp) {
         c->replayable = method_idempotent(method) && !hp->chunked && hp->content_length == 0;
         acs_buf_clear(&c->replay);
         c->started = worker_now(w);
+        c->body_bytes = 0;
         c->state = CLIENT_FORWARD;
         c->deadline = hp->chunked || hp->content_length > 0 ? c->started + m->settings.client_body_timeout
                                                             : USEC_INFINITY;

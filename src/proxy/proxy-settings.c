@@ -31,6 +31,7 @@ const AcsConfigItem proxy_settings_table[] = {
         P("ResponseTimeout", ACS_CONFIG_DURATION, response_timeout, .min = 1000, .max = SEC(3600)),
         P("ClientHeadTimeout", ACS_CONFIG_DURATION, client_head_timeout, .min = 1000, .max = SEC(3600)),
         P("ClientBodyTimeout", ACS_CONFIG_DURATION, client_body_timeout, .min = 1000, .max = SEC(3600)),
+        P("ClientBodyMinRate", ACS_CONFIG_UINT, client_body_min_rate, .min = 0, .max = 1 << 30),
         P("IdleTimeout", ACS_CONFIG_DURATION, idle_timeout, .min = 1000, .max = SEC(3600)),
         P("MaxUrlSize", ACS_CONFIG_UINT, max_url_size, .min = 64, .max = 1 << 20),
         P("MaxHeadSize", ACS_CONFIG_UINT, max_head_size, .min = 256, .max = 1 << 20),
@@ -67,6 +68,7 @@ void proxy_settings_init(ProxySettings *s) {
                 .response_timeout = 60 * USEC_PER_SEC,
                 .client_head_timeout = 10 * USEC_PER_SEC,
                 .client_body_timeout = 60 * USEC_PER_SEC,
+                .client_body_min_rate = 500,    /* as Apache's mod_reqtimeout */
                 .idle_timeout = 60 * USEC_PER_SEC,
                 .max_url_size = 8192,
                 .max_head_size = 16384,

@@ -47,6 +47,7 @@ typedef struct ProxySettings {
         usec_t response_timeout;        /* from the request sent to the response head */
         usec_t client_head_timeout;     /* the whole request head, not reset per byte */
         usec_t client_body_timeout;     /* between two reads of a request body */
+        unsigned client_body_min_rate;  /* bytes/s a body must average after its first client_body_timeout; 0: none */
         usec_t idle_timeout;            /* keep-alive idle, both sides */
 
         unsigned max_url_size;

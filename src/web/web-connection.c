@@ -361,6 +361,11 @@ static void connection_process(WebConnection *c) {
                 r = acs_http_request_parser_feed(c->parser, acs_buf_peek(&c->in), acs_buf_len(&c->in),
                                                  &consumed, &req);
                 acs_buf_consume(&c->in, consumed);
+                /* The request's clock runs from its first byte, whatever trickles after it. */
+                if (r > 0)
+                        c->request_started = 0;
+                else if (c->request_started == 0 && acs_http_request_parser_in_request(c->parser))
+                        c->request_started = c->last_activity;
                 if (r < 0) {
                         log_debug("Refusing a request: %s", acs_http_request_parser_error_reason(c->parser));
                         connection_respond_json(c, acs_http_request_parser_error_status(c->parser), false, false,
@@ -430,9 +435,16 @@ void web_connection_check_timeout(WebConnection *c, usec_t now) {
         if (c->busy)
                 return;
         in_request = acs_http_request_parser_in_request(c->parser);
-        limit = in_request ? c->server->settings.request_timeout : c->server->settings.idle_timeout;
-        if (now - c->last_activity < limit)
-                return;
+        /* A request has request_timeout from its first byte on, not from its last: a byte now
+         * and then must not hold the connection. */
+        if (in_request && c->request_started > 0) {
+                if (now - c->request_started < c->server->settings.request_timeout)
+                        return;
+        } else {
+                limit = in_request ? c->server->settings.request_timeout : c->server->settings.idle_timeout;
+                if (now - c->last_activity < limit)
+                        return;
+        }
         if (in_request && acs_buf_len(&c->out) == 0) {
                 connection_respond_json(c, 408, false, false, "{\"error\":\"request not received in time\"}\n");
                 (void) connection_flush(c);

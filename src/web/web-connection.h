@@ -35,6 +35,7 @@ struct WebConnection {
         bool lingering;                 /* our side is shut down; reading what the client still sends */
         usec_t linger_deadline;
         usec_t last_activity;
+        usec_t request_started;         /* first byte of the request being read; 0 between requests */
 
         WebConnection *prev, *next;     /* in server->connections */
 };

@@ -28,7 +28,7 @@ typedef struct WebSettings {
         unsigned max_connections;
         usec_t grace;                   /* after SIGTERM, time for in-flight requests */
         usec_t idle_timeout;            /* keep-alive connection without a request */
-        usec_t request_timeout;         /* a request that does not arrive completely */
+        usec_t request_timeout;         /* a request that does not arrive completely, from its first byte */
 } WebSettings;
 
 /* Room for the escaped identity: three fields of up to 127 bytes, 6 bytes each at worst. */

@@ -79,7 +79,7 @@ static unsigned max_connections_by_rlimit(unsigned want) {
 
 int web_settings_from_environment(const char *root, WebSettings *ret) {
         WebSettings s = {};
-        unsigned max_connections;
+        unsigned max_connections, request_timeout;
         double grace;
         const char *e;
         int r;
@@ -119,8 +119,11 @@ int web_settings_from_environment(const char *root, WebSettings *ret) {
         if (r < 0)
                 return r;
         s.grace = (usec_t) (grace * (double) USEC_PER_SEC);
+        r = env_unsigned("ACS_WEB_REQUEST_TIMEOUT_S", 1, 3600, 10, &request_timeout);
+        if (r < 0)
+                return r;
         s.idle_timeout = 60 * USEC_PER_SEC;
-        s.request_timeout = 10 * USEC_PER_SEC;
+        s.request_timeout = request_timeout * USEC_PER_SEC;
 
         *ret = s;
         return 0;

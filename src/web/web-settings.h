@@ -17,6 +17,7 @@
  *   ACS_WEB_WORKERS          threads burning request costs (4)
  *   ACS_WEB_MAX_CONNECTIONS  open connections at most (10000)
  *   ACS_WEB_GRACE_S          seconds to finish in-flight requests after SIGTERM (8)
+ *   ACS_WEB_REQUEST_TIMEOUT_S seconds a request may take to arrive, from its first byte (10)
  * root is "/" except in tests (where /proc and /sys/fs/cgroup are read from).
  * Returns -EINVAL after logging which variable is wrong.
  */

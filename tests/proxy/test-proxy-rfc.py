@@ -233,7 +233,8 @@ class Timeouts(ProxyTestCase):
     def setUp(self):
         super().setUp()
         self.b = self.backend("b1")
-        self.proxy([self.b], extra="ClientHeadTimeout=1s\nClientBodyTimeout=1s\n")
+        # No minimum rate here: tests/security checks ClientBodyMinRate=.
+        self.proxy([self.b], extra="ClientHeadTimeout=1s\nClientBodyTimeout=1s\nClientBodyMinRate=0\n")
 
     def test_head_trickling_gets_408(self):
         s = self.connect()

@@ -83,5 +83,48 @@ class ProxyFdTest(ProxyTestCase):
                    interval=0.1, what="the proxy serving again")
 
 
+class SlowBodyTest(ProxyTestCase):
+    """A body trickled a byte at a time, each pause shorter than ClientBodyTimeout=: before,
+    the pause timer restarted on every byte and the request held its backend connection and the
+    in-flight count (the VIM's scale-out signal) for as long as the client liked. With the
+    shipped ClientBodyMinRate= it gets 408 soon after its first ClientBodyTimeout=."""
+
+    def in_flight(self):
+        status, _, body = http_get(f"http://127.0.0.1:{self.admin_port}/metrics", timeout=2)
+        self.assertEqual(status, 200)
+        return sum(float(l.split()[-1]) for l in body.decode().splitlines()
+                   if l.startswith("acs_proxy_backend_in_flight{"))
+
+    def test_trickled_body_cut_and_backend_released(self):
+        b = self.backend()
+        self.admin_port = take_port()
+        self.proxy([b], extra=f"AdminListen=127.0.0.1:{self.admin_port}\nClientBodyTimeout=1s\n")
+        s = self.connect()
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+        start, status = time.monotonic(), None
+        s.settimeout(0.5)
+        while time.monotonic() - start < 15:
+            try:
+                s.send(b"a")                      # every 0.5 s: never a pause of ClientBodyTimeout=
+                data = s.recv(4096)
+            except socket.timeout:
+                if time.monotonic() - start > 0.7:
+                    self.assertEqual(self.in_flight(), 1)    # the request did reach a backend
+                continue
+            except OSError:
+                break
+            status = data.split(b" ")[1] if data else status
+            break
+        elapsed = time.monotonic() - start
+        print(f"trickled body answered {status} after {elapsed:.1f} s (loaded machine)")
+        self.assertEqual(status, b"408")
+        self.assertLess(elapsed, 4)
+        wait_until(lambda: b.conns and b.conns[0].closed_by_peer, 5, what="the backend connection closed")
+        wait_until(lambda: self.in_flight() == 0, 5, interval=0.1, what="no request in flight")
+        self.assertIn("request body too slow", self.proxy_proc.output())
+        # and the proxy serves the next client at once
+        self.assertEqual(http_get(self.url("/after"), timeout=5)[0], 200)
+
+
 if __name__ == "__main__":
     main()

@@ -233,6 +233,32 @@ class WebServerTest(DaemonTestCase):
         except OSError:
             return None
 
+    def test_trickled_request_cut(self):
+        # A byte every half second, head then body: before, each byte restarted the request
+        # timer, so a client held the connection for as long as it liked.
+        self.start_web(ACS_WEB_REQUEST_TIMEOUT_S=2)
+        for raw in (b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100,
+                    b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b"a" * 1000):
+            s = socket.create_connection(("127.0.0.1", self.port))
+            s.settimeout(0.5)
+            start, answer = time.monotonic(), b""
+            for i in range(len(raw)):
+                if time.monotonic() - start > 15:
+                    break
+                try:
+                    s.send(raw[i:i + 1])
+                    answer = s.recv(4096)
+                    break
+                except socket.timeout:
+                    continue
+                except OSError:
+                    break
+            elapsed = time.monotonic() - start
+            s.close()
+            print(f"trickled {raw[:4]!r} answered {answer[:12]!r} after {elapsed:.1f} s (loaded machine)")
+            self.assertTrue(answer.startswith(b"HTTP/1.1 408"), answer)
+            self.assertLess(elapsed, 5)
+
     def test_bad_environment_is_a_config_error(self):
         port = free_port(17100, 17149)
         for env in ({"ACS_PORT": "70000"}, {"ACS_PORT": str(port), "ACS_WEB_CPU": "lots"},
