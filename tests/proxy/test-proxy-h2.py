@@ -202,6 +202,16 @@ class ProxyH2(ProxyTestCase):
         self.assertEqual(self.curl("--http2-prior-knowledge", url=self.url("/chunked")), b"hello world")
         echoed = self.curl("--http2-prior-knowledge", "--data-binary", "ping", url=self.url("/echo"))
         self.assertEqual(echoed, b"ping")
+        # Responses without a body, until close, with hop-by-hop fields, and none at all.
+        for path, expected in [("/204", "204 0"), ("/304", "304 0"), ("/eof", "200 11"), ("/hop", "200 2"),
+                               ("/die", "502 12")]:
+            out = self.curl("--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
+                            url=self.url(path)).decode()
+            self.assertEqual(out, expected, path)
+        head = self.curl("--http2-prior-knowledge", "-I", url=self.url("/hop")).decode().lower()
+        self.assertIn("content-length: 2", head)
+        self.assertNotIn("keep-alive", head)
+        self.assertNotIn("x-private", head)
 
     def test_h2load_many_streams(self):
         out = subprocess.run(["h2load", "-n", "3000", "-c", "4", "-m", "50", self.url("/")],
