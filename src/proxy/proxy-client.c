@@ -213,6 +213,7 @@ Client *client_free(Client *c) {
         acs_buf_done(&c->in);
         acs_buf_done(&c->out);
         acs_buf_done(&c->replay);
+        acs_buf_done(&c->h2_trailers);
         http_parser_done(&c->parser);
         free(c);
         return NULL;

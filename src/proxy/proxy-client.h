@@ -94,6 +94,7 @@ typedef struct Client {
         bool h2_chunked;        /* the request body goes to the parser as chunks */
         bool h2_headers_sent;
         uint64_t h2_unconsumed; /* DATA bytes taken into in, not yet given back to the windows */
+        AcsBuf h2_trailers;     /* the response's trailer fields, "Name: value\r\n" lines */
 } Client;
 
 /* Takes over an accepted socket; -EUSERS when its address is over its connection limit. */

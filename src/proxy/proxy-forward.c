@@ -552,6 +552,8 @@ static int response_message_complete(HttpParser *hp) {
                         r = http_append_trailers(&c->out, &hp->head);
         } else if (c->framing == FRAMING_EOF_CHUNKED)
                 r = acs_buf_append(&c->out, "0\r\n\r\n", 5);
+        else if (c->h2_parent && hp->head.n_fields > hp->head.n_header_fields)
+                r = http_append_trailers(&c->h2_trailers, &hp->head);  /* a HEADERS frame after the body */
         if (r < 0)
                 return HPE_USER;
         bc->response_complete = true;

@@ -344,6 +344,31 @@ static int on_stream_close(nghttp2_session *ng, int32_t stream_id, uint32_t erro
 
 /* ---- response side ---- */
 
+/* The backend's trailer fields, as the HEADERS frame that ends the stream. */
+static int submit_trailers(nghttp2_session *ng, Client *s) {
+        nghttp2_nv nv[HTTP_MAX_FIELDS];
+        char *p = (char *) acs_buf_peek(&s->h2_trailers), *end = p + acs_buf_len(&s->h2_trailers);
+        size_t n = 0;
+
+        /* Lines we wrote ourselves from a parsed head: "Name: value\r\n", then "\r\n". */
+        while (p < end && n < ELEMENTSOF(nv)) {
+                char *eol = memmem(p, (size_t) (end - p), "\r\n", 2), *colon;
+
+                if (!eol || eol == p)
+                        break;
+                colon = memchr(p, ':', (size_t) (eol - p));
+                if (!colon)
+                        break;
+                for (char *k = p; k < colon; k++)
+                        if (*k >= 'A' && *k <= 'Z')
+                                *k = (char) (*k - 'A' + 'a');
+                nv[n++] = (nghttp2_nv) { (uint8_t *) p, (uint8_t *) colon + 2, (size_t) (colon - p),
+                                         (size_t) (eol - colon - 2), NGHTTP2_NV_FLAG_NONE };
+                p = eol + 2;
+        }
+        return n > 0 && nghttp2_submit_trailer(ng, s->stream_id, nv, n) == 0 ? 0 : -EINVAL;
+}
+
 static ssize_t on_read_body(nghttp2_session *ng, int32_t stream_id, uint8_t *buf, size_t length,
                             uint32_t *data_flags, nghttp2_data_source *source, void *userdata) {
         Client *s = nghttp2_session_get_stream_user_data(ng, stream_id);
@@ -361,6 +386,8 @@ static ssize_t on_read_body(nghttp2_session *ng, int32_t stream_id, uint8_t *buf
         }
         if (acs_buf_len(&s->out) == 0 && s->response_complete) {
                 *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+                if (acs_buf_len(&s->h2_trailers) > 0 && submit_trailers(ng, s) == 0)
+                        *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
                 return (ssize_t) n;
         }
         return n > 0 ? (ssize_t) n : NGHTTP2_ERR_DEFERRED;
