@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import time
@@ -58,12 +59,15 @@ def frame(ftype, flags, stream, payload=b""):
 class RawH2:
     """One HTTP/2 connection, frames by hand."""
 
-    def __init__(self, port, rcvbuf=None):
+    def __init__(self, port, rcvbuf=None, tls=None):
         self.sock = socket.socket()
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(5)
         self.sock.connect(("127.0.0.1", port))
+        if tls:
+            self.sock = tls.wrap_socket(self.sock, server_hostname="a.test")
+            assert self.sock.selected_alpn_protocol() == "h2"
         self.buf = b""
         self.send(PREFACE + frame(SETTINGS, 0, 0))
 
@@ -142,7 +146,8 @@ class ProxyH2(ProxyTestCase):
         conf = os.path.join(self.tmpdir, "tls.conf")
         with open(conf, "w") as f:
             f.write(f"[Proxy]\nListen=127.0.0.1:{self.tls_port}\nSource=static\nWorkers=1\n"
-                    f"Backend=127.0.0.1:{self.backend_.port}\n[Tls]\nCertificate={self.crt}\nKey={self.key}\n")
+                    f"Backend=127.0.0.1:{self.backend_.port}\nIdleTimeout=1s\n"
+                    f"[Tls]\nCertificate={self.crt}\nKey={self.key}\n")
         self.tls_proc = self.start([binary("src/proxy/acs-proxy"), "--config", conf], name="acs-proxy-tls")
         wait_port(self.tls_port)
 
@@ -269,6 +274,21 @@ class ProxyH2(ProxyTestCase):
         self.assertEqual(c.stream_end(3), ("headers", OK200))
         self.assertIsNone(c.wait_for(lambda f: False, 5))        # closed
         wait_until(lambda: not self.proxy_proc.alive(), 5, what="the proxy to exit")
+        c.close()
+
+    def test_idle_timeout_over_tls(self):
+        # IdleTimeout= (1 s on the TLS proxy): a connection with no stream open gets GOAWAY
+        # NO_ERROR and is closed; one with a stream in progress is not.
+        ctx = ssl.create_default_context(cafile=self.crt)
+        ctx.set_alpn_protocols(["h2"])
+        c = RawH2(self.tls_port, tls=ctx)
+        c.send(frame(SETTINGS, ACK, 0))
+        c.request(1, [(":method", "GET"), (":scheme", "https"), (":path", "/slow?ms=1500"), (":authority", "a.test")])
+        self.assertEqual(c.stream_end(1), ("headers", OK200))
+        started = time.monotonic()
+        self.assertEqual(c.goaway_or_close(timeout=5), 0)
+        self.assertIsNone(c.wait_for(lambda f: False, 5))
+        self.assertLess(time.monotonic() - started, 4)
         c.close()
 
     # ---- strict checks ----
