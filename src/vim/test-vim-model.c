@@ -214,6 +214,41 @@ TEST(the_vims_caps_hold_whatever_the_report_says) {
         manager_free(m);
 }
 
+TEST(followed_set_never_takes_the_generation_back) {
+        VimManager *m = manager();
+        VimVm *vm = vm_new(m, "vm1");
+        VimBackend leader[2] = {
+                { .address = "10.0.0.5", .port = 9100, .weight = 100, .vm = "vm7", .container = "c1" },
+                { .address = "10.0.0.6", .port = 9100, .weight = 100, .draining = true, .vm = "vm8", .container = "c2" },
+        };
+        AcsContainerInfo list[1] = { info('a', 9100, ACS_CONTAINER_READY) };
+        uint64_t g0 = m->backends->generation;
+        unsigned adopted;
+
+        /* a leader that counts from an earlier start: served one above this VIM's own */
+        m->backends->hold_signals = true;
+        ASSERT_EQ(vim_backends_follow(m, g0 - 1000, leader, 2), 1);
+        ASSERT_EQ(m->backends->generation, g0 + 1);
+        ASSERT_EQ(m->backends->n_followed, 2);
+        ASSERT_STREQ(m->backends->followed[1].vm, "vm8");
+        ASSERT_TRUE(m->backends->followed[1].draining);
+        /* the same generation again changes nothing; the leader's next one does */
+        ASSERT_EQ(vim_backends_follow(m, g0 - 1000, leader, 1), 0);
+        ASSERT_EQ(vim_backends_follow(m, g0 + 50, leader, 1), 1);
+        ASSERT_EQ(m->backends->generation, g0 + 50);
+        ASSERT_EQ(m->backends->n_followed, 1);
+
+        /* its own model, rebuilt while held, replaces the followed set above its generation */
+        ASSERT_TRUE(vim_vm_apply_containers(vm, list, 1, false, &adopted));
+        ASSERT_EQ(vim_backends_update_vm(m, vm), 1);
+        ASSERT_EQ(m->backends->generation, g0 + 51);
+        vim_backends_release(m);
+        ASSERT_TRUE(m->backends->followed == NULL);
+        ASSERT_EQ(m->backends->n_followed, 0);
+        ASSERT_EQ(m->backends->generation, g0 + 52);
+        manager_free(m);
+}
+
 TEST(vm_text_is_sanitized) {
         char buf[8];
 

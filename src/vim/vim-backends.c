@@ -23,6 +23,7 @@ VimBackends *vim_backends_new(void) {
 VimBackends *vim_backends_free(VimBackends *b) {
         if (!b)
                 return NULL;
+        free(b->followed);
         return mfree(b);
 }
 
@@ -153,12 +154,42 @@ int vim_backends_update(VimManager *m) {
         return 1;
 }
 
+int vim_backends_follow(VimManager *m, uint64_t generation, const VimBackend *items, size_t n) {
+        VimBackends *b = m->backends;
+        VimBackend *copy;
+
+        if (b->followed && generation <= b->followed_generation)
+                return 0;
+        copy = backends_copy(items, n);
+        if (!copy)
+                return -ENOMEM;
+        free(b->followed);
+        b->followed = copy;
+        b->n_followed = n;
+        b->followed_generation = generation;
+        b->generation = MAX(generation, b->generation + 1);
+        b->last_change = now_usec(CLOCK_MONOTONIC);
+        log_debug("Following the leader's backend set, generation %llu: %zu backends.",
+                  (unsigned long long) generation, n);
+        if (m->bus)
+                vim_manager_bus_emit_backends_changed(m, b->generation);
+        return 1;
+}
+
 void vim_backends_release(VimManager *m) {
         VimBackends *b = m->backends;
 
         if (!b->hold_signals)
                 return;
         b->hold_signals = false;
+        /* The model is rebuilt: it replaces the leader's set it served meanwhile, with a
+         * generation above it. */
+        if (b->followed) {
+                b->followed = mfree(b->followed);
+                b->n_followed = 0;
+                b->generation++;
+                b->dirty = true;
+        }
         if (b->dirty) {
                 b->dirty = false;
                 log_info("Backend set after registration: generation %llu, %zu backends.",
@@ -167,20 +198,30 @@ void vim_backends_release(VimManager *m) {
         }
 }
 
+static int backends_append_items(sd_bus_message *reply, const VimBackend *items, size_t n) {
+        for (size_t k = 0; k < n; k++) {
+                const VimBackend *x = items + k;
+                int r = sd_bus_message_append(reply, ACS_BUS_BACKEND_SIGNATURE, x->address, x->port, x->weight,
+                                              x->draining ? "draining" : "ready", x->vm, x->container);
+
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int vim_backends_append(VimManager *m, sd_bus_message *reply) {
         int r;
 
         r = sd_bus_message_open_container(reply, 'a', ACS_BUS_BACKEND_SIGNATURE);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < m->n_vms; i++)
-                for (size_t k = 0; k < m->vms[i]->n_backends; k++) {
-                        VimBackend *x = m->vms[i]->backends + k;
-
-                        r = sd_bus_message_append(reply, ACS_BUS_BACKEND_SIGNATURE, x->address, x->port, x->weight,
-                                                  x->draining ? "draining" : "ready", x->vm, x->container);
-                        if (r < 0)
-                                return r;
-                }
+        if (m->backends->followed)
+                r = backends_append_items(reply, m->backends->followed, m->backends->n_followed);
+        else
+                for (size_t i = 0; r >= 0 && i < m->n_vms; i++)
+                        r = backends_append_items(reply, m->vms[i]->backends, m->vms[i]->n_backends);
+        if (r < 0)
+                return r;
         return sd_bus_message_close_container(reply);
 }

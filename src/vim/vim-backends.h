@@ -33,6 +33,12 @@ typedef struct VimBackends {
         bool hold_signals;      /* after a restart, until the VMMs had time to register */
         bool dirty;             /* changed while signals were held */
         usec_t last_change;     /* monotonic, for the benchmark's latency and the API */
+        /* In a cluster: the leader's set as the store has it, served instead of the VIM's own
+         * model while it stands by, and after it took the lead until its model is rebuilt. One
+         * allocation, array then strings; NULL when not following. */
+        VimBackend *followed;
+        size_t n_followed;
+        uint64_t followed_generation;   /* the leader's generation of it */
 } VimBackends;
 
 VimBackends *vim_backends_new(void);
@@ -46,5 +52,10 @@ int vim_backends_update_vm(VimManager *m, VimVm *vm);
 /* Stops holding the signals; emits once if the set changed meanwhile. */
 void vim_backends_release(VimManager *m);
 
+/* Serves a copy of items, the leader's set at its generation, and emits BackendsChanged. The
+ * generation served is the leader's, or one above the last served when that is higher (this
+ * VIM's own count from its start): it never goes backwards. Returns 1 when taken, 0 for a set
+ * not newer than the one followed, or -ENOMEM. */
+int vim_backends_follow(VimManager *m, uint64_t generation, const VimBackend *items, size_t n);
 /* Appends a(squsss). */
 int vim_backends_append(VimManager *m, sd_bus_message *reply);

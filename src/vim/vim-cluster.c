@@ -457,31 +457,71 @@ static void cluster_on_state_read(AcsEtcd *etcd, int error, json_object *reply, 
                 log_info("Continuing from the stored state: %u replicas to hold.", c->stored_desired);
 }
 
-/* The generation of a backend set document, or -1. Only the generation is followed: the set
- * itself is rebuilt from the VMMs' registrations. */
-static int64_t cluster_backends_generation(const char *value) {
-        _cleanup_(json_object_putp) json_object *o = value ? json_tokener_parse(value) : NULL;
-        json_object *generation;
+/* One backend of the leader's document, checked as the proxy checks it; strings borrowed. */
+static bool cluster_parse_backend(json_object *o, VimBackend *ret) {
+        json_object *address, *port, *weight, *state, *vm, *container;
 
-        if (!json_object_object_get_ex(o, "generation", &generation) || !json_object_is_type(generation, json_type_int))
-                return -1;
-        return json_object_get_int64(generation);
+        if (!json_object_object_get_ex(o, "address", &address) || !json_object_is_type(address, json_type_string) ||
+            json_object_get_string_len(address) == 0 || json_object_get_string_len(address) > 255 ||
+            !json_object_object_get_ex(o, "port", &port) || !json_object_is_type(port, json_type_int) ||
+            json_object_get_int64(port) < 1 || json_object_get_int64(port) > 65535 ||
+            !json_object_object_get_ex(o, "weight", &weight) || !json_object_is_type(weight, json_type_int) ||
+            json_object_get_int64(weight) < 1 || json_object_get_int64(weight) > 256 ||
+            !json_object_object_get_ex(o, "state", &state) || !json_object_is_type(state, json_type_string) ||
+            !json_object_object_get_ex(o, "vm", &vm) || !json_object_is_type(vm, json_type_string) ||
+            json_object_get_string_len(vm) > 255 ||
+            !json_object_object_get_ex(o, "container", &container) || !json_object_is_type(container, json_type_string) ||
+            json_object_get_string_len(container) > 255)
+                return false;
+        if (!streq(json_object_get_string(state), "ready") && !streq(json_object_get_string(state), "draining"))
+                return false;
+        *ret = (VimBackend) {
+                .address = json_object_get_string(address),
+                .port = (uint16_t) json_object_get_int64(port),
+                .weight = (uint32_t) json_object_get_int64(weight),
+                .draining = streq(json_object_get_string(state), "draining"),
+                .vm = json_object_get_string(vm),
+                .container = json_object_get_string(container),
+        };
+        return true;
 }
 
-/* Never behind the last leader: a proxy must not see the generation go backwards. */
-static void cluster_follow_generation(VimCluster *c, const char *value) {
-        VimBackends *b = c->manager->backends;
-        int64_t g = cluster_backends_generation(value);
+/* The leader's backend set. A standby (or a new leader rebuilding its model) serves it on its
+ * bus as it is; a leader only keeps its generation above it. Either way the generation never
+ * goes backwards for a proxy. */
+static void cluster_follow_backends(VimCluster *c, const char *value) {
+        _cleanup_(json_object_putp) json_object *o = value ? json_tokener_parse(value) : NULL;
+        _cleanup_free_ VimBackend *items = NULL;
+        VimManager *m = c->manager;
+        json_object *generation, *backends;
+        size_t n;
 
-        if (g < 0) {
-                if (value)
-                        log_warning("Ignoring a backend set in etcd without a generation.");
+        if (!value)
+                return;
+        if (!json_object_object_get_ex(o, "generation", &generation) ||
+            !json_object_is_type(generation, json_type_int) || json_object_get_int64(generation) < 0 ||
+            !json_object_object_get_ex(o, "backends", &backends) || !json_object_is_type(backends, json_type_array) ||
+            json_object_array_length(backends) > 100000) {
+                log_warning("Ignoring a backend set in etcd that is not an acs-vim's.");
                 return;
         }
-        if ((uint64_t) g > b->generation) {
-                log_debug("Following the backend set's generation %lld.", (long long) g);
-                b->generation = (uint64_t) g;
+        if (c->role == VIM_ROLE_LEADER && !m->backends->hold_signals) {
+                m->backends->generation = MAX(m->backends->generation, (uint64_t) json_object_get_int64(generation));
+                return;
         }
+        n = json_object_array_length(backends);
+        items = calloc(MAX(n, (size_t) 1), sizeof(*items));
+        if (!items) {
+                log_oom();
+                return;
+        }
+        for (size_t i = 0; i < n; i++)
+                if (!cluster_parse_backend(json_object_array_get_idx(backends, i), items + i)) {
+                        log_warning("Ignoring a backend set in etcd with a backend that is not an acs-vim's.");
+                        return;
+                }
+        if (vim_backends_follow(m, (uint64_t) json_object_get_int64(generation), items, n) < 0)
+                log_oom();
 }
 
 static void cluster_on_backends_read(AcsEtcd *etcd, int error, json_object *reply, void *userdata) {
@@ -494,7 +534,7 @@ static void cluster_on_backends_read(AcsEtcd *etcd, int error, json_object *repl
                 return;
         }
         value = acs_etcd_range_value(reply, NULL, NULL);
-        cluster_follow_generation(c, value);
+        cluster_follow_backends(c, value);
         log_info("Continuing the backend set from generation %llu.",
                  (unsigned long long) c->manager->backends->generation);
 }
@@ -524,7 +564,7 @@ static void cluster_on_state_key(AcsEtcdWatch *w, const char *value, size_t size
 
 static void cluster_on_backends_key(AcsEtcdWatch *w, const char *value, size_t size, int64_t revision,
                                     void *userdata) {
-        cluster_follow_generation(userdata, value);
+        cluster_follow_backends(userdata, value);
 }
 
 static void cluster_read_state(VimCluster *c) {
@@ -567,7 +607,8 @@ const char *vim_manager_leader_address(VimManager *m) {
 }
 
 void vim_cluster_backends_changed(VimManager *m) {
-        if (m->cluster && vim_manager_is_leader(m))
+        /* Held: the set served is the previous leader's, already in the store. */
+        if (m->cluster && vim_manager_is_leader(m) && !m->backends->hold_signals)
                 (void) cluster_write_backends(m->cluster);
 }
 

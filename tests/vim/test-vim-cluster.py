@@ -290,6 +290,10 @@ class ClusterTest(VimTestCase):
     def policy_of(self, i):
         return {k: v["data"] for k, v in self.buses[i].get_property_json(*VIM_BUS, "Policy")["data"].items()}
 
+    def bus_backends(self, i):
+        generation, backends = self.buses[i].call_json(*VIM_BUS, "GetBackends")["data"]
+        return generation, {f"{b[0]}:{b[1]}" for b in backends}
+
     def desired_of(self, i):
         return self.buses[i].get_property_json(*VIM_BUS, "Desired")["data"]
 
@@ -326,9 +330,13 @@ class ClusterTest(VimTestCase):
         self.assertEqual(self.policy_of(1), self.policy_of(0))
         wait_until(lambda: len(self.stored_backends()[1]) == 5 and self.proxies_follow_store(), 10,
                    what="five backends on both proxies")
+        # the standby serves the leader's set on its bus, for a proxy with Source=vim beside it
+        wait_until(lambda: self.bus_backends(1)[1] == self.stored_backends()[1], 5,
+                   what="the standby to serve the leader's backend set")
+        self.assertGreaterEqual(self.bus_backends(1)[0], self.stored_backends()[0])
 
         # every generation the proxies apply, across the failover
-        seen, stop = [[], []], threading.Event()
+        seen, stop = [[], [], []], threading.Event()
 
         def sample():
             while not stop.is_set():
@@ -339,6 +347,10 @@ class ClusterTest(VimTestCase):
                         continue
                     if not seen[k] or seen[k][-1] != g:
                         seen[k].append(g)
+                # and what b serves on its bus, standing by and then leading
+                g = self.bus_backends(1)[0]
+                if not seen[2] or seen[2][-1] != g:
+                    seen[2].append(g)
                 time.sleep(0.02)
         sampler = threading.Thread(target=sample)
         sampler.start()
@@ -361,7 +373,7 @@ class ClusterTest(VimTestCase):
             stop.set()
             sampler.join()
         for k, generations in enumerate(seen):
-            self.assertEqual(generations, sorted(generations), f"proxy {k} saw the generation go backwards")
+            self.assertEqual(generations, sorted(generations), f"reader {k} saw the generation go backwards")
             self.assertGreater(generations[-1], before)
 
 
