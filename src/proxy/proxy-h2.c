@@ -8,6 +8,7 @@
 
 #include "acs-log.h"
 #include "acs-macro.h"
+#include "acs-ratelimit.h"
 #include "proxy-backend-conn.h"
 #include "proxy-client.h"
 #include "proxy-h2.h"
@@ -46,8 +47,6 @@ struct H2Session {
         unsigned n_resets;
 };
 
-static _Thread_local usec_t refusal_log_next;
-
 DEFINE_TRIVIAL_CLEANUP_FUNC(nghttp2_session_callbacks *, nghttp2_session_callbacks_del);
 DEFINE_TRIVIAL_CLEANUP_FUNC(nghttp2_option *, nghttp2_option_del);
 
@@ -59,19 +58,15 @@ static Manager *session_manager(H2Session *h2) {
         return h2->conn->worker->manager;
 }
 
-/* One line per second per worker at most: a flood must not become a log flood. */
+/* Counted once per connection; logged within the daemons' limit: a flood must not become a
+ * log flood. */
 static void h2_refused(H2Session *h2, H2Refusal reason, const char *what) {
-        Worker *w = h2->conn->worker;
-        usec_t now = worker_now(w);
-
         if (h2->refusal_counted)
                 return;
         h2->refusal_counted = true;
-        atomic_fetch_add_explicit(&w->manager->h2_refused_total[reason], 1, memory_order_relaxed);
-        if (now >= refusal_log_next) {
-                refusal_log_next = now + USEC_PER_SEC;
-                log_warning("Client %s: HTTP/2 connection refused: %s.", h2->conn->peer, what);
-        }
+        atomic_fetch_add_explicit(&session_manager(h2)->h2_refused_total[reason], 1, memory_order_relaxed);
+        if (log_ratelimit_here(LOG_NOTICE, NULL))
+                log_notice("Client %s: HTTP/2 connection refused: %s.", h2->conn->peer, what);
 }
 
 static void header_block_reset(H2Session *h2) {
