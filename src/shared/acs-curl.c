@@ -4,6 +4,7 @@
 
 #include "acs-macro.h"
 #include "acs-curl.h"
+#include "acs-list.h"
 
 #define ACS_HTTP_MAX_BODY_DEFAULT (16U * 1024 * 1024)
 
@@ -16,7 +17,7 @@ struct AcsCurl {
 
 struct AcsHttp {
         AcsCurl *curl;
-        AcsHttp *prev, *next;
+        LIST_FIELDS(AcsHttp, requests);
         CURL *easy;
         struct curl_slist *headers;
         AcsBuf body;
@@ -31,12 +32,7 @@ static AcsHttp *http_free(AcsHttp *h) {
         if (!h)
                 return NULL;
         if (h->curl) {
-                if (h->prev)
-                        h->prev->next = h->next;
-                else
-                        h->curl->requests = h->next;
-                if (h->next)
-                        h->next->prev = h->prev;
+                LIST_REMOVE(requests, h->curl->requests, h);
                 if (h->easy)
                         (void) curl_multi_remove_handle(h->curl->multi, h->easy);
         }
@@ -312,10 +308,7 @@ int acs_http_start(AcsCurl *g, const AcsHttpOptions *o, AcsHttp **ret_http) {
         /* From here on the request owns userdata (not on the failure paths above). */
         h->destroy = o->destroy;
         h->curl = g;
-        h->next = g->requests;
-        if (g->requests)
-                g->requests->prev = h;
-        g->requests = h;
+        LIST_PREPEND(requests, g->requests, h);
 
         if (ret_http)
                 *ret_http = h;

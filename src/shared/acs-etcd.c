@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "acs-etcd.h"
+#include "acs-list.h"
 #include "acs-json-stream.h"
 #include "acs-log.h"
 
@@ -28,7 +29,7 @@ struct AcsEtcd {
 
 struct AcsEtcdCall {
         AcsEtcd *etcd;
-        AcsEtcdCall *prev, *next;
+        LIST_FIELDS(AcsEtcdCall, calls);
         char *path;
         char *body;
         usec_t timeout;
@@ -40,7 +41,7 @@ struct AcsEtcdCall {
 
 struct AcsEtcdWatch {
         AcsEtcd *etcd;
-        AcsEtcdWatch *prev, *next;
+        LIST_FIELDS(AcsEtcdWatch, watches);
         char *name;
         char *key64;
         int64_t revision;               /* the last revision seen; the stream resumes after it */
@@ -233,12 +234,7 @@ static void etcd_http_options(AcsEtcd *etcd, const char *path, AcsHttpOptions *o
 AcsEtcdCall *acs_etcd_call_cancel(AcsEtcdCall *c) {
         if (!c)
                 return NULL;
-        if (c->prev)
-                c->prev->next = c->next;
-        else
-                c->etcd->calls = c->next;
-        if (c->next)
-                c->next->prev = c->prev;
+        LIST_REMOVE(calls, c->etcd->calls, c);
         acs_http_cancel(c->http);
         free(c->path);
         free(c->body);
@@ -316,10 +312,7 @@ int acs_etcd_call(AcsEtcd *etcd, const char *path, json_object *request, usec_t 
         if (!c)
                 return -ENOMEM;
         c->etcd = etcd;
-        c->next = etcd->calls;
-        if (etcd->calls)
-                etcd->calls->prev = c;
-        etcd->calls = c;
+        LIST_PREPEND(calls, etcd->calls, c);
         c->path = strdup(path);
         c->body = strdup(json_object_to_json_string_ext(request, JSON_C_TO_STRING_PLAIN));
         if (!c->path || !c->body) {
@@ -511,10 +504,7 @@ int acs_etcd_watch_new(AcsEtcd *etcd, const char *name, AcsEtcdWatchEvent cb, vo
         if (!w)
                 return -ENOMEM;
         w->etcd = etcd;
-        w->next = etcd->watches;
-        if (etcd->watches)
-                etcd->watches->prev = w;
-        etcd->watches = w;
+        LIST_PREPEND(watches, etcd->watches, w);
         w->cb = cb;
         w->userdata = userdata;
         w->name = strdup(name);
@@ -538,12 +528,7 @@ int acs_etcd_watch_new(AcsEtcd *etcd, const char *name, AcsEtcdWatchEvent cb, vo
 AcsEtcdWatch *acs_etcd_watch_free(AcsEtcdWatch *w) {
         if (!w)
                 return NULL;
-        if (w->prev)
-                w->prev->next = w->next;
-        else
-                w->etcd->watches = w->next;
-        if (w->next)
-                w->next->prev = w->prev;
+        LIST_REMOVE(watches, w->etcd->watches, w);
         acs_etcd_call_cancel(w->range);
         acs_http_cancel(w->stream);
         acs_json_stream_free(w->parser);

@@ -88,7 +88,7 @@ static int container_pick_port(VmmManager *m, unsigned *ret) {
                 _cleanup_close_ int fd = -1;
                 bool taken = false;
 
-                for (VmmContainer *c = m->containers; c; c = c->next)
+                for (VmmContainer *c = m->containers; c; c = c->containers_next)
                         if (c->port == port)
                                 taken = true;
                 if (taken)
@@ -111,7 +111,7 @@ static int container_pick_port(VmmManager *m, unsigned *ret) {
 }
 
 static VmmContainer *container_find_creating(VmmManager *m, unsigned port) {
-        for (VmmContainer *c = m->containers; c; c = c->next)
+        for (VmmContainer *c = m->containers; c; c = c->containers_next)
                 if (!c->id && c->port == port)
                         return c;
         return NULL;

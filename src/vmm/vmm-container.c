@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "acs-curl.h"
+#include "acs-list.h"
 #include "acs-log.h"
 #include "acs-macro.h"
 #include "acs-string-table.h"
@@ -43,10 +44,7 @@ int vmm_container_new(VmmManager *m, const char *id, unsigned port, VmmContainer
                 }
         }
 
-        c->next = m->containers;
-        if (m->containers)
-                m->containers->prev = c;
-        m->containers = c;
+        LIST_PREPEND(containers, m->containers, c);
 
         if (ret)
                 *ret = c;
@@ -56,14 +54,8 @@ int vmm_container_new(VmmManager *m, const char *id, unsigned port, VmmContainer
 VmmContainer *vmm_container_free(VmmContainer *c) {
         if (!c)
                 return NULL;
-        if (c->manager) {
-                if (c->prev)
-                        c->prev->next = c->next;
-                else
-                        c->manager->containers = c->next;
-                if (c->next)
-                        c->next->prev = c->prev;
-        }
+        if (c->manager)
+                LIST_REMOVE(containers, c->manager->containers, c);
         acs_http_cancel(c->probe);
         sd_event_source_disable_unref(c->timer);
         vmm_cgroup_close(&c->cgroup);

@@ -17,6 +17,7 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
+#include "acs-list.h"
 #include "acs-time.h"
 #include "vmm-monitor.h"
 
@@ -34,7 +35,7 @@ typedef enum VmmContainerState {
 typedef struct VmmContainer VmmContainer;
 struct VmmContainer {
         VmmManager *manager;
-        VmmContainer *prev, *next;
+        LIST_FIELDS(VmmContainer, containers);  /* in the manager's list */
 
         char *id;                       /* NULL while creating */
         unsigned port;

@@ -45,7 +45,7 @@ static int property_get_containers(sd_bus *bus, const char *path, const char *in
         r = sd_bus_message_open_container(reply, 'a', ACS_BUS_CONTAINER_SIGNATURE);
         if (r < 0)
                 return r;
-        for (VmmContainer *c = m->containers; c; c = c->next) {
+        for (VmmContainer *c = m->containers; c; c = c->containers_next) {
                 if (!c->id)
                         continue;
                 r = sd_bus_message_append(reply, ACS_BUS_CONTAINER_SIGNATURE, c->id, m->settings.address, (uint16_t) c->port,
@@ -183,7 +183,7 @@ static int method_get_backends(sd_bus_message *msg, void *userdata, sd_bus_error
         r = sd_bus_message_open_container(reply, 'a', ACS_BUS_BACKEND_SIGNATURE);
         if (r < 0)
                 return r;
-        for (VmmContainer *c = m->containers; c; c = c->next) {
+        for (VmmContainer *c = m->containers; c; c = c->containers_next) {
                 if (!vmm_container_is_backend(c))
                         continue;
                 r = sd_bus_message_append(reply, ACS_BUS_BACKEND_SIGNATURE, m->settings.address, (uint16_t) c->port, weight,

@@ -120,7 +120,7 @@ VmmContainer *vmm_manager_find_container(VmmManager *m, const char *id) {
         if (!id || !*id)
                 return NULL;
         n = strlen(id);
-        for (VmmContainer *c = m->containers; c; c = c->next) {
+        for (VmmContainer *c = m->containers; c; c = c->containers_next) {
                 if (!c->id)
                         continue;
                 if (streq(c->id, id))
@@ -137,7 +137,7 @@ VmmContainer *vmm_manager_find_container(VmmManager *m, const char *id) {
 unsigned vmm_manager_count(VmmManager *m, bool (*pred)(const VmmContainer *c)) {
         unsigned n = 0;
 
-        for (VmmContainer *c = m->containers; c; c = c->next)
+        for (VmmContainer *c = m->containers; c; c = c->containers_next)
                 if (!pred || pred(c))
                         n++;
         return n;
@@ -243,7 +243,7 @@ static void manager_engine_image_ready(VmmEngine *e, void *userdata) {
 static VmmContainer *manager_pick_victim(VmmManager *m) {
         VmmContainer *best = NULL;
 
-        for (VmmContainer *c = m->containers; c; c = c->next) {
+        for (VmmContainer *c = m->containers; c; c = c->containers_next) {
                 if (!vmm_container_counts(c))
                         continue;
                 if (!best)
@@ -342,7 +342,7 @@ static int manager_on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         double total = 0, util = 0, old = m->utilization;
         unsigned n_ready = 0;
 
-        for (VmmContainer *c = m->containers; c; c = c->next) {
+        for (VmmContainer *c = m->containers; c; c = c->containers_next) {
                 vmm_container_sample(c, now, m->settings.cpu_limit);
                 total += c->cpus;
                 if (vmm_container_is_ready(c)) {

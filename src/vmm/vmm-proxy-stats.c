@@ -22,7 +22,7 @@ struct VmmProxyStats {
 };
 
 static VmmContainer *container_by_port(VmmManager *m, unsigned port) {
-        for (VmmContainer *c = m->containers; c; c = c->next)
+        for (VmmContainer *c = m->containers; c; c = c->containers_next)
                 if (c->port == port && c->id && !c->removing)
                         return c;
         return NULL;
@@ -52,14 +52,14 @@ static int proxy_stats_read(VmmProxyStats *p, sd_bus_message *reply, unsigned *r
         unsigned ready = 0;
         int r;
 
-        for (VmmContainer *c = m->containers; c; c = c->next) {
+        for (VmmContainer *c = m->containers; c; c = c->containers_next) {
                 c->in_flight = 0;
                 c->proxy_draining = false;
         }
         r = acs_bus_read_backend_stats(reply, proxy_stats_add, &sum);
         if (r < 0)
                 return r;
-        for (VmmContainer *c = m->containers; c; c = c->next)
+        for (VmmContainer *c = m->containers; c; c = c->containers_next)
                 ready += c->state == VMM_CONTAINER_READY && !c->removing;
         *ret_total = sum.total;
         *ret_ready = ready;
@@ -78,7 +78,7 @@ static int proxy_stats_on_reply(sd_bus_message *reply, void *userdata, sd_bus_er
                         log_info("The VM-side proxy stopped answering GetBackendStats: %s",
                                  sd_bus_message_get_error(reply)->message);
                 p->present = false;
-                for (VmmContainer *c = m->containers; c; c = c->next)
+                for (VmmContainer *c = m->containers; c; c = c->containers_next)
                         c->in_flight = 0;
                 return 0;
         }

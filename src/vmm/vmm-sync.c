@@ -19,7 +19,7 @@ static void sync_forget_unlisted(VmmManager *m, json_object *containers) {
         for (VmmContainer *c = m->containers, *next; c; c = next) {
                 bool listed = false;
 
-                next = c->next;
+                next = c->containers_next;
                 if (!c->id)
                         continue;
                 for (size_t i = 0; i < n && !listed; i++) {

@@ -37,7 +37,7 @@ static int uplink_containers(VmmUplink *u, AcsContainerInfo **ret, size_t *ret_n
         infos = calloc(vmm_manager_count(m, NULL) + 1, sizeof(*infos));
         if (!infos)
                 return -ENOMEM;
-        for (VmmContainer *c = m->containers; c; c = c->next) {
+        for (VmmContainer *c = m->containers; c; c = c->containers_next) {
                 if (!c->id || c->removing)
                         continue;
                 infos[n++] = (AcsContainerInfo) {

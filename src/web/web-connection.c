@@ -59,10 +59,7 @@ int web_connection_new(WebServer *s, int fd, WebConnection **ret) {
                 return r;
         }
 
-        c->next = s->connections;
-        if (s->connections)
-                s->connections->prev = c;
-        s->connections = c;
+        LIST_PREPEND(connections, s->connections, c);
         s->n_connections++;
         *ret = c;
         return 0;
@@ -71,13 +68,8 @@ int web_connection_new(WebServer *s, int fd, WebConnection **ret) {
 WebConnection *web_connection_free(WebConnection *c) {
         if (!c)
                 return NULL;
-        if (c->prev || c->next || c->server->connections == c) {
-                if (c->prev)
-                        c->prev->next = c->next;
-                else
-                        c->server->connections = c->next;
-                if (c->next)
-                        c->next->prev = c->prev;
+        if (c->connections_prev || c->connections_next || c->server->connections == c) {
+                LIST_REMOVE(connections, c->server->connections, c);
                 c->server->n_connections--;
                 web_server_connection_closed(c->server, c);
         }

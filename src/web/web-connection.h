@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "acs-buf.h"
+#include "acs-list.h"
 #include "acs-http-request.h"
 #include "acs-time.h"
 #include "web-server.h"
@@ -37,7 +38,7 @@ struct WebConnection {
         usec_t last_activity;
         usec_t request_started;         /* first byte of the request being read; 0 between requests */
 
-        WebConnection *prev, *next;     /* in server->connections */
+        LIST_FIELDS(WebConnection, connections);        /* in server->connections */
 };
 
 /* Takes over fd (closed on failure too), adds it to the epoll set and to the server's list. */

@@ -230,7 +230,7 @@ static void server_start_draining(WebServer *s, int signo) {
                 s->accepting = false;
         }
         for (c = s->connections; c; c = next) {
-                next = c->next;
+                next = c->connections_next;
                 web_connection_drain(c);
         }
 }
@@ -267,7 +267,7 @@ static void server_check_timeouts(WebServer *s, usec_t now) {
         WebConnection *c, *next;
 
         for (c = s->connections; c; c = next) {
-                next = c->next;
+                next = c->connections_next;
                 web_connection_check_timeout(c, now);
         }
 }
