@@ -4,7 +4,9 @@
 /*
  * The VM agent: keeps this VM's containers at the desired count (the VIM's orders, a D-Bus
  * caller's, or the local policy's while the VIM is away), measures them every interval, and
- * publishes them on D-Bus (vmm-manager-bus.c) and to the VIM (vmm-uplink.c).
+ * publishes them on D-Bus (vmm-manager-bus.c) and to the VIM (vmm-uplink.c). Whether Docker
+ * answers is vmm-engine.c's to follow; each container's own calls are in vmm-container-docker.c,
+ * the sync with Docker's listing in vmm-sync.c and the policy without a VIM in vmm-local-policy.c.
  */
 
 #include <stdbool.h>
