@@ -67,6 +67,9 @@ const AcsConfigItem vmm_config_table[] = {
           .min = 0, .max = 600 * USEC_PER_SEC },
         { "Docker", "ReadyTimeout", ACS_CONFIG_DURATION, offsetof(VmmSettings, ready_timeout),
           .min = USEC_PER_SEC, .max = 600 * USEC_PER_SEC },
+        { "Web", "RequestCost", ACS_CONFIG_DURATION, offsetof(VmmSettings, request_cost),
+          .min = 0, .max = VMM_REQUEST_COST_MAX },
+        { "Web", "ClientCost", ACS_CONFIG_BOOL, offsetof(VmmSettings, client_cost) },
         { "Vim", "Address", ACS_CONFIG_STRV, offsetof(VmmSettings, vim_addresses) },
         { "Vim", "KeyFile", ACS_CONFIG_STRING, offsetof(VmmSettings, key_file) },
         { "Monitor", "Interval", ACS_CONFIG_DURATION, offsetof(VmmSettings, monitor_interval),
@@ -101,6 +104,7 @@ int vmm_settings_init(VmmSettings *s) {
                 .stop_timeout = 5 * USEC_PER_SEC,
                 .drain_time = 2 * USEC_PER_SEC,
                 .ready_timeout = 30 * USEC_PER_SEC,
+                .request_cost = USEC_INFINITY,
                 .monitor_interval = USEC_PER_SEC,
                 .local_scaling = true,
                 /* Longer than a VIM restart: a VIM that comes back finds nothing changed behind it. */

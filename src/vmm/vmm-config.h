@@ -14,6 +14,9 @@
 
 #define VMM_CONFIG_FILE ACS_SYSCONFDIR "/acs/vmm.conf"
 
+/* acs-web's own bound of a request's cost (ACS_WEB_MAX_COST_MS). */
+#define VMM_REQUEST_COST_MAX (10 * USEC_PER_SEC)
+
 typedef enum VmmNetwork {
         VMM_NETWORK_BRIDGE,     /* Docker's bridge, the port published on [VM] Address (production) */
         VMM_NETWORK_HOST,       /* host networking: the container binds [VM] Address:port itself */
@@ -48,6 +51,10 @@ typedef struct VmmSettings {
         usec_t drain_time;              /* our own drains (local policy, D-Bus): draining this long before being
                                          * stopped; the VIM's drains carry its DrainTimeout= */
         usec_t ready_timeout;           /* a container not ready after this is replaced */
+
+        /* [Web]: what acs-web in each container is told */
+        usec_t request_cost;            /* CPU time per request; USEC_INFINITY = derived from CpuLimit */
+        bool client_cost;               /* honour a client's ?cost_ms= (tests, demos) */
 
         /* [Vim] */
         char **vim_addresses;           /* host:port of each VIM (one leads); NULL = no VIM */

@@ -183,6 +183,8 @@ int vmm_container_create(VmmManager *m) {
                 .network = m->settings.network,
                 .cpus = m->settings.cpu_limit,
                 .memory = m->settings.memory_limit,
+                .request_cost = m->settings.request_cost,
+                .client_cost = m->settings.client_cost,
                 .context = context,
         }, container_created, m);
         if (r < 0) {

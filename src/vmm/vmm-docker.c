@@ -351,6 +351,11 @@ static json_object *docker_container_body(const VmmContainerSpec *spec) {
         r |= json_append(env, json_string_printf("ACS_PORT=%u", spec->port));
         r |= json_append(env, json_string_printf("ACS_VM=%s", spec->vm));
         r |= json_append(env, json_string_printf("ACS_SERVICE=%s", spec->service));
+        /* Always said, so that an image's own ENV cannot hand the cost to the clients. */
+        r |= json_append(env, json_string_printf("ACS_WEB_CLIENT_COST=%s", spec->client_cost ? "1" : "0"));
+        if (spec->request_cost != USEC_INFINITY)
+                r |= json_append(env, json_string_printf("ACS_WEB_COST_MS=%.3f",
+                                                         (double) spec->request_cost / USEC_PER_MSEC));
 
         r |= acs_json_add(host, "NanoCpus", json_object_new_int64((int64_t) (spec->cpus * 1e9)));
         r |= acs_json_add(host, "Memory", json_object_new_int64((int64_t) spec->memory));

@@ -43,6 +43,8 @@ typedef struct VmmContainerSpec {
         VmmNetwork network;
         double cpus;
         uint64_t memory;
+        usec_t request_cost;    /* ACS_WEB_COST_MS; USEC_INFINITY leaves acs-web's cost model */
+        bool client_cost;       /* ACS_WEB_CLIENT_COST=1: clients may set ?cost_ms= */
         const char *context;    /* handed back in the reply, to find the pending container */
 } VmmContainerSpec;
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * SIGHUP, `systemctl reload acs-vmm`: vmm.conf is read again. The local policy ([Policy]), the
- * drain, stop and readiness times and the sampling interval are read where they are used, so
- * they change at once; anything else (the VM's name, capacity, ports, Docker, the VIM's address
+ * drain, stop and readiness times, the sampling interval and what acs-web is told ([Web], for
+ * containers made from then on) are read where they are used, so they change at once; anything else (the VM's name, capacity, ports, Docker, the VIM's address
  * and key) is bound at start and is logged as needing a restart.
  */
 #include <stdlib.h>
@@ -12,7 +12,7 @@
 #include "vmm-manager.h"
 
 static bool item_is_live(const AcsConfigItem *item) {
-        return streq(item->section, "Policy") || streq(item->section, "Monitor") ||
+        return streq(item->section, "Policy") || streq(item->section, "Monitor") || streq(item->section, "Web") ||
                (streq(item->section, "Docker") &&
                 (streq(item->key, "DrainTime") || streq(item->key, "StopTimeout") || streq(item->key, "ReadyTimeout")));
 }

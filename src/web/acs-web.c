@@ -27,9 +27,10 @@ static void help(void) {
                "     --workers=N        Threads that burn request costs (default: $ACS_WEB_WORKERS, else 4)\n"
                "     --log-level=LEVEL  debug, info, notice, warning, err\n"
                "     --healthcheck      GET http://127.0.0.1:PORT/healthz; exit 0 when it answers 200\n\n"
-               "Endpoints: GET / (JSON; ?cost_ms=N overrides the CPU cost), /healthz, /readyz.\n"
+               "Endpoints: GET / (JSON; ?cost_ms=N sets the CPU cost when ACS_WEB_CLIENT_COST=1),\n"
+               "/healthz, /readyz.\n"
                "Environment: ACS_VM, ACS_SERVICE, ACS_CONTAINER, ACS_WEB_CPU, ACS_WEB_COST_MS,\n"
-               "ACS_WEB_MAX_COST_MS, ACS_WEB_MAX_CONNECTIONS, ACS_WEB_GRACE_S.\n");
+               "ACS_WEB_CLIENT_COST, ACS_WEB_MAX_COST_MS, ACS_WEB_MAX_CONNECTIONS, ACS_WEB_GRACE_S.\n");
 }
 
 static const char *arg_port, *arg_listen, *arg_workers;

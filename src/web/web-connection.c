@@ -192,7 +192,9 @@ static void connection_handle_root(WebConnection *c, const AcsHttpRequest *req, 
         const char *v;
         size_t len;
 
-        v = acs_http_query_find(req->query, "cost_ms", &len);
+        /* Without the operator's leave a client's ?cost_ms= is ignored, not refused: the request
+         * costs what every request costs, so it cannot make the container burn more. */
+        v = s->settings.client_cost ? acs_http_query_find(req->query, "cost_ms", &len) : NULL;
         if (v && web_cost_parse_ms(v, len, s->settings.max_cost_ms, &cost_ms) < 0) {
                 connection_respond_json(c, 400, head, req->keep_alive,
                                         "{\"error\":\"cost_ms must be a number of milliseconds from 0 to %g\"}\n",

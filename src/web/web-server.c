@@ -276,10 +276,12 @@ int web_server_run(WebServer *s) {
         struct epoll_event events[MAX_EVENTS];
         usec_t last_sweep = now_usec(CLOCK_MONOTONIC);
 
-        log_info("acs-web %s serving %s:%u: %.1f ms of CPU per request (%.3g CPUs from %s%s), %u workers.",
+        log_info("acs-web %s serving %s:%u: %.1f ms of CPU per request (%.3g CPUs from %s%s%s), %u workers.",
                  ACS_VERSION, s->settings.listen_address, s->settings.port, s->settings.cost.cost_ms,
                  s->settings.cost.cpus, s->settings.cost.source,
-                 s->settings.cost.fixed ? ", cost set by ACS_WEB_COST_MS" : "", s->settings.n_workers);
+                 s->settings.cost.fixed ? ", cost set by ACS_WEB_COST_MS" : "",
+                 s->settings.client_cost ? ", clients may ask for up to ACS_WEB_MAX_COST_MS with ?cost_ms=" : "",
+                 s->settings.n_workers);
 
         for (;;) {
                 usec_t now = now_usec(CLOCK_MONOTONIC);

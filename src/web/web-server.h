@@ -23,7 +23,8 @@ typedef struct WebSettings {
         char service[128];
         char container[128];
         WebCost cost;
-        double max_cost_ms;             /* bound of ?cost_ms= */
+        bool client_cost;               /* ?cost_ms= is honoured (ACS_WEB_CLIENT_COST=1); else ignored */
+        double max_cost_ms;             /* bound of ?cost_ms= when honoured */
         unsigned n_workers;
         unsigned max_connections;
         usec_t grace;                   /* after SIGTERM, time for in-flight requests */

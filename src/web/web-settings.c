@@ -57,6 +57,26 @@ static int env_double(const char *name, double lo, double hi, double def, double
         return 0;
 }
 
+/* A yes/no environment value, or def when unset. */
+static int env_bool(const char *name, bool def, bool *ret) {
+        const char *e = getenv(name);
+        bool b;
+
+        if (!e || !*e) {
+                *ret = def;
+                return 0;
+        }
+        /* The words acs-config.c takes, without linking it into this static binary. */
+        if (streq(e, "1") || streq(e, "yes") || streq(e, "true") || streq(e, "on"))
+                b = true;
+        else if (streq(e, "0") || streq(e, "no") || streq(e, "false") || streq(e, "off"))
+                b = false;
+        else
+                return log_error_errno(EINVAL, "%s=%s: expected yes or no.", name, e);
+        *ret = b;
+        return 0;
+}
+
 static void copy_string(char *dst, size_t size, const char *src) {
         (void) snprintf(dst, size, "%s", src);
 }
@@ -98,6 +118,10 @@ int web_settings_from_environment(const char *root, WebSettings *ret) {
                  gethostname(s.container, sizeof(s.container) - 1) < 0)
                 copy_string(s.container, sizeof(s.container), "unknown");
 
+        /* The cost is the operator's: a client may choose it only where the operator said so. */
+        r = env_bool("ACS_WEB_CLIENT_COST", false, &s.client_cost);
+        if (r < 0)
+                return r;
         r = env_double("ACS_WEB_MAX_COST_MS", 0, 600000, 10000, &s.max_cost_ms);
         if (r < 0)
                 return r;

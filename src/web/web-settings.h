@@ -13,7 +13,8 @@
  *                            else the host name)
  *   ACS_WEB_CPU              CPU limit when the cgroup has none (1)
  *   ACS_WEB_COST_MS          CPU time per request, overriding the cost model
- *   ACS_WEB_MAX_COST_MS      upper bound of ?cost_ms= (10000)
+ *   ACS_WEB_CLIENT_COST      honour a client's ?cost_ms= (no: it is ignored)
+ *   ACS_WEB_MAX_COST_MS      upper bound of ACS_WEB_COST_MS and of ?cost_ms= (10000)
  *   ACS_WEB_WORKERS          threads burning request costs (4)
  *   ACS_WEB_MAX_CONNECTIONS  open connections at most (10000)
  *   ACS_WEB_GRACE_S          seconds to finish in-flight requests after SIGTERM (8)

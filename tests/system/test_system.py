@@ -139,6 +139,7 @@ class SystemTest(unittest.TestCase):
                                 f"[VM]\nName={vm}\nAddress=127.0.0.1\nCapacity=4\nMinContainers=1\n"
                                 f"PortRangeStart={base}\nPortRangeEnd={base + 9}\n"
                                 "[Docker]\nNetwork=host\n"
+                                "[Web]\nClientCost=yes\n"
                                 f"[Vim]\nAddress=127.0.0.1:{a}\n")
         # vm1 also runs the VM-side proxy of two-tier routing.
         cls.fleet["vm1"].write("/etc/acs/proxy-vmm.conf.d/50-test.conf",

@@ -66,6 +66,8 @@ MemoryLimit=64M
 WebBinary={binary("src/web/acs-web")}
 StopTimeout=3s
 DrainTime=1s
+[Web]
+ClientCost=yes
 [Vim]
 Address=127.0.0.1:{self.agent_port}
 KeyFile={key}

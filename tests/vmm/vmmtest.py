@@ -26,7 +26,7 @@ class VmmTestCase(DaemonTestCase):
         self.vm = f"t-vmm-{os.getpid()}-{self.id().split('.')[-1][:20]}".replace("_", "-")
 
     def write_config(self, *, capacity=3, minimum=1, extra="", ports=None, vim=None, key=None,
-                     socket=None, image=None):
+                     socket=None, image=None, client_cost=True):
         lo, hi = ports or self.port_range(capacity + 4)
         text = (f"[VM]\nName={self.vm}\nAddress=127.0.0.1\nCapacity={capacity}\nMinContainers={minimum}\n"
                 f"PortRangeStart={lo}\nPortRangeEnd={hi}\n"
@@ -34,6 +34,8 @@ class VmmTestCase(DaemonTestCase):
                 f"Image={image or test_image()}\n"
                 f"WebBinary={os.path.join(BUILD_DIR, 'src/web/acs-web')}\n"
                 f"CpuLimit=0.5\nMemoryLimit=64M\nDrainTime=1s\nStopTimeout=2s\n"
+                # The tests set a request's cost with ?cost_ms=, which the shipped default ignores.
+                + ("[Web]\nClientCost=yes\n" if client_cost else "") +
                 f"[Monitor]\nInterval=500ms\n[Policy]\nLocalScaling=no\n")
         if vim:
             text += f"[Vim]\nAddress={vim}\nKeyFile={key}\n"

@@ -108,7 +108,7 @@ class WebDockerTest(unittest.TestCase):
         return results
 
     def measure(self, users):
-        cid, url, pid = self.run_web()
+        cid, url, pid = self.run_web(ACS_WEB_CLIENT_COST=1)
         doc = json.loads(http_get(url + "/?cost_ms=0")[2])
         self.assertEqual(doc["container"], cid, "the answer names the container")
         self.assertEqual(doc["vm"], "vm-test")
@@ -147,7 +147,7 @@ class WebDockerTest(unittest.TestCase):
         self.assertRegex(logs, r"250\.0 ms of CPU per request \(0\.5 CPUs from cgroup v")
 
     def test_docker_stop_during_a_request(self):
-        cid, url, pid = self.run_web()
+        cid, url, pid = self.run_web(ACS_WEB_CLIENT_COST=1)
         answer = {}
 
         def slow():
