@@ -46,6 +46,14 @@ class HostileVmTest(VimTestCase):
         self.assertEqual(self.vm("vm1")["capacity"], 3, "capped by the VM's file, not the report")
         self.assertEqual(self.vm("vm1")["address"], "192.0.2.10")
 
+    def test_ports_outside_the_range_refused(self):
+        # The simulated VMs use ports from 30000 up: a range that leaves them out refuses them all.
+        self.start_vim(agents={"ContainerPortMin": "9100", "ContainerPortMax": "9199"})
+        self.start_agent("evil", containers=2, capacity=2)
+        self.wait_event("report-refused", r"VM evil: 2 of 2 containers refused .*port \d+ is outside 9100\.\.9199")
+        self.assertEqual(self.backends()[1], [])
+        self.assertEqual(self.vm("evil")["containers"], [])
+
     def test_a_thousand_containers_capped(self):
         self.start_vim(agents={"MaxContainers": "16"}, MinReplicas=16, MaxReplicas=2000)
         self.start_agent("evil", containers=1000, capacity=1000)
