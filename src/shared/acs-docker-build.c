@@ -10,6 +10,7 @@
 
 #include <curl/curl.h>
 #include <json-c/json.h>
+#include <openssl/evp.h>
 
 #include "acs-docker-build.h"
 #include "acs-macro.h"
@@ -93,25 +94,33 @@ static bool version_is_valid(const char *v) {
         return true;
 }
 
-char *acs_web_dockerfile(const char *version) {
+char *acs_web_dockerfile(const char *version, const char *binary_sha256) {
+        _cleanup_free_ char *digest_label = NULL;
         char *s = NULL;
 
         if (!version_is_valid(version))
                 return NULL;
+        if (binary_sha256) {
+                if (strlen(binary_sha256) != ACS_SHA256_HEX_SIZE - 1 ||
+                    strspn(binary_sha256, "0123456789abcdef") != ACS_SHA256_HEX_SIZE - 1)
+                        return NULL;
+                if (asprintf(&digest_label, " " ACS_WEB_IMAGE_DIGEST_LABEL "=\"%s\"", binary_sha256) < 0)
+                        return NULL;
+        }
         /* The binary is static, so the image needs nothing else. It has no shell or curl: the
          * health check is the binary itself. Host networking gives it ACS_PORT directly. */
         if (asprintf(&s,
                      "# The acs-web image, written by ACS. Built FROM scratch: no registry needed.\n"
                      "FROM scratch\n"
                      "COPY acs-web /acs-web\n"
-                     "LABEL " ACS_WEB_IMAGE_LABEL "=\"acs-web\" org.acs.version=\"%s\"\n"
+                     "LABEL " ACS_WEB_IMAGE_LABEL "=\"acs-web\" org.acs.version=\"%s\"%s\n"
                      "ENV ACS_PORT=9100 ACS_SERVICE=web\n"
                      "USER 65534:65534\n"
                      "HEALTHCHECK --interval=5s --timeout=3s --start-period=2s --retries=3 "
                      "CMD [\"/acs-web\", \"--healthcheck\"]\n"
                      "STOPSIGNAL SIGTERM\n"
                      "ENTRYPOINT [\"/acs-web\"]\n",
-                     version) < 0)
+                     version, strempty(digest_label)) < 0)
                 return NULL;
         return s;
 }
@@ -148,25 +157,51 @@ static int read_binary(const char *path, size_t max, AcsBuf *ret) {
         }
 }
 
+static int sha256_hex(const void *data, size_t size, char ret[static ACS_SHA256_HEX_SIZE]) {
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned md_len = 0;
+
+        if (!EVP_Digest(data, size, md, &md_len, EVP_sha256(), NULL) || md_len != 32)
+                return -EIO;
+        for (unsigned i = 0; i < md_len; i++)
+                snprintf(ret + 2 * i, 3, "%02x", md[i]);
+        return 0;
+}
+
+int acs_web_binary_sha256(const char *path, char ret[static ACS_SHA256_HEX_SIZE]) {
+        _cleanup_(acs_buf_done) AcsBuf binary = { .max = ACS_WEB_BINARY_MAX + 64 * 1024 };
+        int r;
+
+        r = read_binary(path, ACS_WEB_BINARY_MAX, &binary);
+        if (r < 0)
+                return r;
+        return sha256_hex(acs_buf_peek(&binary), acs_buf_len(&binary), ret);
+}
+
 int acs_web_image_context(const char *web_binary_path, const char *version, AcsBuf *ret_tar) {
         _cleanup_free_ char *dockerfile = NULL;
-        AcsBuf binary = { .max = ACS_WEB_BINARY_MAX + 64 * 1024 };
+        _cleanup_(acs_buf_done) AcsBuf binary = { .max = ACS_WEB_BINARY_MAX + 64 * 1024 };
+        char digest[ACS_SHA256_HEX_SIZE];
         int r;
 
         if (!version_is_valid(version))
                 return -EINVAL;
-        dockerfile = acs_web_dockerfile(version);
+        r = read_binary(web_binary_path, ACS_WEB_BINARY_MAX, &binary);
+        if (r < 0)
+                return r;
+        r = sha256_hex(acs_buf_peek(&binary), acs_buf_len(&binary), digest);
+        if (r < 0)
+                return r;
+        dockerfile = acs_web_dockerfile(version, digest);
         if (!dockerfile)
                 return -ENOMEM;
 
-        r = read_binary(web_binary_path, ACS_WEB_BINARY_MAX, &binary);
         if (r >= 0)
                 r = acs_tar_append_file(ret_tar, "Dockerfile", 0644, dockerfile, strlen(dockerfile));
         if (r >= 0)
                 r = acs_tar_append_file(ret_tar, "acs-web", 0755, acs_buf_peek(&binary), acs_buf_len(&binary));
         if (r >= 0)
                 r = acs_tar_finish(ret_tar);
-        acs_buf_done(&binary);
         return r;
 }
 

@@ -15,6 +15,10 @@
 
 #define ACS_DOCKER_SOCKET "/var/run/docker.sock"
 #define ACS_WEB_IMAGE_LABEL "org.acs.image"
+/* The SHA-256 of the acs-web binary an image was built from, so that an agent finds out that
+ * the image under its tag holds another build than its WebBinary= and builds it again. */
+#define ACS_WEB_IMAGE_DIGEST_LABEL "org.acs.web-sha256"
+#define ACS_SHA256_HEX_SIZE 65
 
 /* Largest binary the context takes: acs-web is a couple of MiB. */
 #define ACS_WEB_BINARY_MAX (64u * 1024u * 1024u)
@@ -25,8 +29,12 @@ int acs_tar_append_file(AcsBuf *tar, const char *name, mode_t mode, const void *
 /* Appends the two zero blocks that end an archive. */
 int acs_tar_finish(AcsBuf *tar);
 
-/* The Dockerfile of the acs-web image, for the given version ("0.1.0"); NULL on bad input. */
-char *acs_web_dockerfile(const char *version);
+/* The Dockerfile of the acs-web image, for the given version ("0.1.0") and the hex SHA-256 of
+ * the binary it copies (NULL: no digest label); NULL on bad input. */
+char *acs_web_dockerfile(const char *version, const char *binary_sha256);
+
+/* The hex SHA-256 of the acs-web binary at path, as the image's digest label holds it. */
+int acs_web_binary_sha256(const char *path, char ret[static ACS_SHA256_HEX_SIZE]);
 
 /*
  * Fills ret_tar (appending to it) with a build context holding "Dockerfile" and "acs-web" read

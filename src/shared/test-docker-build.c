@@ -89,6 +89,21 @@ TEST(context_is_a_tar_that_gnu_tar_reads) {
         ASSERT_STREQ(s, "6");
         free(s);
 
+        /* The image names the binary it holds by its SHA-256, as sha256sum computes it. */
+        snprintf(cmd, sizeof(cmd), "tar -xOf '%s' Dockerfile | grep -o 'org.acs.web-sha256=\"[0-9a-f]*\"' | "
+                 "grep -c \"$(sha256sum '%s' | cut -d' ' -f1)\"", tarpath, binary);
+        s = run(cmd);
+        ASSERT_STREQ(s, "1");
+        free(s);
+        {
+                char digest[ACS_SHA256_HEX_SIZE];
+                ASSERT_OK(acs_web_binary_sha256(binary, digest));
+                snprintf(cmd, sizeof(cmd), "sha256sum '%s' | cut -d' ' -f1", binary);
+                s = run(cmd);
+                ASSERT_STREQ(s, digest);
+                free(s);
+        }
+
         /* The same inputs give the same bytes (Docker's build cache relies on it). */
         {
                 AcsBuf again = {};
@@ -110,7 +125,7 @@ TEST(bad_inputs) {
         ASSERT_EQ(acs_web_image_context(binary, "", &tar), -EINVAL);
         ASSERT_EQ(acs_web_image_context("/nonexistent/acs-web", "0.1.0", &tar), -ENOENT);
         ASSERT_EQ(acs_web_image_context(tmpdir(), "0.1.0", &tar), -EINVAL);
-        ASSERT_TRUE(acs_web_dockerfile("1.0 beta") == NULL);
+        ASSERT_TRUE(acs_web_dockerfile("1.0 beta", NULL) == NULL);
         acs_buf_done(&tar);
 
         {

@@ -48,8 +48,29 @@ static int image_build(VmmEngine *e) {
         if (r < 0)
                 return log_error_errno(r, "Failed to make the build context of %s from %s: %m", e->settings->image,
                                        e->settings->web_binary);
-        log_info("Image %s is missing, building it from %s.", e->settings->image, e->settings->web_binary);
         return vmm_docker_build_image(e->docker, e->settings->image, &context, image_built, e);
+}
+
+/* Whether the image under the tag holds another acs-web than WebBinary=: its digest label
+ * differs, or it has none (built by hand or by an older ACS). A binary that cannot be read
+ * (an image shipped without one) keeps the image as it is. */
+static bool image_is_stale(VmmEngine *e, json_object *reply) {
+        char digest[ACS_SHA256_HEX_SIZE];
+        json_object *config, *labels, *label;
+        const char *have = NULL;
+
+        if (acs_web_binary_sha256(e->settings->web_binary, digest) < 0)
+                return false;
+        if (json_object_object_get_ex(reply, "Config", &config) &&
+            json_object_object_get_ex(config, "Labels", &labels) &&
+            json_object_object_get_ex(labels, ACS_WEB_IMAGE_DIGEST_LABEL, &label) &&
+            json_object_is_type(label, json_type_string))
+                have = json_object_get_string(label);
+        if (streq_ptr(have, digest))
+                return false;
+        log_notice("Image %s holds another acs-web than %s (sha256 %s, not %s), building it again.",
+                   e->settings->image, e->settings->web_binary, have ? have : "unknown", digest);
+        return true;
 }
 
 static void image_inspected(VmmDocker *d, int error, long status, json_object *reply, const char *tag, void *userdata) {
@@ -62,15 +83,17 @@ static void image_inspected(VmmDocker *d, int error, long status, json_object *r
                 image_finish(e, error, "Docker Engine is not answering");
                 return;
         }
-        if (status == 200) {
+        if (status == 200 && (after_build || !image_is_stale(e, reply))) {
                 image_finish(e, 0, NULL);
                 return;
         }
-        if (status != 404 || after_build) {
+        if ((status != 404 && status != 200) || after_build) {
                 image_finish(e, -ENOENT, after_build ? "the build did not produce it" : vmm_docker_error_message(reply));
                 return;
         }
 
+        if (status == 404)
+                log_info("Image %s is missing, building it from %s.", e->settings->image, e->settings->web_binary);
         r = image_build(e);
         if (r < 0)
                 image_finish(e, r, "it is missing and could not be built");

@@ -2,11 +2,14 @@
 """The Docker Engine goes away under acs-vmm and comes back: the agent says so once and
 clearly, keeps answering on D-Bus, and recovers by itself. The test runs a dockerd of its own
 so that the machine's Engine is never stopped; being new, that Engine also has no image, so the
-agent builds it."""
+agent builds it, and builds it again when its acs-web binary is another one."""
+import hashlib
+import os
+import shutil
 import tempfile
 import time
 
-from acstest import http_json, main, wait_until
+from acstest import BUILD_DIR, http_json, main, wait_until
 from vmmtest import Dockerd, VmmTestCase, test_image
 
 
@@ -47,6 +50,23 @@ class VmmDockerDownTest(VmmTestCase):
             status, body = http_json(f"http://{address}:{port}/?cost_ms=0", timeout=10)
             self.assertEqual((status, body["vm"], body["container"]), (200, self.vm, container))
         self.assertTrue(self.vmm_property(bus, "DockerConnected"))
+        self.assertEqual(vmm.stop(), 0)
+
+        # A new acs-web build under the same tag: the image is built again from it rather than
+        # containers started from the old one.
+        web = os.path.join(self.tmpdir, "acs-web")
+        shutil.copy(os.path.join(BUILD_DIR, "src/web/acs-web"), web)
+        with open(web, "ab") as f:
+            f.write(b"\0")         # past the ELF's end: the same program, another digest
+        with open(web, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        vmm = self.start_vmm(bus, self.write_config(capacity=2, minimum=1, socket=dockerd.socket, web_binary=web),
+                             name="acs-vmm-new-web")
+        vmm.wait_for_output(r"holds another acs-web than", timeout=30)
+        wait_until(lambda: dockerd.docker("image", "inspect", "--format",
+                                          '{{index .Config.Labels "org.acs.web-sha256"}}',
+                                          test_image()).stdout.strip() == digest, 60,
+                   what="the image rebuilt from the new binary")
         self.assertEqual(vmm.stop(), 0)
 
 

@@ -26,13 +26,13 @@ class VmmTestCase(DaemonTestCase):
         self.vm = f"t-vmm-{os.getpid()}-{self.id().split('.')[-1][:20]}".replace("_", "-")
 
     def write_config(self, *, capacity=3, minimum=1, extra="", ports=None, vim=None, key=None,
-                     socket=None, image=None, client_cost=True):
+                     socket=None, image=None, client_cost=True, web_binary=None):
         lo, hi = ports or self.port_range(capacity + 4)
         text = (f"[VM]\nName={self.vm}\nAddress=127.0.0.1\nCapacity={capacity}\nMinContainers={minimum}\n"
                 f"PortRangeStart={lo}\nPortRangeEnd={hi}\n"
                 f"[Docker]\nSocket={socket or self.docker_socket}\nNetwork=host\n"
                 f"Image={image or test_image()}\n"
-                f"WebBinary={os.path.join(BUILD_DIR, 'src/web/acs-web')}\n"
+                f"WebBinary={web_binary or os.path.join(BUILD_DIR, 'src/web/acs-web')}\n"
                 f"CpuLimit=0.5\nMemoryLimit=64M\nDrainTime=1s\nStopTimeout=2s\n"
                 # The tests set a request's cost with ?cost_ms=, which the shipped default ignores.
                 + ("[Web]\nClientCost=yes\n" if client_cost else "") +
