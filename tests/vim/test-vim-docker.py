@@ -175,11 +175,14 @@ HealthCheckInterval=1s
 
         watcher = threading.Thread(target=watch)
         watcher.start()
+        fetched = self.proxy.output().count("Backend set generation")
         try:
             self.vim.stop()
             self.start_vim(Placement="binpack", TargetCpu="0.6", TargetInflight="1.0", ScaleDownWindow="60s",
                            VmStandbyDelay="3s", DrainTimeout="5s", MaxReplicas="6")
-            time.sleep(1)  # the proxy asks again once the name has its new owner
+            # the proxy asks again once the name has its new owner
+            wait_until(lambda: self.proxy.output().count("Backend set generation") > fetched, 15,
+                       what="the proxy to read the new VIM's backend set")
         finally:
             done.set()
             watcher.join()
