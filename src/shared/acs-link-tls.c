@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <sys/socket.h>
 
@@ -45,26 +46,35 @@ static int link_bio_read(BIO *bio, char *data, size_t size, size_t *ret_read) {
         return n > 0;
 }
 
-static BIO_METHOD *link_bio_method(void) {
-        static BIO_METHOD *method = NULL;
-        const BIO_METHOD *base;
+static BIO_METHOD *bio_method = NULL;
 
-        if (method)
-                return method;
+static void link_bio_method_init(void) {
+        const BIO_METHOD *base;
+        BIO_METHOD *method;
+
         /* Inherit fd handling (ctrl, create, destroy) from the socket BIO; replace only I/O. */
         base = BIO_s_socket();
         method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR, "acs-link-socket");
         if (!method)
-                return NULL;
+                return;
         if (!BIO_meth_set_write_ex(method, link_bio_write) ||
             !BIO_meth_set_read_ex(method, link_bio_read) ||
             !BIO_meth_set_ctrl(method, BIO_meth_get_ctrl(base)) ||
             !BIO_meth_set_create(method, BIO_meth_get_create(base)) ||
             !BIO_meth_set_destroy(method, BIO_meth_get_destroy(base))) {
                 BIO_meth_free(method);
-                method = NULL;
+                return;
         }
-        return method;
+        bio_method = method;
+}
+
+/* Made once per process: the proxy's worker threads accept TLS clients at the same time, and a
+ * lazily set static would be a data race (two methods made, one lost). */
+static BIO_METHOD *link_bio_method(void) {
+        static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+        (void) pthread_once(&once, link_bio_method_init);
+        return bio_method;
 }
 
 int link_tls_attach_fd(SSL *ssl, int fd) {
