@@ -99,7 +99,7 @@ class Cluster:
                                AGENT_PORT=self.agent_port, DEMO_DIR=self.dir, SCALE_DOWN_WINDOW="20s",
                                PLACEMENT="spread", STANDBY_DELAY="10s", FRONT_BUS=self.front_bus.address,
                                API_PORT=self.api_port, TOKEN=self.token, BUILD_DIR=build,
-                               PROXY_PORT=self.proxy_port)
+                               PROXY_PORT=self.proxy_port, POLICY="acs")
         # Three containers from the start, so that requests have more than one place to go.
         os.makedirs(self.vim_conf + ".d")
         with open(os.path.join(self.vim_conf + ".d", "50-dashboard-test.conf"), "w") as f:
