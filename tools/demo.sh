@@ -6,6 +6,8 @@
 #   acs-vim + the front acs-proxy (:8080) + three simulated VMs: vm1 and vm2 active, vm3
 #   standby, each an acs-vmm with capacity 4 on a D-Bus bus of its own, running acs-web
 #   containers in the local Docker engine. --two-tier adds a VM-side acs-proxy per VM.
+#   --vm-provider systemd makes vm3 a VM that acs-vim powers: off at start, its acs-vmm a
+#   systemd unit that acs-vim starts under load and stops once vm3 is idle.
 #
 # It stays in the foreground with a line a second (users, containers and CPU per VM, p99), and
 # on Ctrl-C stops everything it started and removes every container it created.
@@ -32,6 +34,10 @@ quiet=0
 front_bus_kind=system
 system_bus_socket=/run/dbus/system_bus_socket
 system_bus_policy=/etc/dbus-1/system.d/acs-demo.conf
+vm_provider=agent
+systemd_bus=
+runtime_unit_dir=/run/systemd/system
+installed_unit=
 
 usage() {
         cat <<EOF
@@ -50,6 +56,13 @@ usage: tools/demo.sh [OPTIONS]      (make demo DEMO_ARGS="OPTIONS")
   --vm-prefix P            Name the VMs P-vm1... (for tests running beside other clusters)
   --front-bus KIND         system (default: the machine's system bus, started if none runs, as
                            on a real front host) or private (a bus of the demo's own, for tests)
+  --vm-provider P          agent (default: vm3 is a standby VM, always up) or systemd: vm3
+                           starts off; acs-vim starts its acs-vmm as a unit (StartUnit on
+                           org.freedesktop.systemd1) under load and stops it when vm3 is idle.
+                           Needs systemd as PID 1: the unit file goes to $runtime_unit_dir
+  --systemd-bus ADDR       With --vm-provider systemd: ask the systemd at ADDR instead; the unit
+                           file is then only written to DIR/units, for whoever serves ADDR to
+                           load (tests/scenario runs a stand-in there)
   --no-setup               Do not install packages, build or start dockerd
   --quiet                  No live summary line
 EOF
@@ -69,6 +82,8 @@ while (($#)); do
         --base-port) base_port=$2; shift ;;
         --vm-prefix) vm_prefix=$2-; shift ;;
         --front-bus) front_bus_kind=$2; shift ;;
+        --vm-provider) vm_provider=$2; shift ;;
+        --systemd-bus) systemd_bus=$2; shift ;;
         --no-setup) setup=0 ;;
         --quiet) quiet=1 ;;
         -h|--help) usage; exit 0 ;;
@@ -79,6 +94,15 @@ done
 case "$placement" in spread|binpack) ;; *) echo "demo: --placement is spread or binpack" >&2; exit 2 ;; esac
 case "$policy" in acs|hpa-default|seed) ;; *) echo "demo: --policy is acs, hpa-default or seed" >&2; exit 2 ;; esac
 case "$front_bus_kind" in system|private) ;; *) echo "demo: --front-bus is system or private" >&2; exit 2 ;; esac
+case "$vm_provider" in agent|systemd) ;; *) echo "demo: --vm-provider is agent or systemd" >&2; exit 2 ;; esac
+# sd_booted()'s test. Without systemd there is nothing to start vm3's VMM as a unit: refuse now,
+# before anything is started, rather than leave vm3 failed.
+if [ "$vm_provider" = systemd ] && [ -z "$systemd_bus" ] && [ ! -d /run/systemd/system ]; then
+        echo "demo: --vm-provider systemd needs systemd as PID 1, and this machine runs $(cat /proc/1/comm 2>/dev/null || echo 'something else') as PID 1:" >&2
+        echo "demo: acs-vim would power vm3 on with StartUnit on org.freedesktop.systemd1, which nothing here serves." >&2
+        echo "demo: Run the demo without --vm-provider (vm3 is then a standby VM, always up), or on a machine booted with systemd." >&2
+        exit 2
+fi
 
 if [ -n "$base_port" ]; then
         proxy_port=$base_port api_port=$((base_port + 1)) agent_port=$((base_port + 2))
@@ -89,6 +113,9 @@ else
 fi
 vms=("${vm_prefix}vm1" "${vm_prefix}vm2" "${vm_prefix}vm3")
 vm_states=(active active standby)
+# With a power provider vm3's VMM runs only while vm3 is on, and is active from its start.
+[ "$vm_provider" = agent ] || vm_states[2]=active
+vm3_unit=acs-demo-${vms[2]}.service
 
 log() { printf 'demo: %s\n' "$*"; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
@@ -129,6 +156,11 @@ cleanup() {
                 fi
                 wait "$pid" 2>/dev/null || true
         done
+        if [ -n "$installed_unit" ]; then
+                systemctl stop "$vm3_unit" >/dev/null 2>&1 || true
+                rm -f "$installed_unit"
+                systemctl daemon-reload || true
+        fi
         remove_demo_containers
         ((started_dockerd)) && "$source_dir/tools/ensure-dockerd.sh" stop || true
         if ((installed_bus_policy)); then
@@ -219,7 +251,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 umask 077
-mkdir -p "$demo_dir/logs" "$demo_dir/vim/agents.d" "$demo_dir/front"
+mkdir -p "$demo_dir/logs" "$demo_dir/vim/agents.d" "$demo_dir/vim/vms.d" "$demo_dir/front"
+rm -f "$demo_dir/vim/vms.d/"*.conf
 rm -f "$demo_dir/logs/"*.log "$demo_dir/env"
 # Containers a previous demo left behind (one killed with -9) would be adopted; start clean.
 remove_demo_containers
@@ -249,6 +282,35 @@ for i in "${!vms[@]}"; do
                 PORT_START=$((container_base + i * 20)) PORT_END=$((container_base + i * 20 + 19)) \
                 CPU_LIMIT="$cpu_limit" BUILD_DIR="$build_dir" AGENT_PORT="$agent_port" DEMO_DIR="$demo_dir"
 done
+
+# vm3 powered through systemd: its VMM is a unit (a runtime one, gone with the next boot, and
+# removed on Ctrl-C), and its file in vms.d tells acs-vim so.
+if [ "$vm_provider" = systemd ]; then
+        mkdir -p "$demo_dir/units"
+        vm3_unit_file=$demo_dir/units/$vm3_unit
+        {
+                echo "[Unit]"
+                echo "Description=ACS demo: the VMM of ${vms[2]}, powered on and off by acs-vim"
+                echo "[Service]"
+                echo "ExecStart=$build_dir/src/vmm/acs-vmm --config $demo_dir/${vms[2]}/vmm.conf --bus-address=${vm_buses[2]}"
+        } >"$vm3_unit_file"
+        chmod 0644 "$vm3_unit_file"
+        {
+                echo "[VM]"
+                echo "Provider=systemd"
+                echo "Capacity=4"
+                echo "BootTime=2s"
+                echo "PowerOnTimeout=60s"
+                echo "[Systemd]"
+                echo "Unit=$vm3_unit"
+                [ -z "$systemd_bus" ] || echo "BusAddress=$systemd_bus"
+        } >"$demo_dir/vim/vms.d/${vms[2]}.conf"
+        if [ -z "$systemd_bus" ]; then
+                installed_unit=$runtime_unit_dir/$vm3_unit
+                install -m 0644 "$vm3_unit_file" "$installed_unit"
+                systemctl daemon-reload
+        fi
+fi
 
 render "$config_dir/vim.conf.in" "$demo_dir/vim/vim.conf" \
         AGENT_PORT="$agent_port" DEMO_DIR="$demo_dir" SCALE_DOWN_WINDOW="$scale_down_window" \
@@ -300,11 +362,14 @@ done
 start acs-vim "$build_dir/src/vim/acs-vim" --config "$demo_dir/vim/vim.conf" --bus-address="$front_bus"
 wait_for "acs-vim's API" 20 http_ok "http://127.0.0.1:$api_port/api/v1/state"
 
-for i in "${!vms[@]}"; do
+# The VMs that are always up; a powered vm3's VMM is started by acs-vim, through systemd.
+up_vms=("${!vms[@]}")
+[ "$vm_provider" = agent ] || up_vms=(0 1)
+for i in "${up_vms[@]}"; do
         start "${vms[i]}-vmm" "$build_dir/src/vmm/acs-vmm" --config "$demo_dir/${vms[i]}/vmm.conf" \
                 --bus-address="${vm_buses[i]}"
 done
-for i in "${!vms[@]}"; do
+for i in "${up_vms[@]}"; do
         wait_for "${vms[i]}'s acs-vmm on its bus" 30 name_on_bus "${vm_buses[i]}" org.acs.VMM1
 done
 
@@ -336,6 +401,8 @@ start acs-proxy "$build_dir/src/proxy/acs-proxy" --config "$demo_dir/front/proxy
         echo "ACS_TWO_TIER=$two_tier"
         echo "ACS_PLACEMENT=$placement"
         echo "ACS_POLICY=$policy"
+        echo "ACS_VM_PROVIDER=$vm_provider"
+        [ "$vm_provider" = agent ] || echo "ACS_VM3_UNIT=$vm3_unit"
         echo "ACS_LOG_DIR=$demo_dir/logs"
         echo "ACS_LOAD=$build_dir/src/load/acs-load"
         echo "ACS_PIDS=\"${pids[*]}\""

@@ -42,12 +42,20 @@ def demo_containers_left(vms):
 
 
 class Cluster:
-    """tools/demo.sh in a directory of its own, on ports base..base+160."""
+    """tools/demo.sh in a directory of its own, on ports base..base+160.
+
+    vm_provider="systemd": vm3 is off until acs-vim starts its acs-vmm as a unit. The machines
+    the tests run on have no systemd as PID 1, so tests/vim/standin-systemd serves
+    org.freedesktop.systemd1 on a private dbus-daemon and runs the unit file the demo writes;
+    everything else (the StartUnit/StopUnit calls and their jobs over D-Bus, acs-vmm, Docker)
+    is real."""
 
     def __init__(self, workdir, base_port, vm_prefix, placement="spread", two_tier=False,
-                 scale_down_window="10s", standby_delay="5s", cpu_limit="0.1", logdir=None, policy="acs"):
+                 scale_down_window="10s", standby_delay="5s", cpu_limit="0.1", logdir=None, policy="acs",
+                 vm_provider="agent"):
         self.dir = os.path.join(workdir, "demo")
         self.vms = [f"{vm_prefix}-vm{i}" for i in (1, 2, 3)]
+        self.systemd_bus = self.systemd = None
         argv = [os.path.join(acstest.SOURCE_DIR, "tools", "demo.sh"), "--no-setup", "--quiet",
                 "--build-dir", acstest.BUILD_DIR, "--dir", self.dir, "--base-port", base_port,
                 "--front-bus", "private",
@@ -56,6 +64,14 @@ class Cluster:
                 "--cpu-limit", cpu_limit]
         if two_tier:
             argv.append("--two-tier")
+        if vm_provider == "systemd":
+            self.systemd_bus = acstest.Bus()
+            self.systemd = acstest.Process([acstest.binary("tests/vim/standin-systemd"),
+                                            f"--bus-address={self.systemd_bus.address}",
+                                            f"--unit-path={os.path.join(self.dir, 'units')}"],
+                                           name="standin-systemd", logdir=logdir or workdir)
+            self.systemd.wait_for_output("ready")
+            argv += ["--vm-provider", "systemd", "--systemd-bus", self.systemd_bus.address]
         self.process = acstest.Process(argv, name="demo", logdir=logdir or workdir)
         try:
             acstest.wait_until(lambda: os.path.exists(os.path.join(self.dir, "env")) or
@@ -94,7 +110,18 @@ class Cluster:
             self.process.proc.wait(60)
         except subprocess.TimeoutExpired:
             pass
-        return self.process.stop()
+        status = self.process.stop()
+        # The stand-in systemd ends the units it runs with it.
+        if self.systemd:
+            self.systemd.stop()
+            self.systemd_bus.stop()
+        return status
+
+    def systemd_calls(self):
+        """The StartUnit and StopUnit calls the stand-in systemd answered, one string each."""
+        if not self.systemd:
+            return []
+        return [l for l in self.systemd.output().splitlines() if l.startswith(("StartUnit", "StopUnit"))]
 
 
 class Recorder:
@@ -152,6 +179,7 @@ class Run:
             self.cluster_logs = self.cluster.logs()
             self.stop_status = self.cluster.stop()
             self.containers_left = demo_containers_left(self.vms)
+            self.systemd_calls = self.cluster.systemd_calls()
 
     def _run(self, settle_after_load, until):
         loadbin = acstest.binary("src/load/acs-load")

@@ -53,9 +53,10 @@ class ScenarioChecks(unittest.TestCase):
             if not acstest.port_is_free(p):
                 self.fail(f"port {p} is taken; the scenario uses {BASE_PORT}..{BASE_PORT + 159}")
 
-    def run_scenario(self, name, **kw):
+    def run_scenario(self, name, vm3_rest="standby", **kw):
+        """vm3_rest: the state vm3 comes back to after the load (standby, or off when powered)."""
         run = scenario.Run(self.workdir, name, PROFILE, BASE_PORT, f"sc{name[0]}",
-                           until=lambda r, st: scenario.vm_view(st, r.vms[2])["state"] == "standby"
+                           until=lambda r, st: scenario.vm_view(st, r.vms[2])["state"] == vm3_rest
                            and not scenario.vm_view(st, r.vms[2])["containers"],
                            scale_down_window=f"{WINDOW_S}s", **kw)
         csv, png = run.write_timeline(OUTDIR)
@@ -74,8 +75,10 @@ class ScenarioChecks(unittest.TestCase):
         self.passed = True
 
     # --- the checks every mode shares ---------------------------------------------------------------
-    def check_common(self, run):
-        """Measures everything first and prints it, then fails with every check that did not hold."""
+    def check_common(self, run, vm3_checks=None):
+        """Measures everything first and prints it, then fails with every check that did not hold.
+        vm3_checks(run, expect): what vm3 must have done (default: a standby VM activated and
+        returned to standby)."""
         vm1, vm2, vm3 = run.vms
         summary = run.report["summary"]
         samples = run.samples
@@ -114,19 +117,7 @@ class ScenarioChecks(unittest.TestCase):
         expect(t_serving is not None and t_serving - STEP <= SERVING_BUDGET_S,
                f"no new container served within {SERVING_BUDGET_S} s of the step")
 
-        # The standby vm3 is activated before vm1 and vm2 are full, and it serves.
-        t_active = run.first_time(lambda st: scenario.vm_view(st, vm3)["state"] == "active", after=STEP)
-        if t_active is None:
-            failed.append("vm3 was never activated")
-        else:
-            just_before = [s for s in samples if s["t"] < t_active][-1]["state"]
-            on_active = len(scenario.vm_view(just_before, vm1)["containers"]) + \
-                len(scenario.vm_view(just_before, vm2)["containers"])
-            print(f"{run.name}: vm3 activated {t_active - STEP:.2f} s after the step, "
-                  f"with {on_active} containers on vm1 and vm2")
-            expect(on_active < 8, "vm3 was activated only when vm1 and vm2 were full")
-        expect(any(scenario.count(s["state"], vm3) >= 1 for s in samples), "vm3 got no ready container")
-        expect(summary["vms"].get(vm3, 0) > 0, "no request was answered on vm3")
+        (vm3_checks or self.check_standby_vm3)(run, expect)
 
         # Scale-in only after the window, with draining; none while the load is high.
         peak = max(len(run.container_ids(s["state"], ("ready", "starting", "draining"))) for s in samples)
@@ -157,10 +148,6 @@ class ScenarioChecks(unittest.TestCase):
         expect(not any(run.container_ids(s["state"], ("draining",)) for s in during_high),
                "a container was drained while the load was high")
 
-        # vm3, emptied by the scale-in, is back in standby.
-        last = samples[-1]["state"]
-        expect(scenario.vm_view(last, vm3)["state"] == "standby", "vm3 did not return to standby")
-
         # p99 during the steady high phase, over every request answered in it.
         p99 = run.p99_ms(STEP + 15, DROP)
         print(f"{run.name}: p99 in the steady high phase (s {STEP + 15}..{DROP}): {p99:.0f} ms "
@@ -172,6 +159,25 @@ class ScenarioChecks(unittest.TestCase):
         expect(run.containers_left == [], f"containers left behind: {run.containers_left}")
 
         self.assertEqual(failed, [])
+
+    def check_standby_vm3(self, run, expect):
+        vm1, vm2, vm3 = run.vms
+        samples, summary = run.samples, run.report["summary"]
+        # The standby vm3 is activated before vm1 and vm2 are full, and it serves.
+        t_active = run.first_time(lambda st: scenario.vm_view(st, vm3)["state"] == "active", after=STEP)
+        if t_active is None:
+            expect(False, "vm3 was never activated")
+        else:
+            just_before = [s for s in samples if s["t"] < t_active][-1]["state"]
+            on_active = len(scenario.vm_view(just_before, vm1)["containers"]) + \
+                len(scenario.vm_view(just_before, vm2)["containers"])
+            print(f"{run.name}: vm3 activated {t_active - STEP:.2f} s after the step, "
+                  f"with {on_active} containers on vm1 and vm2")
+            expect(on_active < 8, "vm3 was activated only when vm1 and vm2 were full")
+        expect(any(scenario.count(s["state"], vm3) >= 1 for s in samples), "vm3 got no ready container")
+        expect(summary["vms"].get(vm3, 0) > 0, "no request was answered on vm3")
+        # vm3, emptied by the scale-in, is back in standby.
+        expect(scenario.vm_view(samples[-1]["state"], vm3)["state"] == "standby", "vm3 did not return to standby")
 
     def scale_out_samples(self, run):
         return [s["state"] for s in run.samples if STEP <= s["t"] < DROP]

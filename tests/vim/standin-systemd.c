@@ -7,8 +7,11 @@
  * ends once the process is gone. GetUnit and the unit's ActiveState (with PropertiesChanged) are
  * there too: a command that ends by itself leaves its unit "failed".
  *
- *   standin-systemd --bus-address=ADDR --unit=NAME=COMMAND... [--fail=NAME]... [--refuse=NAME]...
+ *   standin-systemd --bus-address=ADDR [--unit=NAME=COMMAND]... [--unit-path=DIR]
+ *                   [--fail=NAME]... [--refuse=NAME]...
  *
+ * --unit-path: a unit not given with --unit is loaded, when first asked for, from DIR/NAME, a
+ * unit file whose ExecStart= is its command (what tools/demo.sh writes for systemd).
  * --fail: the unit's start job ends with result "failed"; --refuse: StartUnit answers
  * org.freedesktop.systemd1.NoSuchUnit. Every call is logged on stdout, one line each.
  */
@@ -44,6 +47,7 @@ static unsigned n_units;
 static uint32_t next_job = 1;
 static sd_bus *bus;
 static sd_event *event;
+static const char *unit_path_dir;
 
 static Unit *unit_find(const char *name, bool add) {
         for (unsigned i = 0; i < n_units; i++)
@@ -53,6 +57,30 @@ static Unit *unit_find(const char *name, bool add) {
                 return NULL;
         units[n_units].name = name;
         return &units[n_units++];
+}
+
+/* The ExecStart= of DIR/NAME, as a unit the stand-in knows from then on; NULL if there is none. */
+static Unit *unit_load(const char *name) {
+        char path[4096], line[4096];
+        FILE *f;
+        Unit *u = unit_find(name, false);
+
+        if (u || !unit_path_dir || strchr(name, '/'))
+                return u;
+        snprintf(path, sizeof(path), "%s/%s", unit_path_dir, name);
+        f = fopen(path, "re");
+        if (!f)
+                return NULL;
+        while (fgets(line, sizeof(line), f))
+                if (strncmp(line, "ExecStart=", 10) == 0) {
+                        line[strcspn(line, "\n")] = 0;
+                        u = unit_find(strdup(name), true);
+                        if (u)
+                                u->command = strdup(line + 10);
+                        break;
+                }
+        fclose(f);
+        return u;
 }
 
 static void job_removed(uint32_t id, const char *unit, const char *result) {
@@ -138,7 +166,7 @@ static int method_unit(sd_bus_message *m, void *userdata, sd_bus_error *error) {
                 return r;
         printf("%s %s %s\n", start ? "StartUnit" : "StopUnit", name, mode);
         fflush(stdout);
-        u = unit_find(name, false);
+        u = unit_load(name);
         if (!u || (start && u->refuse))
                 return sd_bus_error_setf(error, "org.freedesktop.systemd1.NoSuchUnit", "Unit %s not found.", name);
         snprintf(path, sizeof(path), "/org/freedesktop/systemd1/job/%u", job);
@@ -166,7 +194,7 @@ static int method_get_unit(sd_bus_message *m, void *userdata, sd_bus_error *erro
         r = sd_bus_message_read(m, "s", &name);
         if (r < 0)
                 return r;
-        u = unit_find(name, false);
+        u = unit_load(name);
         if (!u)
                 return sd_bus_error_setf(error, "org.freedesktop.systemd1.NoSuchUnit", "Unit %s not loaded.", name);
         unit_path(u, path, sizeof(path));
@@ -218,6 +246,7 @@ static int parse_args(int argc, char **argv, const char **ret_address) {
                 { "unit", required_argument, NULL, 'u' },
                 { "fail", required_argument, NULL, 'f' },
                 { "refuse", required_argument, NULL, 'r' },
+                { "unit-path", required_argument, NULL, 'p' },
                 {},
         };
         int c;
@@ -228,6 +257,10 @@ static int parse_args(int argc, char **argv, const char **ret_address) {
 
                 if (c == 'b') {
                         *ret_address = optarg;
+                        continue;
+                }
+                if (c == 'p') {
+                        unit_path_dir = optarg;
                         continue;
                 }
                 if (c != 'u' && c != 'f' && c != 'r')
@@ -251,7 +284,7 @@ int main(int argc, char **argv) {
         int r;
 
         if (parse_args(argc, argv, &address) < 0) {
-                fprintf(stderr, "usage: standin-systemd --bus-address=ADDR --unit=NAME=COMMAND [--fail=NAME] [--refuse=NAME]\n");
+                fprintf(stderr, "usage: standin-systemd --bus-address=ADDR [--unit=NAME=COMMAND] [--unit-path=DIR] [--fail=NAME] [--refuse=NAME]\n");
                 return 2;
         }
         sigemptyset(&mask);
