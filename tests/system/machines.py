@@ -119,10 +119,12 @@ def _own_cgroup_base():
 
 
 class Machine:
-    """One booted machine: an overlay over the cached root, systemd as its PID 1."""
+    """One booted machine: an overlay over the cached root, systemd as its PID 1. It may be
+    powered off and booted again: its changes (the upper layer) stay."""
 
-    def __init__(self, name, root, workdir):
+    def __init__(self, name, root, workdir, binds=()):
         self.name = name
+        self.binds = list(binds)  # (host directory, path in the machine)
         self.lower = root
         self.dir = os.path.join(workdir, name)
         self.root = os.path.join(self.dir, "root")
@@ -134,8 +136,10 @@ class Machine:
     # --- lifecycle ---
 
     def boot(self):
+        self.leader = None
+        self.cgroups = []
         for d in ("upper", "work", "root"):
-            os.makedirs(os.path.join(self.dir, d))
+            os.makedirs(os.path.join(self.dir, d), exist_ok=True)
         subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
                         f"lowerdir={self.lower},upperdir={self.dir}/upper,workdir={self.dir}/work",
                         self.root], check=True)
@@ -144,7 +148,8 @@ class Machine:
         argv = ["systemd-nspawn", "--quiet", "-D", self.root, "-M", self.name, "--boot",
                 "--register=no", "--keep-unit", "--console=passive",
                 "--capability=all", "--system-call-filter=@keyring bpf",
-                f"--bind={self._cgroup_view()}:/sys/fs/cgroup"]
+                f"--bind={self._cgroup_view()}:/sys/fs/cgroup",
+                *[f"--bind={host}:{inside}" for host, inside in self.binds]]
         with open(self.console, "w") as out:
             self.nspawn = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
                                            stderr=subprocess.STDOUT, start_new_session=True,
@@ -184,6 +189,10 @@ class Machine:
             if os.path.ismount(mountpoint):
                 subprocess.run(["umount", "--recursive", mountpoint], check=False)
         self._remove_cgroups()
+        self.leader = None
+
+    def running(self):
+        return self.nspawn is not None and self.nspawn.poll() is None
 
     def _find_leader(self):
         try:
@@ -210,7 +219,7 @@ class Machine:
         """The machine's /sys/fs/cgroup: every hierarchy shows the machine's own subtree. nspawn
         roots the machine's cgroup namespace there too, so paths inside match this view."""
         view = os.path.join(self.dir, "cgroup")
-        os.mkdir(view)
+        os.makedirs(view, exist_ok=True)
         if any(mount == "/sys/fs/cgroup" for mount, _ in self.cgroups):  # cgroup v2 only
             subprocess.run(["mount", "--bind", self.cgroups[0][1], view], check=True)
             return view
@@ -304,10 +313,11 @@ class Machine:
 class Fleet:
     """Several machines booted together from the cached root, powered off together."""
 
-    def __init__(self, names):
+    def __init__(self, names, binds=None):
+        """binds: {machine name: [(host directory, path in the machine)]}."""
         self.workdir = tempfile.mkdtemp(prefix="acs-systest-")
         root = cached_root()
-        self.machines = {n: Machine(n, root, self.workdir) for n in names}
+        self.machines = {n: Machine(n, root, self.workdir, (binds or {}).get(n, ())) for n in names}
         # Also when the test is cut short (meson's timeout sends SIGTERM): no machine is left
         # running, no mount or cgroup left behind.
         atexit.register(self.poweroff)

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""ACS installed from its Debian packages on three booted Debian 12 machines.
+"""ACS installed from its Debian packages on four booted Debian 12 machines.
 
 A front host (acs-vim, acs-proxy) and two VMs (acs-vmm, each with its own dockerd), booted
-with systemd-nspawn from one cached debootstrap root (tests/system/machines.py). The .deb
+with systemd-nspawn from one cached debootstrap root (tests/system/machines.py), and a third
+VM, acs-vm3, that is off: acs-vim powers it on under load through the front host's systemd
+(StartUnit of acs-vm3.service, a unit around the test's hypervisor, tests/system/hypervisor.py,
+which boots the machine) and powers it off once it is idle again. The .deb
 files are built from this source tree with tools/build-deb.sh and installed with dpkg. Then
 everything is checked the way an administrator would: systemctl, busctl, journalctl, curl,
 and systemd-analyze security.
@@ -28,11 +31,37 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import acstest  # noqa: E402
+import hypervisor  # noqa: E402
 import machines  # noqa: E402
 
 PORTS = (18800, 18999)
 API_TOKEN = "system-test-" + os.urandom(8).hex()
 VMS = ("vm1", "vm2")
+# The VM acs-vim powers: ACS's name for it, its machine and the unit on the front host.
+POWERED_VM, POWERED_MACHINE, POWERED_UNIT = "vm3", "acs-vm3", "acs-vm3.service"
+HYPERVISOR_DIR = "/srv/acs-hypervisor"
+# What an operator writes on the front host for a VM booted through a cloud's API; here the API
+# is the test's hypervisor on a unix socket.
+POWERED_UNIT_TEXT = f"""[Unit]
+Description=VM {POWERED_MACHINE}, booted and stopped through the hypervisor's API
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/bin/curl -sS --fail --max-time 170 --unix-socket {HYPERVISOR_DIR}/socket -X POST http://hypervisor/machines/{POWERED_MACHINE}/start
+ExecStop=/usr/bin/curl -sS --fail --max-time 80 --unix-socket {HYPERVISOR_DIR}/socket -X POST http://hypervisor/machines/{POWERED_MACHINE}/stop
+TimeoutStartSec=180
+TimeoutStopSec=90
+"""
+# acs-vim runs as user acs: polkit lets it start and stop the VMs' units, and nothing else
+# (the rule of the README).
+POWER_POLKIT_RULE = """polkit.addRule(function(action, subject) {
+        if (action.id == "org.freedesktop.systemd1.manage-units" && subject.user == "acs" &&
+            /^(acs-vm[0-9]+|systemd-nspawn@vm[0-9]+)\\.service$/.test(action.lookup("unit")) &&
+            (action.lookup("verb") == "start" || action.lookup("verb") == "stop"))
+                return polkit.Result.YES;
+        return polkit.Result.NOT_HANDLED;
+});
+"""
 # systemd-analyze security targets: exposure 2.0 or lower for the front daemons; acs-vmm
 # reaches the same figure (its Docker access is a group membership the analysis cannot see).
 EXPOSURE_TARGET = {"acs-vim.service": 2.0, "acs-proxy.service": 2.0, "acs-vmm.service": 2.0}
@@ -83,14 +112,21 @@ class SystemTest(unittest.TestCase):
             cls.debs = build_debs(cls.tmp)
         taken = set()
         cls.port = {name: free_block(PORTS[0], PORTS[1], 1, taken) for name in ("proxy", "agent", "http")}
-        cls.vm_ports = {vm: free_block(PORTS[0] + 100, PORTS[1], 10, taken) for vm in VMS}
+        cls.vm_ports = {vm: free_block(PORTS[0] + 100, PORTS[1], 10, taken) for vm in (*VMS, POWERED_VM)}
         cls.vm_proxy_port = free_block(PORTS[0], PORTS[1], 1, taken)
         cls.static_proxy_port = free_block(PORTS[0], PORTS[1], 1, taken)
         cls.static_web_port = free_block(PORTS[0], PORTS[1], 1, taken)
-        cls.fleet = machines.Fleet(["front", *VMS])
+        cls.hypervisor = None
+        cls.hypervisor_dir = tempfile.mkdtemp(prefix="acs-hypervisor-")
+        atexit.register(shutil.rmtree, cls.hypervisor_dir, True)
+        cls.fleet = machines.Fleet(["front", *VMS, POWERED_MACHINE],
+                                   binds={"front": [(cls.hypervisor_dir, HYPERVISOR_DIR)]})
         try:
             cls.fleet.boot()
             cls.install()
+            # acs-vm3 is installed; from now on it is off until acs-vim powers it on.
+            cls.fleet[POWERED_MACHINE].poweroff()
+            cls.hypervisor = hypervisor.Hypervisor(cls.fleet, [POWERED_MACHINE], cls.hypervisor_dir)
         except BaseException:
             cls.dump_logs()
             cls.tearDownClass()
@@ -98,6 +134,8 @@ class SystemTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        if cls.hypervisor:
+            cls.hypervisor.close()
         cls.fleet.poweroff()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
@@ -133,26 +171,42 @@ class SystemTest(unittest.TestCase):
                     f"[Api]\nListen=127.0.0.1:{h}\nToken={API_TOKEN}\n"
                     f"[Dashboard]\nProxyUrl=http://127.0.0.1:{p}/\n")
         front.write("/etc/acs/proxy.conf.d/50-test.conf", f"[Proxy]\nListen=127.0.0.1:{p}\n")
-        for vm in VMS:
+        for vm in (*VMS, POWERED_VM):
             base = cls.vm_ports[vm]
-            cls.fleet[vm].write("/etc/acs/vmm.conf.d/50-test.conf",
-                                f"[VM]\nName={vm}\nAddress=127.0.0.1\nCapacity=4\nMinContainers=1\n"
-                                f"PortRangeStart={base}\nPortRangeEnd={base + 9}\n"
-                                "[Docker]\nNetwork=host\n"
-                                "[Web]\nClientCost=yes\n"
-                                f"[Vim]\nAddress=127.0.0.1:{a}\n")
+            # A powered VM runs only what the VIM places on it.
+            minimum = 0 if vm == POWERED_VM else 1
+            cls.fleet[cls.machine_of(vm)].write("/etc/acs/vmm.conf.d/50-test.conf",
+                                                f"[VM]\nName={vm}\nAddress=127.0.0.1\nCapacity=4\n"
+                                                f"MinContainers={minimum}\n"
+                                                f"PortRangeStart={base}\nPortRangeEnd={base + 9}\n"
+                                                "[Docker]\nNetwork=host\n"
+                                                "[Web]\nClientCost=yes\n"
+                                                f"[Vim]\nAddress=127.0.0.1:{a}\n")
+        # acs-vm3: declared to acs-vim as a VM it powers through systemd (README, "Real VMs").
+        front.write(f"/etc/systemd/system/{POWERED_UNIT}", POWERED_UNIT_TEXT)
+        front.write("/etc/polkit-1/rules.d/50-acs-vms.rules", POWER_POLKIT_RULE)
+        front.write(f"/etc/acs/vms.d/{POWERED_VM}.conf",
+                    "[VM]\nProvider=systemd\nCapacity=4\nBootTime=20s\nPowerOnTimeout=3min\n"
+                    f"PowerOffTimeout=2min\n[Systemd]\nUnit={POWERED_UNIT}\n")
+        front.run("systemctl", "daemon-reload")
         # vm1 also runs the VM-side proxy of two-tier routing.
         cls.fleet["vm1"].write("/etc/acs/proxy-vmm.conf.d/50-test.conf",
                                f"[Proxy]\nListen=127.0.0.1:{cls.vm_proxy_port}\n")
 
         cls.dpkg_install(front, ["acs-common", "acs-vim", "acs-proxy"])
-        for vm in VMS:
-            cls.dpkg_install(cls.fleet[vm], ["acs-common", "acs-vmm", "acs-proxy"])
+        cls.dpkg_install(cls.fleet[POWERED_MACHINE], ["acs-common", "acs-vmm"])
+        for vm in (*VMS, POWERED_VM):
+            if vm in VMS:
+                cls.dpkg_install(cls.fleet[vm], ["acs-common", "acs-vmm", "acs-proxy"])
             # Registration, as README.Debian says: the VM's key goes to the VIM under its name.
-            key = cls.fleet[vm].read("/etc/acs/vmm.key")
+            key = cls.fleet[cls.machine_of(vm)].read("/etc/acs/vmm.key")
             front.write(f"/root/acs-test/{vm}.key", key, mode=0o600)
             front.run("install", "-m", "0600", "-o", "acs", "-g", "acs",
                       f"/root/acs-test/{vm}.key", f"/etc/acs/agents.d/{vm}.key")
+
+    @staticmethod
+    def machine_of(vm):
+        return POWERED_MACHINE if vm == POWERED_VM else vm
 
     @classmethod
     def dpkg_install(cls, machine, packages):
@@ -290,7 +344,8 @@ class SystemTest(unittest.TestCase):
         self.assertIn("text/html", headers.get("Content-Type", ""))
         status, state = acstest.http_json(base + "/api/v1/state")
         self.assertEqual(status, 200)
-        self.assertEqual(sorted(vm["name"] for vm in state["vms"]), sorted(VMS))
+        self.assertEqual(sorted(vm["name"] for vm in state["vms"]), sorted((*VMS, POWERED_VM)))
+        self.assertEqual([vm["state"] for vm in state["vms"] if vm["name"] == POWERED_VM], ["off"])
 
     def test_05e_dashboard_load_button(self):
         """POST /api/v1/load: the hardened acs-vim runs the packaged acs-load as its child."""
@@ -418,6 +473,72 @@ class SystemTest(unittest.TestCase):
         front.run("busctl", "call", *vim, "SetPolicy", "a{sv}", "1", "max_replicas", "u", "6")
         front.run("systemctl", "reload", "acs-vim.service")
         acstest.wait_until(lambda: policy("target_cpu") == 0.6, 30, interval=0.5, what="TargetCpu back to 0.6")
+
+    def vm_state(self, name):
+        status, state = acstest.http_json(f"http://127.0.0.1:{self.port['http']}/api/v1/state")
+        return next((vm for vm in state["vms"] if vm["name"] == name), {}) if status == 200 else {}
+
+    def test_07d_powered_vm_boots_under_load_and_stops_after(self):
+        """acs-vm3 is off; under load acs-vim starts acs-vm3.service through the front host's
+        systemd, the machine boots, its acs-vmm (from the .deb) registers and containers land on
+        it; once the load is gone it is drained and stopped. No request fails."""
+        front, vm3 = self.fleet["front"], self.fleet[POWERED_MACHINE]
+        vim = ("org.acs.VIM1", "/org/acs/VIM1", "org.acs.VIM1")
+        self.assertEqual(self.vm_state(POWERED_VM).get("state"), "off")
+        self.assertFalse(vm3.running())
+        self.assertEqual(front.run("systemctl", "is-active", POWERED_UNIT, check=False).stdout.strip(), "inactive")
+        # Room for a third VM's containers, and a quick return to rest after the load.
+        front.run("busctl", "call", *vim, "SetPolicy", "a{sv}", "4", "max_replicas", "u", "12",
+                  "scale_down_window_s", "u", "15", "vm_standby_delay_s", "u", "10", "vm_headroom", "u", "2")
+        load = None
+        try:
+            url = f"http://127.0.0.1:{self.port['proxy']}/"
+            t_load = time.monotonic()
+            load = subprocess.Popen(front.command("acs-load", "--url", url, "--users", "24", "--duration", "60",
+                                                  "--count-backends", "--json", "/root/acs-test/power-load.json"),
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            acstest.wait_until(lambda: self.hypervisor.times(POWERED_MACHINE, "start"), 60, interval=0.5,
+                               what=f"acs-vim starting {POWERED_UNIT} (its ExecStart asks the hypervisor to boot)")
+            t_power_on = self.hypervisor.times(POWERED_MACHINE, "start")[0]
+            booted = acstest.wait_until(lambda: front.journal("-u", "acs-vim", "ACS_EVENT=vm-booted"), 170,
+                                        interval=1, what=f"{POWERED_VM} registered (ACS_EVENT=vm-booted)")
+            acstest.wait_until(lambda: any(c["state"] == "ready" for c in self.vm_state(POWERED_VM).get("containers", [])),
+                               60, interval=0.5, what=f"a ready container on {POWERED_VM}")
+            out, _ = load.communicate(timeout=120)
+            print(out.splitlines()[-1] if out else "(acs-load said nothing)")
+            report = json.loads(front.read("/root/acs-test/power-load.json"))
+            # Off again: drained, acs-vm3.service stopped, the machine powered off.
+            acstest.wait_until(lambda: self.vm_state(POWERED_VM).get("state") == "off", 150, interval=1,
+                               what=f"{POWERED_VM} drained and powered off")
+            acstest.wait_until(lambda: self.hypervisor.times(POWERED_MACHINE, "stop done"), 30, interval=0.5,
+                               what=f"{POWERED_MACHINE} powered off by the hypervisor")
+        finally:
+            front.run("busctl", "call", *vim, "SetPolicy", "a{sv}", "4", "max_replicas", "u", "6",
+                      "scale_down_window_s", "u", "600", "vm_standby_delay_s", "u", "300", "vm_headroom", "u", "1",
+                      check=False)
+            if load and load.poll() is None:
+                load.kill()
+        summary = report["summary"]
+        on_vm3 = [sent for key, (sent, _) in summary["containers_first"].items() if key.startswith(POWERED_VM + "/")]
+        m = re.search(r"registered ([0-9.]+) s after power-on", booted)
+        print(f"{POWERED_MACHINE}: powered on {t_power_on - t_load:.1f} s after the load step, "
+              f"boot-to-registered {m.group(1) if m else '?'} s (acs-vim's measure), "
+              f"load step to serving {min(on_vm3) if on_vm3 else float('nan'):.1f} s; "
+              f"{summary['vms'].get(POWERED_VM, 0)} of {summary['ok']} requests answered by {POWERED_VM}")
+        print(front.journal("-u", "acs-vim", "ACS_EVENT=vm-power-on", "ACS_EVENT=vm-booted",
+                            "ACS_EVENT=vm-power-off", "ACS_EVENT=vm-off"))
+        self.assertEqual((load.returncode, summary["fail"]), (0, 0), "failed requests under load")
+        self.assertTrue(on_vm3, f"no request was answered by {POWERED_VM}")
+        self.assertIsNotNone(m)
+        # The power went through the front host's real systemd, both ways.
+        unit_log = front.journal("-u", POWERED_UNIT)
+        self.assertIn(f"Finished {POWERED_UNIT}", unit_log)
+        self.assertIn(f"Stopped {POWERED_UNIT}", unit_log)
+        self.assertEqual(front.run("systemctl", "is-active", POWERED_UNIT, check=False).stdout.strip(), "inactive")
+        # The machine is gone: its systemd-nspawn ended (the host has no machined, so no
+        # `machinectl list` to ask; nothing of the machine runs any more).
+        self.assertFalse(vm3.running())
+        self.assertEqual(self.hypervisor.times(POWERED_MACHINE, "start"), [t_power_on], "powered on more than once")
 
     def test_08_proxy_restart_under_load_loses_nothing(self):
         front = self.fleet["front"]
