@@ -75,10 +75,11 @@ class ScenarioChecks(unittest.TestCase):
         self.passed = True
 
     # --- the checks every mode shares ---------------------------------------------------------------
-    def check_common(self, run, vm3_checks=None):
+    def check_common(self, run, vm3_checks=None, budgets=True):
         """Measures everything first and prints it, then fails with every check that did not hold.
         vm3_checks(run, expect): what vm3 must have done (default: a standby VM activated and
-        returned to standby)."""
+        returned to standby). budgets=False prints the reaction times and the p99 without
+        holding them to DECISION_BUDGET_S, SERVING_BUDGET_S and P99_BOUND_MS."""
         vm1, vm2, vm3 = run.vms
         summary = run.report["summary"]
         samples = run.samples
@@ -110,12 +111,14 @@ class ScenarioChecks(unittest.TestCase):
         print(f"{run.name}: after the step: decided {t_decided - STEP if t_decided else nan:.2f} s, "
               f"first new container ready {t_ready - STEP if t_ready else nan:.2f} s, "
               f"serving {t_serving - STEP if t_serving else nan:.2f} s")
-        expect(t_decided is not None and t_decided - STEP <= DECISION_BUDGET_S,
-               f"no scale-out decision within {DECISION_BUDGET_S} s of the step")
-        expect(t_ready is not None and t_ready - STEP <= SERVING_BUDGET_S,
-               f"no new container ready within {SERVING_BUDGET_S} s of the step")
-        expect(t_serving is not None and t_serving - STEP <= SERVING_BUDGET_S,
-               f"no new container served within {SERVING_BUDGET_S} s of the step")
+        # Without the budgets, scale-out must still happen while the load is high.
+        decision_budget, serving_budget = (DECISION_BUDGET_S, SERVING_BUDGET_S) if budgets else (DROP - STEP,) * 2
+        expect(t_decided is not None and t_decided - STEP <= decision_budget,
+               f"no scale-out decision within {decision_budget} s of the step")
+        expect(t_ready is not None and t_ready - STEP <= serving_budget,
+               f"no new container ready within {serving_budget} s of the step")
+        expect(t_serving is not None and t_serving - STEP <= serving_budget,
+               f"no new container served within {serving_budget} s of the step")
 
         (vm3_checks or self.check_standby_vm3)(run, expect)
 
@@ -152,7 +155,7 @@ class ScenarioChecks(unittest.TestCase):
         p99 = run.p99_ms(STEP + 15, DROP)
         print(f"{run.name}: p99 in the steady high phase (s {STEP + 15}..{DROP}): {p99:.0f} ms "
               f"(bound {P99_BOUND_MS} ms); whole run p99 {summary['p99_ms']:.0f} ms")
-        expect(p99 <= P99_BOUND_MS, f"p99 {p99:.0f} ms in the steady high phase")
+        expect(p99 <= P99_BOUND_MS or not budgets, f"p99 {p99:.0f} ms in the steady high phase")
 
         # Ctrl-C stopped the demo and removed every container it created.
         expect(run.stop_status in (0, 130), f"demo.sh exited with {run.stop_status}")
