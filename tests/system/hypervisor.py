@@ -6,7 +6,7 @@ systemd cannot start a sibling. So the front machine reaches this small HTTP ser
 socket bind-mounted into it, through a unit an operator would write around a cloud CLI:
 
     ExecStart=curl --unix-socket /srv/acs-hypervisor/socket -X POST http://hypervisor/machines/acs-vm3/start
-    ExecStop=curl  --unix-socket /srv/acs-hypervisor/socket -X POST http://hypervisor/machines/acs-vm3/stop
+    ExecStopPost=curl --unix-socket /srv/acs-hypervisor/socket -X POST http://hypervisor/machines/acs-vm3/stop
 
 POST .../start answers once the machine's systemd finished booting (a Type=oneshot unit's start
 job ends then); .../stop once the machine is powered off. Every request is logged with its time.

@@ -195,12 +195,23 @@ class Machine:
         return self.nspawn is not None and self.nspawn.poll() is None
 
     def _find_leader(self):
-        try:
-            with open(f"/proc/{self.nspawn.pid}/task/{self.nspawn.pid}/children") as f:
-                children = f.read().split()
-        except FileNotFoundError:
-            return None
-        return int(children[0]) if children else None
+        """The machine's init: the descendant of nspawn that is PID 1 of its own PID namespace
+        (nspawn's first child may be a short-lived intermediate one)."""
+        todo = [self.nspawn.pid]
+        while todo:
+            pid = todo.pop()
+            try:
+                with open(f"/proc/{pid}/task/{pid}/children") as f:
+                    children = [int(c) for c in f.read().split()]
+            except FileNotFoundError:
+                continue
+            for child in children:
+                with contextlib.suppress(FileNotFoundError), open(f"/proc/{child}/status") as f:
+                    nspid = next((line.split()[1:] for line in f if line.startswith("NSpid:")), [])
+                    if len(nspid) > 1 and nspid[-1] == "1":
+                        return child
+            todo += children
+        return None
 
     # --- cgroups ---
 

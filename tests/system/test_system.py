@@ -41,14 +41,15 @@ VMS = ("vm1", "vm2")
 POWERED_VM, POWERED_MACHINE, POWERED_UNIT = "vm3", "acs-vm3", "acs-vm3.service"
 HYPERVISOR_DIR = "/srv/acs-hypervisor"
 # What an operator writes on the front host for a VM booted through a cloud's API; here the API
-# is the test's hypervisor on a unix socket.
+# is the test's hypervisor on a unix socket. The stop is ExecStopPost=: it also runs when a
+# StopUnit cuts the start short (the VM may be booting already), where ExecStop= would not.
 POWERED_UNIT_TEXT = f"""[Unit]
 Description=VM {POWERED_MACHINE}, booted and stopped through the hypervisor's API
 [Service]
 Type=oneshot
 RemainAfterExit=yes
 ExecStart=/usr/bin/curl -sS --fail --max-time 170 --unix-socket {HYPERVISOR_DIR}/socket -X POST http://hypervisor/machines/{POWERED_MACHINE}/start
-ExecStop=/usr/bin/curl -sS --fail --max-time 80 --unix-socket {HYPERVISOR_DIR}/socket -X POST http://hypervisor/machines/{POWERED_MACHINE}/stop
+ExecStopPost=/usr/bin/curl -sS --fail --max-time 80 --unix-socket {HYPERVISOR_DIR}/socket -X POST http://hypervisor/machines/{POWERED_MACHINE}/stop
 TimeoutStartSec=180
 TimeoutStopSec=90
 """
@@ -167,7 +168,9 @@ class SystemTest(unittest.TestCase):
                         f"[Socket]\nListenStream=\nListenStream=127.0.0.1:{port}\n")
         front.write("/etc/acs/vim.conf.d/50-test.conf",
                     f"[Agents]\nListen=127.0.0.1:{a}\nAllowHostAddresses=yes\n"
-                    "[Scaling]\nMinReplicas=2\nMaxReplicas=6\nScaleDownWindow=10min\n"
+                    # vm1 and vm2 are always up; vm3 is powered on for demand only, not because
+                    # vm1 and vm2 register later than acs-vim's grace period at its first start.
+                    "[Scaling]\nMinReplicas=2\nMaxReplicas=6\nScaleDownWindow=10min\nMinActiveVms=0\n"
                     f"[Api]\nListen=127.0.0.1:{h}\nToken={API_TOKEN}\n"
                     f"[Dashboard]\nProxyUrl=http://127.0.0.1:{p}/\n")
         front.write("/etc/acs/proxy.conf.d/50-test.conf", f"[Proxy]\nListen=127.0.0.1:{p}\n")
@@ -345,7 +348,6 @@ class SystemTest(unittest.TestCase):
         status, state = acstest.http_json(base + "/api/v1/state")
         self.assertEqual(status, 200)
         self.assertEqual(sorted(vm["name"] for vm in state["vms"]), sorted((*VMS, POWERED_VM)))
-        self.assertEqual([vm["state"] for vm in state["vms"] if vm["name"] == POWERED_VM], ["off"])
 
     def test_05e_dashboard_load_button(self):
         """POST /api/v1/load: the hardened acs-vim runs the packaged acs-load as its child."""
@@ -484,7 +486,21 @@ class SystemTest(unittest.TestCase):
         it; once the load is gone it is drained and stopped. No request fails."""
         front, vm3 = self.fleet["front"], self.fleet[POWERED_MACHINE]
         vim = ("org.acs.VIM1", "/org/acs/VIM1", "org.acs.VIM1")
+        # acs-vim powers a VM on for headroom when, after its grace period, no VM is up yet:
+        # at its first start here vm1 and vm2 register later than that. The operator's way
+        # back to the start of this check: acsctl power-off, and the hypervisor's log anew.
+        if self.vm_state(POWERED_VM).get("state") != "off":
+            print(f"{POWERED_VM} is {self.vm_state(POWERED_VM).get('state')} before the load: "
+                  + front.journal("-u", "acs-vim", "ACS_EVENT=vm-power-on").strip())
+            front.run("acsctl", "power-off", POWERED_VM)
+            acstest.wait_until(lambda: self.vm_state(POWERED_VM).get("state") == "off", 120, interval=1,
+                               what=f"{POWERED_VM} powered off by acsctl power-off")
+            acstest.wait_until(lambda: not vm3.running(), 30, interval=0.5, what=f"{POWERED_MACHINE} off")
+            self.hypervisor.events.clear()
         self.assertEqual(self.vm_state(POWERED_VM).get("state"), "off")
+        # What the journals say from here on.
+        since = front.run("date", "+%Y-%m-%d %H:%M:%S").stdout.strip()
+        time.sleep(1)
         self.assertFalse(vm3.running())
         self.assertEqual(front.run("systemctl", "is-active", POWERED_UNIT, check=False).stdout.strip(), "inactive")
         # Room for a third VM's containers, and a quick return to rest after the load.
@@ -492,20 +508,23 @@ class SystemTest(unittest.TestCase):
                   "scale_down_window_s", "u", "15", "vm_standby_delay_s", "u", "10", "vm_headroom", "u", "2")
         load = None
         try:
-            url = f"http://127.0.0.1:{self.port['proxy']}/"
+            # 12 requests a second of 0.3 CPU-seconds each: about 8 containers of 0.5 CPU, more
+            # than vm1 and vm2 hold with the headroom.
+            url = f"http://127.0.0.1:{self.port['proxy']}/?cost_ms=300"
             t_load = time.monotonic()
-            load = subprocess.Popen(front.command("acs-load", "--url", url, "--users", "24", "--duration", "60",
-                                                  "--count-backends", "--json", "/root/acs-test/power-load.json"),
+            load = subprocess.Popen(front.command("acs-load", "--url", url, "--users", "12", "--duration", "60",
+                                                  "--timeout", "30s", "--count-backends",
+                                                  "--json", "/root/acs-test/power-load.json"),
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             acstest.wait_until(lambda: self.hypervisor.times(POWERED_MACHINE, "start"), 60, interval=0.5,
                                what=f"acs-vim starting {POWERED_UNIT} (its ExecStart asks the hypervisor to boot)")
             t_power_on = self.hypervisor.times(POWERED_MACHINE, "start")[0]
-            booted = acstest.wait_until(lambda: front.journal("-u", "acs-vim", "ACS_EVENT=vm-booted"), 170,
+            booted = acstest.wait_until(lambda: front.journal("--since", since, "-u", "acs-vim", "ACS_EVENT=vm-booted"), 170,
                                         interval=1, what=f"{POWERED_VM} registered (ACS_EVENT=vm-booted)")
             acstest.wait_until(lambda: any(c["state"] == "ready" for c in self.vm_state(POWERED_VM).get("containers", [])),
                                60, interval=0.5, what=f"a ready container on {POWERED_VM}")
             out, _ = load.communicate(timeout=120)
-            print(out.splitlines()[-1] if out else "(acs-load said nothing)")
+            print("\n".join(out.splitlines()[-3:]) if out else "(acs-load said nothing)")
             report = json.loads(front.read("/root/acs-test/power-load.json"))
             # Off again: drained, acs-vm3.service stopped, the machine powered off.
             acstest.wait_until(lambda: self.vm_state(POWERED_VM).get("state") == "off", 150, interval=1,
@@ -525,13 +544,14 @@ class SystemTest(unittest.TestCase):
               f"boot-to-registered {m.group(1) if m else '?'} s (acs-vim's measure), "
               f"load step to serving {min(on_vm3) if on_vm3 else float('nan'):.1f} s; "
               f"{summary['vms'].get(POWERED_VM, 0)} of {summary['ok']} requests answered by {POWERED_VM}")
-        print(front.journal("-u", "acs-vim", "ACS_EVENT=vm-power-on", "ACS_EVENT=vm-booted",
+        print("hypervisor:", [(round(t - t_load, 1), w) for t, n, w in self.hypervisor.events])
+        print(front.journal("--since", since, "-u", "acs-vim", "ACS_EVENT=vm-power-on", "ACS_EVENT=vm-booted",
                             "ACS_EVENT=vm-power-off", "ACS_EVENT=vm-off"))
         self.assertEqual((load.returncode, summary["fail"]), (0, 0), "failed requests under load")
         self.assertTrue(on_vm3, f"no request was answered by {POWERED_VM}")
         self.assertIsNotNone(m)
         # The power went through the front host's real systemd, both ways.
-        unit_log = front.journal("-u", POWERED_UNIT)
+        unit_log = front.journal("--since", since, "-u", POWERED_UNIT)
         self.assertIn(f"Finished {POWERED_UNIT}", unit_log)
         self.assertIn(f"Stopped {POWERED_UNIT}", unit_log)
         self.assertEqual(front.run("systemctl", "is-active", POWERED_UNIT, check=False).stdout.strip(), "inactive")
