@@ -457,7 +457,7 @@ int main(int argc, char *argv[]) {
         usec_t t_start;
         int r;
 
-        log_setup();
+        log_setup_journal();
         r = parse_argv(argc, argv);
         if (r <= 0)
                 return r < 0 ? 2 : 0;

@@ -240,7 +240,7 @@ int main(int argc, char *argv[]) {
         struct sigaction sa = { .sa_handler = on_stop_signal };
         int r;
 
-        log_setup();
+        log_setup_journal();
         r = parse_argv(argc, argv, &a);
         if (r <= 0)
                 return r < 0 ? EXIT_USAGE : EXIT_SUCCESS;

@@ -131,7 +131,7 @@ int acs_daemon_new(const AcsDaemonInfo *info, int argc, char *argv[], AcsDaemon 
         _cleanup_(acs_daemon_freep) AcsDaemon *d = NULL;
         int r;
 
-        log_setup();
+        log_setup_journal();
         d = calloc(1, sizeof(*d));
         if (!d)
                 return log_oom();

@@ -8,9 +8,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define SD_JOURNAL_SUPPRESS_LOCATION 1
-#include <systemd/sd-journal.h>
-
 #include "acs-log.h"
 #include "acs-macro.h"
 #include "acs-string-table.h"
@@ -18,6 +15,7 @@
 static int log_max_level = LOG_INFO;
 static AcsLogTarget log_target = ACS_LOG_TARGET_AUTO;
 static bool log_journal_detected = false;
+static AcsLogJournalSink log_journal_sink = NULL;
 static AcsLogEventHook log_event_hook = NULL;
 static void *log_event_hook_userdata = NULL;
 
@@ -83,6 +81,10 @@ void log_setup(void) {
         log_journal_detected = stderr_is_journal();
 }
 
+void log_set_journal_sink(AcsLogJournalSink sink) {
+        log_journal_sink = sink;
+}
+
 void log_set_target(AcsLogTarget target) {
         log_target = target;
 }
@@ -146,7 +148,7 @@ static void log_write_journal(int level, int error, const char *vm, const char *
                 ADD(f_ev, "ACS_EVENT=%s", event);
 #undef ADD
 
-        if (sd_journal_sendv(iov, (int) n) < 0)
+        if (!log_journal_sink || log_journal_sink(iov, (int) n) < 0)
                 fprintf(stderr, "<%d>%s\n", level, message);
 }
 

@@ -8,6 +8,11 @@
  * `journalctl -u acs-vim ACS_EVENT=scale-out` answers "when did it scale and why".
  * Otherwise a line "<level>: message" goes to stderr.
  *
+ * This file is part of the libsystemd-free base (acs-web links it into a static binary): the
+ * journal is reached through a sink that log_setup_journal() (acs-log-journal.c, in the
+ * library with libsystemd) sets to sd_journal_sendv(). Without a sink, a line meant for the
+ * journal goes to stderr with its syslog priority prefix, which journald reads as well.
+ *
  * The log_*_errno() helpers return the negative errno they were given, so a handler can log
  * and return in one step:  return log_error_errno(r, "Failed to bind %s: %m", addr);
  * %m prints the error string of that errno.
@@ -15,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/uio.h>
 #include <syslog.h>
 
 typedef enum AcsLogTarget {
@@ -30,6 +36,11 @@ typedef void (*AcsLogEventHook)(int level, const char *event, const char *vm, co
 
 /* Reads ACS_LOG_LEVEL and JOURNAL_STREAM from the environment; call once at start. */
 void log_setup(void);
+/* log_setup() with sd_journal_sendv() as the journal sink: what every program linking
+ * libsystemd calls instead. */
+void log_setup_journal(void);
+typedef int (*AcsLogJournalSink)(const struct iovec *iov, int n);
+void log_set_journal_sink(AcsLogJournalSink sink);
 void log_set_target(AcsLogTarget target);
 AcsLogTarget log_get_target(void);
 void log_set_max_level(int level);

@@ -67,7 +67,7 @@ int main(int argc, char *argv[]) {
         AcsBuf tar = {};
         int c, r;
 
-        log_setup();
+        log_setup_journal();
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
