@@ -30,6 +30,7 @@
 
 #include "acs-etcd.h"
 #include "acs-log.h"
+#include "acs-proto.h"
 #include "vim-backends.h"
 #include "vim-cluster.h"
 #include "vim-manager.h"
@@ -424,7 +425,10 @@ static void cluster_take_state(VimCluster *c, const char *value, const char *sou
             !json_object_object_get_ex(o, "policy", &policy) || !json_object_is_type(policy, json_type_object) ||
             vim_state_check_runtime(o) < 0 ||
             (json_object_object_get_ex(o, "vms", &vms) && !cluster_vms_valid(vms))) {
-                log_warning("Ignoring a state in etcd that is not an acs-vim's: %.64s", value);
+                char shown[LOG_UNTRUSTED_MAX + 4];
+
+                log_warning("Ignoring a state in etcd that is not an acs-vim's: %s",
+                            log_untrusted(value, strlen(value), shown));
                 return;
         }
         cluster_restore_policy(c, policy, source);
@@ -469,7 +473,7 @@ static bool cluster_parse_backend(json_object *o, VimBackend *ret) {
             json_object_get_int64(weight) < 1 || json_object_get_int64(weight) > 256 ||
             !json_object_object_get_ex(o, "state", &state) || !json_object_is_type(state, json_type_string) ||
             !json_object_object_get_ex(o, "vm", &vm) || !json_object_is_type(vm, json_type_string) ||
-            json_object_get_string_len(vm) > 255 ||
+            !acs_proto_vm_name_is_valid(json_object_get_string(vm)) ||
             !json_object_object_get_ex(o, "container", &container) || !json_object_is_type(container, json_type_string) ||
             json_object_get_string_len(container) > 255)
                 return false;

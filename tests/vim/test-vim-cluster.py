@@ -131,6 +131,15 @@ class ClusterTest(VimTestCase):
         generation, backends = self.stored_backends()
         return all(self.proxy_backends(admin) == (generation, backends) for _, _, admin in self.proxies)
 
+    def start_agents_and_proxies(self):
+        """Three VMMs registered on acs-vim a, the leader, and both front proxies on its set."""
+        self.start_cluster_agents(3)
+        wait_until(lambda: self.registered(0) == ["vm1", "vm2", "vm3"], 10, what="the VMMs on the leader")
+        for i in range(2):
+            self.start_front_proxy(f"acs-proxy-{i}")
+        wait_until(lambda: len(self.stored_backends()[1]) == 3 and self.proxies_follow_store(), 10,
+                   what="both proxies on the leader's backend set")
+
     def load(self, stop, results):
         """Requests through both proxies until stop is set; results gets each outcome."""
         def loop(port):
@@ -159,12 +168,7 @@ class ClusterTest(VimTestCase):
         wait_until(lambda: self.role(0) == "leader", 10, what="acs-vim a to lead")
         self.start_cluster_vim(1)
         wait_until(lambda: self.role(1) == "standby", 10, what="acs-vim b to stand by")
-        self.start_cluster_agents(3)
-        wait_until(lambda: self.registered(0) == ["vm1", "vm2", "vm3"], 10, what="the VMMs on the leader")
-        for i in range(2):
-            self.start_front_proxy(f"acs-proxy-{i}")
-        wait_until(lambda: len(self.stored_backends()[1]) == 3 and self.proxies_follow_store(), 10,
-                   what="both proxies on the leader's backend set")
+        self.start_agents_and_proxies()
 
         # A policy set at run time on the leader is in the store, and the next leader runs with it.
         self.buses[0].busctl("call", *VIM_BUS, "SetPolicy", "a{sv}", "1", "target_cpu", "d", "0.5")
@@ -314,12 +318,7 @@ class ClusterTest(VimTestCase):
         wait_until(lambda: self.leader_address(1) == f"127.0.0.1:{self.vim_ports[0]}", 10,
                    what="acs-vim b to stand by behind a")
         self.assertEqual(self.role(1), "standby")
-        self.start_cluster_agents(3)
-        wait_until(lambda: self.registered(0) == ["vm1", "vm2", "vm3"], 10, what="the VMMs on the leader")
-        for i in range(2):
-            self.start_front_proxy(f"acs-proxy-{i}")
-        wait_until(lambda: len(self.stored_backends()[1]) == 3 and self.proxies_follow_store(), 10,
-                   what="both proxies on the leader's backend set")
+        self.start_agents_and_proxies()
 
         # changed on the leader: the standby reports the same
         self.buses[0].busctl("call", *VIM_BUS, "SetPolicy", "a{sv}", "2", "target_cpu", "d", "0.45",
