@@ -11,6 +11,27 @@
 #include "vim-provider.h"
 #include "vim-vm-config.h"
 
+/* ShutdownMode= is the flag libvirt's Shutdown takes: the LXC driver only signals the
+ * container's init with VIR_DOMAIN_SHUTDOWN_SIGNAL (8), and does nothing without a flag when
+ * the container has no initctl. */
+TEST(libvirt_shutdown_modes_are_libvirts_flags) {
+        static const struct { const char *mode; uint32_t flags; } modes[] = {
+                { "default", 0 }, { "acpi", 1 }, { "agent", 2 }, { "initctl", 4 }, { "signal", 8 }, { "paravirt", 16 },
+        };
+        _cleanup_(vim_vm_config_freep) VimVmConfig *c = NULL;
+
+        ASSERT_OK(vim_vm_config_load_string("vm4", "[VM]\nProvider=libvirt\n[Libvirt]\nDomain=vm4\n", &c));
+        ASSERT_EQ(vim_libvirt_shutdown_flags(c->libvirt_shutdown_mode), 0);
+        for (size_t i = 0; i < ELEMENTSOF(modes); i++) {
+                _cleanup_(vim_vm_config_freep) VimVmConfig *m = NULL;
+                char text[128];
+
+                (void) snprintf(text, sizeof(text), "[Libvirt]\nDomain=vm4\nShutdownMode=%s\n", modes[i].mode);
+                ASSERT_OK(vim_vm_config_load_string("vm4", text, &m));
+                ASSERT_EQ(vim_libvirt_shutdown_flags(m->libvirt_shutdown_mode), modes[i].flags);
+        }
+}
+
 TEST(boot_time_median_starts_from_the_guess) {
         VimBootTimes b = { .guess = 30 * USEC_PER_SEC };
 
@@ -64,6 +85,7 @@ TEST(vm_files) {
         ASSERT_EQ(vim_vm_config_load_string("vm3", "[VM]\nBootTime=2h\n", &bad), -ERANGE);
         ASSERT_EQ(vim_vm_config_load_string("vm3", "[Systemd]\nUnknown=1\n", &bad), -EINVAL);
         ASSERT_EQ(vim_vm_config_load_string("../vm3", "[VM]\n", &bad), -EINVAL);
+        ASSERT_EQ(vim_vm_config_load_string("vm3", "[Libvirt]\nShutdownMode=poweroff\n", &bad), -EINVAL);
         ASSERT_TRUE(!bad);
         ASSERT_TRUE(vim_provider_from_string("libvirt") == &vim_provider_libvirt);
         ASSERT_TRUE(!vim_provider_from_string("ec2"));

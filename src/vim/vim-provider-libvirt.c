@@ -2,8 +2,12 @@
 /*
  * The libvirt provider: the VM is a libvirt domain, reached through libvirt-dbus (org.libvirt on
  * the system bus, or BusAddress=) at /org/libvirt/<Connection>. Power on is Create, power off
- * Shutdown (a clean guest shutdown), and Destroy once PowerOffTimeout= passed. The domain's
- * DomainEvent signals say when it stopped.
+ * Shutdown (a clean guest shutdown, asked the way ShutdownMode= says), and Destroy once
+ * PowerOffTimeout= passed. The domain's DomainEvent signals say when it stopped, and why.
+ *
+ * Shutdown only asks: libvirt answers before the guest did anything, and may do nothing at all
+ * while answering success (the LXC driver with no initctl in the container and no flag). The
+ * stop event, or Destroy after the deadline, is what brings the VM to off.
  */
 #include <stdlib.h>
 
@@ -21,6 +25,9 @@
 /* virDomainEventType */
 #define DOMAIN_EVENT_STARTED 2
 #define DOMAIN_EVENT_STOPPED 5
+/* virDomainEventStoppedDetailType, for the log and the reason shown */
+static const char *const stopped_details[] = { "shutdown", "destroyed", "crashed", "migrated", "saved", "failed",
+                                               "from snapshot" };
 
 typedef enum LibvirtCall { CALL_CREATE, CALL_SHUTDOWN, CALL_DESTROY } LibvirtCall;
 static const char *const call_names[] = { "Create", "Shutdown", "Destroy" };
@@ -78,10 +85,17 @@ static int on_domain_event(sd_bus_message *msg, void *userdata, sd_bus_error *er
                 return 0;
         log_debug("VM %s: domain event %d detail %d.", vm->name, event, detail);
         if (event == DOMAIN_EVENT_STOPPED) {
+                char reason[128];
+
+                /* detail comes from libvirt-dbus: only a known one is named */
+                (void) snprintf(reason, sizeof(reason), "the domain stopped%s (%s)",
+                                vm->state == VIM_VM_BOOTING ? " while booting" : "",
+                                detail >= 0 && (size_t) detail < ELEMENTSOF(stopped_details) ?
+                                stopped_details[detail] : "unknown reason");
                 if (vm->state == VIM_VM_BOOTING)
-                        vim_power_done(vm, true, -EIO, "the domain stopped while booting");
+                        vim_power_done(vm, true, -EIO, reason);
                 else
-                        vim_power_done(vm, false, 0, "the domain stopped");
+                        vim_power_done(vm, false, 0, reason);
         } else if (event == DOMAIN_EVENT_STARTED)
                 log_info("VM %s: domain %s started.", vm->name, vm->config->libvirt_domain);
         return 0;
@@ -139,7 +153,9 @@ static int libvirt_call(VimVm *vm, LibvirtCall what) {
                                              vm->config->libvirt_domain);
         else
                 r = sd_bus_call_method_async(l->bus, &l->call, LIBVIRT_SERVICE, l->domain_path, LIBVIRT_DOMAIN,
-                                             call_names[what], on_call_reply, vm, "u", 0);
+                                             call_names[what], on_call_reply, vm, "u",
+                                             what == CALL_SHUTDOWN ?
+                                             vim_libvirt_shutdown_flags(vm->config->libvirt_shutdown_mode) : 0);
         if (r < 0)
                 return log_warning_errno(r, "VM %s: failed to call libvirt-dbus: %m", vm->name);
         return 0;
@@ -171,7 +187,11 @@ static int libvirt_start(VimVm *vm, LibvirtCall what) {
 
         if (r < 0)
                 return r;
-        log_info("VM %s: %s domain %s.", vm->name, call_names[what], vm->config->libvirt_domain);
+        if (what == CALL_SHUTDOWN)
+                log_info("VM %s: Shutdown domain %s (ShutdownMode=%s).", vm->name, vm->config->libvirt_domain,
+                         vim_libvirt_shutdown_modes[vm->config->libvirt_shutdown_mode]);
+        else
+                log_info("VM %s: %s domain %s.", vm->name, call_names[what], vm->config->libvirt_domain);
         return libvirt_call(vm, what);
 }
 

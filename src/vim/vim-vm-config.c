@@ -13,6 +13,12 @@
 #include "vim-vm-config.h"
 
 const char *const vim_vm_provider_names[] = { "agent", "systemd", "libvirt", NULL };
+/* In the order of virDomainShutdownFlagValues' bits, after "default" (no flag). */
+const char *const vim_libvirt_shutdown_modes[] = { "default", "acpi", "agent", "initctl", "signal", "paravirt", NULL };
+
+uint32_t vim_libvirt_shutdown_flags(int mode) {
+        return mode <= 0 ? 0 : UINT32_C(1) << (mode - 1);
+}
 
 #define S(f) offsetof(VimVmConfig, f)
 static const AcsConfigItem vm_config_table[] = {
@@ -29,6 +35,7 @@ static const AcsConfigItem vm_config_table[] = {
         { "Libvirt", "Domain", ACS_CONFIG_STRING, S(libvirt_domain) },
         { "Libvirt", "Connection", ACS_CONFIG_STRING, S(libvirt_connection) },
         { "Libvirt", "BusAddress", ACS_CONFIG_STRING, S(libvirt_bus) },
+        { "Libvirt", "ShutdownMode", ACS_CONFIG_ENUM, S(libvirt_shutdown_mode), .choices = vim_libvirt_shutdown_modes },
         {},
 };
 #undef S

@@ -20,7 +20,11 @@
  *   Domain=vm3
  *   Connection=QEMU            the libvirt-dbus connection object: QEMU, LXC, ... (/org/libvirt/...)
  *   BusAddress=                where org.libvirt lives; empty: the system bus
+ *   ShutdownMode=default       how Shutdown asks the guest: default | acpi | agent | initctl |
+ *                              signal | paravirt (libvirt's virDomainShutdownFlagValues)
  */
+
+#include <stdint.h>
 
 #include "acs-time.h"
 #include "vim-vm.h"
@@ -40,9 +44,13 @@ struct VimVmConfig {
         char *libvirt_domain;
         char *libvirt_connection;
         char *libvirt_bus;
+        int libvirt_shutdown_mode;      /* index into vim_libvirt_shutdown_modes */
 };
 
 extern const char *const vim_vm_provider_names[];
+extern const char *const vim_libvirt_shutdown_modes[];
+/* The flags of org.libvirt.Domain.Shutdown for a ShutdownMode= (0: the hypervisor's default). */
+uint32_t vim_libvirt_shutdown_flags(int mode);
 
 VimVmConfig *vim_vm_config_free(VimVmConfig *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(VimVmConfig *, vim_vm_config_free);

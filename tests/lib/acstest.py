@@ -138,12 +138,14 @@ class Process:
 
 
 class Bus:
-    """A real private dbus-daemon, for daemons started with --bus-address=."""
+    """A real private dbus-daemon, for daemons started with --bus-address=. listen= replaces
+    the configuration's listening address (e.g. unix:dir=D, for a daemon in a container that
+    sees only D)."""
 
-    def __init__(self):
+    def __init__(self, listen=None):
         conf = os.path.join(SOURCE_DIR, "tests", "lib", "dbus-test.conf")
         self.proc = subprocess.Popen(["dbus-daemon", f"--config-file={conf}", "--nofork",
-                                      "--print-address=1"],
+                                      "--print-address=1", *([f"--address={listen}"] if listen else [])],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      start_new_session=True)
         self.address = self.proc.stdout.readline().decode().strip()
@@ -219,15 +221,19 @@ class DaemonTestCase(unittest.TestCase):
         kw.setdefault("logdir", self.tmpdir)
         return self.own(Process(argv, **kw))
 
-    def start_bus(self):
-        return self.own(Bus())
+    def start_bus(self, listen=None):
+        return self.own(Bus(listen))
+
+    def has_failed(self):
+        """In tearDown: whether the test failed. unittest records the failure in the result
+        before tearDown runs (and on 3.11 does not clear _outcome.success yet): look for this
+        test among the recorded errors and failures."""
+        result = getattr(self._outcome, "result", None)
+        return (result is not None and any(t is self for t, _ in result.errors + result.failures)) \
+            or not getattr(self._outcome, "success", True)
 
     def tearDown(self):
-        # unittest records the failure in the result before tearDown runs (and on 3.11 does not
-        # clear _outcome.success yet): look for this test among the recorded errors and failures.
-        result = getattr(self._outcome, "result", None)
-        failed = (result is not None and any(t is self for t, _ in result.errors + result.failures)) \
-            or not getattr(self._outcome, "success", True)
+        failed = self.has_failed()
         for thing in reversed(self._owned):
             with contextlib.suppress(Exception):
                 thing.stop()

@@ -14,7 +14,8 @@ class VimTestCase(DaemonTestCase):
     # runs in parallel never race for the same free port: scaling 17800-17879, agents
     # 17880-17959, api 17960-18039, docker 18040-18079 (containers 18100-18159); other users of
     # this class (tests/ctl) get 18080-18099 unless they name their own; tls takes 18650-18699,
-    # power 18200-18239, libvirt 18240-18259.
+    # power 18200-18239, libvirt 18240-18259, libvirt-lxc 18260-18279 (its guest's containers
+    # 18280-18289).
     PORTS = (18080, 18099)
 
     def setUp(self):
@@ -140,11 +141,7 @@ class VimTestCase(DaemonTestCase):
             out = p.output()
             if rc != 0 or "Sanitizer" in out or "runtime error" in out:
                 problems.append(f"{p.name} exited {rc}: " + out[-3000:])
-        # On Python 3.11 unittest's outcome has no "success" yet when tearDown runs: find this
-        # test among the recorded failures to print what the daemons said.
-        result = getattr(self._outcome, "result", None)
-        failed = result is not None and any(t is self for t, _ in result.errors + result.failures)
-        if failed:
+        if self.has_failed():
             for p in self._owned:
                 if hasattr(p, "output"):
                     print(f"----- {p.name} -----\n{p.output()[-6000:]}")
