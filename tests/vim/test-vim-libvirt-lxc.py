@@ -14,6 +14,7 @@ acs-vim powers the VM on (Create) -> the domain runs in libvirt -> the guest's a
 Runs as root (libvirtd's LXC driver)."""
 import os
 import shlex
+import signal
 
 from acstest import binary, main, wait_until
 from libvirtlxc import LxcLibvirt
@@ -172,5 +173,12 @@ Interval=1s
         self.assertEqual(self.libvirt.virsh("domstate", "--reason", domain).stdout.strip(), "shut off (destroyed)")
 
 
+def terminated(signum, frame):
+    # meson's timeout sends SIGTERM: fail the test so that tearDown still removes the domains
+    # (their libvirt_lxc processes outlive libvirtd).
+    raise RuntimeError("terminated by SIGTERM")
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, terminated)
     main()
