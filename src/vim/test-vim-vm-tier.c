@@ -174,6 +174,24 @@ TEST(power_on_off_and_failure) {
         vim_power_done(vm, false, 0, "unit stopped");
         ASSERT_EQ(vm->state, VIM_VM_OFF);
 
+        /* off by itself while up (crashed, stopped by hand): off, and it can be powered on again */
+        ASSERT_OK(vim_power_on(vm, "test", "again"));
+        vim_power_lost(vm, "the domain stopped (crashed)");
+        ASSERT_EQ(vm->state, VIM_VM_BOOTING);   /* booting: the provider's outcome decides */
+        vim_power_registered(vm);
+        vm->state = VIM_VM_ACTIVE;
+        vim_power_lost(vm, "the domain stopped (crashed)");
+        ASSERT_EQ(vm->state, VIM_VM_OFF);
+        ASSERT_TRUE(!vm->power_timer);
+        ASSERT_OK(vim_power_on(vm, "test", "after the crash"));
+        ASSERT_EQ(vm->state, VIM_VM_BOOTING);
+        vim_power_done(vm, true, 0, "unit started");
+        vim_power_registered(vm);
+        vm->state = VIM_VM_ACTIVE;
+        ASSERT_OK(vim_power_off(vm, "test", "empty"));
+        vim_power_done(vm, false, 0, "unit stopped");
+        ASSERT_EQ(vm->state, VIM_VM_OFF);
+
         /* a provider error: failed, with the reason kept for the dashboard */
         ASSERT_OK(vim_power_on(vm, "test", "again"));
         vim_power_done(vm, true, -EIO, "start job of vm3.service: failed");

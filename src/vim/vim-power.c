@@ -164,6 +164,15 @@ void vim_power_done(VimVm *vm, bool on, int r, const char *reason) {
                 power_now_off(vm, reason);
 }
 
+void vim_power_lost(VimVm *vm, const char *reason) {
+        char why[256];
+
+        if (!vim_vm_is_up(vm))
+                return;
+        (void) snprintf(why, sizeof(why), "%s, not by the VIM", reason);
+        power_now_off(vm, why);
+}
+
 void vim_power_registered(VimVm *vm) {
         usec_t took;
 

@@ -94,8 +94,10 @@ static int on_domain_event(sd_bus_message *msg, void *userdata, sd_bus_error *er
                                 stopped_details[detail] : "unknown reason");
                 if (vm->state == VIM_VM_BOOTING)
                         vim_power_done(vm, true, -EIO, reason);
-                else
+                else if (vm->state == VIM_VM_POWERING_OFF)
                         vim_power_done(vm, false, 0, reason);
+                else
+                        vim_power_lost(vm, reason);
         } else if (event == DOMAIN_EVENT_STARTED)
                 log_info("VM %s: domain %s started.", vm->name, vm->config->libvirt_domain);
         return 0;

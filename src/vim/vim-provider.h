@@ -51,6 +51,10 @@ int vim_power_off(VimVm *vm, const char *event, const char *reason);
  * still waits for its VMM), r < 0 it failed with reason; the VM is then failed.
  */
 void vim_power_done(VimVm *vm, bool on, int r, const char *reason);
+/* The provider saw the VM go off by itself (the domain crashed, was stopped by hand): a VM that
+ * was up is off, what it ran is gone, and it may be powered on again. Other states are left to
+ * vim_power_done() and the deadlines. */
+void vim_power_lost(VimVm *vm, const char *reason);
 /* The VMM of a VM registered: the boot time is learnt when we booted it. */
 void vim_power_registered(VimVm *vm);
 /* After a restart: powers on again each VM that was on before it and is still off (one that

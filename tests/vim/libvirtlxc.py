@@ -46,7 +46,7 @@ class LxcLibvirt:
         self.test = test
         self.bus = bus
         self.tmpdir = test.tmpdir
-        self.domains = {}           # name -> controller pid seen while running
+        self.domains = {}           # name -> the controller pids seen while it ran
         # /machine is libvirt's default partition: removed at the end if this run made it.
         self.made_partition = not cgroup_v1_dirs("machine")
         conf = os.path.join(self.tmpdir, "libvirtd.conf")
@@ -74,18 +74,19 @@ class LxcLibvirt:
 
     def define(self, name, xml):
         path = self.bus.call_json(*self.CONNECT, "DomainDefineXML", "s", xml)["data"][0]
-        self.domains[name] = None
+        self.domains[name] = set()
         return path
 
     def domain_property(self, path, prop):
         return self.bus.get_property_json("org.libvirt", path, "org.libvirt.Domain", prop)["data"]
 
     def controller_pid(self, name):
-        """The domain's libvirt_lxc process (an LXC domain's id), remembered for the cleanup."""
+        """The domain's libvirt_lxc process (a running LXC domain's id), remembered for the cleanup."""
         out = self.virsh("domid", name).stdout.strip()
-        if out.isdigit():
-            self.domains[name] = int(out)
-        return self.domains[name]
+        if not out.isdigit():
+            return None
+        self.domains[name].add(int(out))
+        return int(out)
 
     def domain_cgroup(self, name, pid):
         return f"machine/lxc-{pid}-{name}.libvirt-lxc"
@@ -107,9 +108,7 @@ class LxcLibvirt:
         self.dbus.stop()
         self.libvirtd.stop()
         # Whatever a domain left (libvirtd was killed, destroy failed) is killed and its cgroups go.
-        for name, pid in self.domains.items():
-            if not pid:
-                continue
+        for name, pid in ((n, p) for n, pids in self.domains.items() for p in pids):
             dirs = cgroup_v1_dirs(self.domain_cgroup(name, pid))
             for d in dirs:
                 with contextlib.suppress(OSError, ValueError):
@@ -129,11 +128,10 @@ class LxcLibvirt:
     def leftovers(self):
         """Processes or cgroups of the domains that are still there (after cleanup(): none)."""
         left = []
-        for name, pid in self.domains.items():
-            if pid and process_lives(pid):
+        for name, pid in ((n, p) for n, pids in self.domains.items() for p in pids):
+            if process_lives(pid):
                 left.append(f"libvirt_lxc {pid} of {name}")
-            if pid:
-                left += cgroup_v1_dirs(self.domain_cgroup(name, pid))
+            left += cgroup_v1_dirs(self.domain_cgroup(name, pid))
         return left
 
 

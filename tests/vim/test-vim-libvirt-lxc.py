@@ -156,6 +156,21 @@ Interval=1s
         self.assertEqual(self.vim_events("vm-force-off"), [])
         self.assertEqual(self.libvirt.virsh("domstate", "--reason", domain).stdout.strip(), "shut off (shutdown)")
 
+    def test_domain_stopped_outside_is_off_then_powered_on_again(self):
+        domain, path = self.guest("vm9")
+        self.declare("vm9", domain, shutdown_mode="signal")
+        first = self.power_on_until_registered("vm9", domain, path)
+
+        # Stopped behind acs-vim's back: the stop event makes the VM off (not unreachable for
+        # ever), so that it can be powered on again.
+        self.libvirt.virsh("destroy", domain)
+        self.wait_state(lambda s: self.vm("vm9", s)["state"] == "off", 10, "vm9 off after the outside stop")
+        self.wait_event("vm-off", r"the domain stopped \(destroyed\), not by the VIM")
+        self.power("PowerOn", "vm9")
+        self.wait_state(lambda s: self.vm("vm9", s)["state"] == "active", 30, "vm9 registered again")
+        self.assertNotEqual(self.libvirt.controller_pid(domain), first)
+        self.assertEqual(len(self.vim_events("vm-booted")), 2)
+
     def test_power_on_registered_shutdown_ignored_then_destroyed(self):
         domain, path = self.guest("vm8")
         self.declare("vm8", domain)
