@@ -96,7 +96,26 @@ start_target() {        # acs-proxy|haproxy CONFIG PORT
         esac
         pid=$!
         PIDS+=($pid)
+        [ -n "${PROXY_CPU_QUOTA:-}" ] && cap_cpu "$pid"
         wait_port "$3"
+}
+
+# PROXY_CPU_QUOTA=N holds the proxy to N % of one CPU (a cpu cgroup, v2 or v1), so that the
+# proxy and not the load generator bounds the rate: on two cores, wrk's handshakes and the
+# backends share one CPU and cannot keep an unbounded proxy busy.
+cap_cpu() {             # PID
+        local cg
+        if [ -w /sys/fs/cgroup/cgroup.subtree_control ] && grep -qw cpu /sys/fs/cgroup/cgroup.controllers; then
+                cg=/sys/fs/cgroup/acs-bench-proxy
+                mkdir -p $cg
+                echo "$((PROXY_CPU_QUOTA * 1000)) 100000" >$cg/cpu.max
+        else
+                cg=/sys/fs/cgroup/cpu/acs-bench-proxy
+                mkdir -p $cg
+                echo 100000 >$cg/cpu.cfs_period_us
+                echo $((PROXY_CPU_QUOTA * 1000)) >$cg/cpu.cfs_quota_us
+        fi
+        echo "$1" >$cg/cgroup.procs
 }
 
 # The table of a two-mode comparison from RESULT[acs-proxy/MODE] and RESULT[haproxy/MODE]

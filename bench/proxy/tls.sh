@@ -9,7 +9,8 @@
 #
 #   bench/proxy/tls.sh [BUILD_DIR]        (default: build)
 #
-# Environment: DURATION (seconds per run, default 5). Writes the table to stdout and to
+# Environment: DURATION (seconds per run, default 5); PROXY_CPU_QUOTA=N holds each proxy to N %
+# of one CPU (see common.sh), so that the proxy and not wrk bounds the rate. Writes the table to stdout and to
 # $OUT/tls-results.md (default OUT=/tmp/acs-proxy-bench).
 set -euo pipefail
 
