@@ -79,7 +79,9 @@ export class ClusterView {
     parts.state.dataset.state = vm.state;
     setText(parts.address, vm.address || '');
     setText(parts.cpu, `${num(vm.cpu, 2)} CPUs`);
-    setText(parts.count, `${containers.length} of ${vm.capacity} slots`);
+    // A VM that is not up has no slots yet; a declared one says what it brings once up.
+    const comingSlots = !vm.capacity && vm.declared_capacity > 0 ? vm.declared_capacity : 0;
+    setText(parts.count, comingSlots ? `${comingSlots} slots once up` : `${containers.length} of ${vm.capacity} slots`);
     // A VM with a power provider (systemd, libvirt) is powered on and off; an agent VM only
     // changes between active and standby. The VIM's activate/standby do either.
     const powered = vm.provider && vm.provider !== 'agent';

@@ -2,9 +2,13 @@
 /* The VM tier without a bus: VM files, the boot-time median, the projected demand, and the power
  * state machine driven through a recording provider (off -> booting -> registered/active ->
  * powering-off -> off, failed on a provider error or a deadline, another VM tried next). */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "acs-macro.h"
+#include "acs-psk.h"
 #include "acs-test.h"
 #include "vim-backends.h"
 #include "vim-manager.h"
@@ -148,6 +152,7 @@ static VimVm *up(VimManager *m, const char *name, unsigned capacity) {
         ASSERT_TRUE(vm);
         vm->capacity = capacity;
         vm->state = VIM_VM_ACTIVE;
+        vm->registered_since_start = true;
         return vm;
 }
 
@@ -274,6 +279,54 @@ TEST(min_active_vms_boots_without_demand) {
         m->settings.min_active_vms = 1;
         m->desired = 0;
         vim_power_check_demand(m, USEC_PER_SEC);
+        ASSERT_EQ(b->state, VIM_VM_BOOTING);
+        manager_free(m);
+}
+
+TEST(start_up_waits_one_boot_time_for_agent_vms_with_keys) {
+        VimManager *m = manager();
+        char dir[] = "/tmp/test-vim-vm-tier-XXXXXX", path[64];
+        VimVm *b = declared(m, "vm3", 4), *a;
+        usec_t wait_ends;
+
+        ASSERT_TRUE(mkdtemp(dir));
+        (void) snprintf(path, sizeof(path), "%s/vm1.key", dir);
+        ASSERT_OK(acs_psk_write_file(path, (const uint8_t[ACS_PSK_SIZE]) { 1 }));
+        m->settings.key_directory = strdup(dir);
+        m->settings.min_active_vms = 1;
+        m->desired = 0;
+        wait_ends = m->started + m->settings.grace_period + 2 * USEC_PER_SEC;
+
+        /* vm1 has a key and has not registered yet: coming, so vm3 stays off */
+        vim_power_check_demand(m, m->settings.grace_period + USEC_PER_SEC);
+        ASSERT_EQ(b->state, VIM_VM_OFF);
+        /* vm1 registers: MinActiveVms holds without vm3 */
+        a = up(m, "vm1", 2);
+        vim_power_check_demand(m, wait_ends - 1);
+        ASSERT_EQ(b->state, VIM_VM_OFF);
+        /* vm1 goes away again after the wait: vm3 is powered on */
+        vim_vm_free(a);
+        vim_power_check_demand(m, wait_ends);
+        ASSERT_EQ(b->state, VIM_VM_BOOTING);
+
+        ASSERT_OK(unlink(path));
+        ASSERT_OK(rmdir(dir));
+        free(m->settings.key_directory);
+        m->settings.key_directory = NULL;
+        manager_free(m);
+}
+
+TEST(an_agent_vm_that_never_registers_delays_power_on_by_one_boot_time) {
+        VimManager *m = manager();
+        VimVm *b = declared(m, "vm3", 4), *a = vim_vm_new(m, "vm1");
+
+        ASSERT_TRUE(a);
+        ASSERT_OK(vim_vm_config_load_string("vm1", "[VM]\nProvider=agent\n", &a->config));
+        a->state = VIM_VM_UNREACHABLE;
+        m->settings.min_active_vms = 1;
+        vim_power_check_demand(m, m->settings.grace_period);
+        ASSERT_EQ(b->state, VIM_VM_OFF);
+        vim_power_check_demand(m, m->settings.grace_period + 2 * USEC_PER_SEC);
         ASSERT_EQ(b->state, VIM_VM_BOOTING);
         manager_free(m);
 }

@@ -54,6 +54,8 @@ static void agent_on_register(VimManager *m, VimVm *vm, const AcsRegister *reg) 
         unsigned adopted = 0;
         char *address;
 
+        vm->registered_since_start = true;
+
         /* The file beside its key and its peer address say where its containers may be, and
          * how many: the report does not. Its reported address is not used at all (hooks get
          * ACS_VM_ADDRESS= from here). */

@@ -8,6 +8,7 @@
 #include "vim-api.h"
 #include "vim-backends.h"
 #include "vim-manager.h"
+#include "vim-vm-config.h"
 #include "vim-provider.h"
 #include "vim-policy.h"
 #include "vim-proxy-stats.h"
@@ -41,6 +42,10 @@ static json_object *vm_json(const VimVm *vm, usec_t now) {
         ADD(o, "address", json_object_new_string(vm->address));
         ADD(o, "state", json_object_new_string(vim_vm_state_to_string(vm->state)));
         ADD(o, "capacity", json_object_new_int64(vm->capacity));
+        /* What a powered VM brings once up: an off VM has no slots yet, but an operator wants
+         * to see what powering it on gives. */
+        if (vm->config)
+                ADD(o, "declared_capacity", json_object_new_int64(vm->config->capacity));
         ADD(o, "provider", json_object_new_string(vm->provider->name));
         if (vm->failure)
                 ADD(o, "failure", json_object_new_string(vm->failure));

@@ -42,6 +42,7 @@ typedef struct VimManager {
 
         sd_event_source *scaler_timer;
         usec_t started;                 /* monotonic; decisions wait for the VMMs to register */
+        bool waiting_for_agents_logged; /* vim-power.c said once that it waits for agent VMs */
         unsigned desired;               /* the replica count the VIM converges to */
         unsigned operator_desired;      /* the count an operator set (Scale(), the API) ... */
         bool operator_desired_held;     /* ... while desired still is that count: it is saved */

@@ -6,6 +6,7 @@
  * the scaler picks another VM. The providers (vim-provider-*.c) only start the calls and report
  * their outcome here.
  */
+#include <dirent.h>
 #include <stdlib.h>
 
 #include "acs-log.h"
@@ -14,6 +15,8 @@
 #include "vim-provider.h"
 #include "vim-state.h"
 #include "vim-vm-config.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
 
 static void power_disarm(VimVm *vm) {
         vm->power_timer = sd_event_source_disable_unref(vm->power_timer);
@@ -204,6 +207,50 @@ static VimVm *power_next_off(VimManager *m) {
         return NULL;
 }
 
+static unsigned power_agents_pending(VimManager *m) {
+        _cleanup_(closedirp) DIR *d = NULL;
+        unsigned n = 0;
+        struct dirent *de;
+
+        /* An agent VM (up by itself, not powered by acs-vim) that has not registered since
+         * acs-vim started: one declared with Provider=agent, or one that only has a key. */
+        for (size_t i = 0; i < m->n_vms; i++)
+                n += !vim_vm_can_power(m->vms[i]) && !m->vms[i]->registered_since_start;
+        d = m->settings.key_directory ? opendir(m->settings.key_directory) : NULL;
+        while (d && (de = readdir(d))) {
+                size_t l = strlen(de->d_name);
+                char name[256];
+
+                if (l <= 4 || l - 4 >= sizeof(name) || !streq(de->d_name + l - 4, ".key"))
+                        continue;
+                memcpy(name, de->d_name, l - 4);
+                name[l - 4] = 0;
+                /* known ones were counted above */
+                if (acs_proto_vm_name_is_valid(name) && !vim_manager_find_vm(m, name))
+                        n++;
+        }
+        return n;
+}
+
+/* At start-up the agent VMs (always on) may register after GracePeriod=; powering on a VM
+ * for them would pay for a boot their capacity makes useless. So for one boot time of the VM
+ * that would be powered on (an agent VM that registers within it gives its capacity no later
+ * than that boot would), VMs with a key or an agent declaration count as coming. */
+static bool power_wait_for_agents(VimManager *m, VimVm *next, usec_t now) {
+        unsigned pending;
+
+        if (now >= m->started + m->settings.grace_period + vim_boot_times_median(&next->boot_times))
+                return false;
+        pending = power_agents_pending(m);
+        if (pending == 0)
+                return false;
+        if (!m->waiting_for_agents_logged)
+                log_info("Not powering on VM %s yet: %u agent VM%s with a key %s not registered since start-up.",
+                         next->name, pending, pending == 1 ? "" : "s", pending == 1 ? "has" : "have");
+        m->waiting_for_agents_logged = true;
+        return true;
+}
+
 void vim_power_check_demand(VimManager *m, usec_t now) {
         unsigned slots = 0, up = 0;
         VimVm *next = power_next_off(m);
@@ -226,6 +273,8 @@ void vim_power_check_demand(VimManager *m, usec_t now) {
                         up += vm->state != VIM_VM_STANDBY;
                 }
         }
+        if (power_wait_for_agents(m, next, now))
+                return;
         boot = vim_boot_times_median(&next->boot_times);
         projected = vim_demand_project(&m->demand, now, boot);
         need = MIN(projected + m->policy.vm_headroom, (double) m->policy.max_replicas);

@@ -94,6 +94,7 @@ typedef struct VimVm {
         usec_t power_on_started;        /* monotonic; 0 when the VIM did not boot it */
         bool power_forced;              /* the power-off deadline passed once: forced off */
         VimPowerWish power_wish;        /* the last power decision, saved (vim-state.c) */
+        bool registered_since_start;    /* its VMM has registered at least once since acs-vim started */
         VimBootTimes boot_times;        /* power-on to registered, learnt */
         char dry_run_said[32];          /* the last VM decision a dry run logged, to log each once */
         char *failure;                  /* why it is failed, or the last provider error */

@@ -50,6 +50,8 @@ class LibvirtTest(VimTestCase):
         self.start_vim(agents={"VmDirectory": self.vms}, MinActiveVms=0, VmHeadroom=0, MinReplicas=0)
         self.assertEqual(self.vm("vm4")["state"], "off")
         self.assertEqual(self.vm("vm4")["provider"], "libvirt")
+        # no slots while off, but the API says what it brings once up
+        self.assertEqual((self.vm("vm4")["capacity"], self.vm("vm4")["declared_capacity"]), (0, 2))
 
         self.power("PowerOn", "vm4")
         wait_until(lambda: self.active(path), 10, interval=0.1, what="the domain running in libvirt")
