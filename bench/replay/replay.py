@@ -19,6 +19,12 @@ import acstest
 import scenario
 
 POLICIES = ("acs", "hpa-default", "seed")
+# Variants: a policy of acs-vim with settings changed at run time (PUT /api/v1/policy), not part
+# of the default set. "acs-inflight" sizes by in-flight requests only, from the SLO: a container
+# of 0.1 CPU answers a 50 ms-of-CPU request in about 0.5 s, so 2 requests in flight each keep the
+# wait near 1 s, half the 2 s SLO; TargetCpu=1 turns the CPU rule off, because closed-loop users
+# keep every container they reach at its CPU limit whatever the latency.
+VARIANTS = {"acs-inflight": ("acs", {"target_cpu": 1.0, "target_inflight": 2.0})}
 
 
 def ramp_points(points):
@@ -103,14 +109,25 @@ def finish_load(proc, json_path, limit_s):
         return json.load(f)
 
 
+def put_policy(cluster, overrides):
+    status, body = acstest.http_json(cluster.api_url + "/policy", method="PUT", data=json.dumps(overrides).encode(),
+                                     headers={"Authorization": "Bearer " + cluster.env["ACS_API_TOKEN"],
+                                              "Content-Type": "application/json"})
+    if status != 200:
+        raise RuntimeError(f"PUT /api/v1/policy {overrides} answered {status}: {body}")
+
+
 def one_run(trace, policy, workdir):
     """The demo cluster with the policy, the trace's load, acs-vim's state every 0.2 s."""
     spec = TRACES[trace]
     duration = profile_duration(spec["profile"])
     t_setup = time.monotonic()
-    cluster = scenario.Cluster(workdir, BASE_PORT, VM_PREFIX, placement="spread", policy=policy,
+    base_policy, overrides = VARIANTS.get(policy, (policy, None))
+    cluster = scenario.Cluster(workdir, BASE_PORT, VM_PREFIX, placement="spread", policy=base_policy,
                                scale_down_window="30s", standby_delay="10s")
     try:
+        if overrides:
+            put_policy(cluster, overrides)
         acstest.wait_until(lambda: sum(scenario.count(cluster.state(), vm) for vm in cluster.vms) >= 1, 60,
                            what="a ready container")
         t0 = time.monotonic()
@@ -228,7 +245,7 @@ set grid
 set xrange [0:{duration}]
 set yrange [0:*]
 """
-COLORS = {"acs": "#1f77b4", "hpa-default": "#d62728", "seed": "#2ca02c"}
+COLORS = {"acs": "#1f77b4", "hpa-default": "#d62728", "seed": "#2ca02c", "acs-inflight": "#9467bd"}
 
 
 def plot(outdir, trace, summaries, slo_ms):
@@ -266,7 +283,8 @@ def load_summaries(outdir):
 
 def table(summaries, slo_ms):
     order = {t: i for i, t in enumerate(TRACES)}
-    summaries = sorted(summaries, key=lambda s: (order.get(s["trace"], 99), POLICIES.index(s["policy"])))
+    known = POLICIES + tuple(VARIANTS)
+    summaries = sorted(summaries, key=lambda s: (order.get(s["trace"], 99), known.index(s["policy"])))
     hpa = {s["trace"]: s["container_seconds"] for s in summaries if s["policy"] == "hpa-default"}
     lines = [f"| trace | policy | container-seconds | vs hpa-default | VM-seconds | seconds with p99 <= {slo_ms} ms "
              "| failed requests | long requests done | peak containers |",
@@ -295,7 +313,8 @@ def report(outdir, slo_ms):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--traces", default=",".join(FULL), help=f"comma-separated, of {', '.join(TRACES)}")
-    ap.add_argument("--policies", default=",".join(POLICIES))
+    ap.add_argument("--policies", default=",".join(POLICIES),
+                    help=f"comma-separated, of {', '.join(POLICIES + tuple(VARIANTS))}")
     ap.add_argument("--slo-ms", type=int, default=2000)
     ap.add_argument("--out", default=os.path.join(acstest.BUILD_DIR, "bench-replay"))
     ap.add_argument("--lock", help="hold this file locked (flock) for each run")
@@ -309,7 +328,7 @@ def main():
         if t not in TRACES:
             ap.error(f"unknown trace {t}")
     for p in policies:
-        if p not in POLICIES:
+        if p not in POLICIES and p not in VARIANTS:
             ap.error(f"unknown policy {p}")
     os.makedirs(a.out, exist_ok=True)
 

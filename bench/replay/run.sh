@@ -5,7 +5,7 @@
 # scaling policy of acs-vim (Policy=acs, hpa-default, seed). Records per second the users, p99,
 # failed requests, containers per VM and VMs up; prints one table (container-seconds, VM-seconds,
 # share of seconds with p99 under --slo-ms, failed requests) and writes one plot per trace.
-# Needs root, dockerd and a build (make build). About 40 minutes for everything.
+# Needs root, dockerd and a build (make build). About 41 minutes for everything on a quiet machine.
 #   bench/replay/run.sh [--build-dir DIR] [--traces step,ramp,diurnal,flash,long]
 #                       [--policies acs,hpa-default,seed] [--slo-ms 2000] [--out DIR]
 #                       [--lock FILE] [--quick] [--report-only]
