@@ -75,7 +75,7 @@ class ScenarioChecks(unittest.TestCase):
         self.passed = True
 
     # --- the checks every mode shares ---------------------------------------------------------------
-    def check_common(self, run, vm3_checks=None, budgets=True):
+    def check_common(self, run, vm3_checks=None, budgets=True, serving_budget_s=SERVING_BUDGET_S):
         """Measures everything first and prints it, then fails with every check that did not hold.
         vm3_checks(run, expect): what vm3 must have done (default: a standby VM activated and
         returned to standby). budgets=False prints the reaction times and the p99 without
@@ -112,7 +112,7 @@ class ScenarioChecks(unittest.TestCase):
               f"first new container ready {t_ready - STEP if t_ready else nan:.2f} s, "
               f"serving {t_serving - STEP if t_serving else nan:.2f} s")
         # Without the budgets, scale-out must still happen while the load is high.
-        decision_budget, serving_budget = (DECISION_BUDGET_S, SERVING_BUDGET_S) if budgets else (DROP - STEP,) * 2
+        decision_budget, serving_budget = (DECISION_BUDGET_S, serving_budget_s) if budgets else (DROP - STEP,) * 2
         expect(t_decided is not None and t_decided - STEP <= decision_budget,
                f"no scale-out decision within {decision_budget} s of the step")
         expect(t_ready is not None and t_ready - STEP <= serving_budget,
