@@ -13,9 +13,16 @@ LOAD_CPU=0
 PROXY_CPU=1
 
 PIDS=()
+CPU_CGROUP=
 cleanup() {
         for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
         wait 2>/dev/null || true
+        if [ -n "$CPU_CGROUP" ]; then rmdir "$CPU_CGROUP" 2>/dev/null || true; fi
+}
+
+# CPU time (user + system) a process has used so far, in clock ticks (USER_HZ, 100 a second).
+cpu_ticks() {           # PID
+        awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
 trap cleanup EXIT
 
@@ -116,6 +123,7 @@ cap_cpu() {             # PID
                 echo $((PROXY_CPU_QUOTA * 1000)) >$cg/cpu.cfs_quota_us
         fi
         echo "$1" >$cg/cgroup.procs
+        CPU_CGROUP=$cg
 }
 
 # The table of a two-mode comparison from RESULT[acs-proxy/MODE] and RESULT[haproxy/MODE]

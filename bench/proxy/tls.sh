@@ -37,12 +37,17 @@ for target in acs-proxy haproxy; do
         for mode in kept new; do
                 args=(-t1 -c64); [ $mode = new ] && args=(-t1 -c16 -H "Connection: close")
                 taskset -c $LOAD_CPU wrk "${args[@]}" -d1s "$url" >/dev/null
+                ticks=$(cpu_ticks "$pid")
                 out=$(taskset -c $LOAD_CPU wrk "${args[@]}" -d${DURATION}s "$url")
+                ticks=$(($(cpu_ticks "$pid") - ticks))
                 echo "$out" >"$OUT/wrk-tls-$target-$mode.txt"
                 RESULT[$target/$mode]=$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')
                 errors=$(echo "$out" | grep -E "Non-2xx|Socket errors" || true)
                 [ -n "$errors" ] && echo "$target $mode: $errors" >&2
-                echo "$target $mode: ${RESULT[$target/$mode]}/s" >&2
+                # The proxy's own CPU per request: equal costs with unequal rates mean the client
+                # bounds the rate, not the proxy.
+                echo "$target $mode: ${RESULT[$target/$mode]}/s, proxy CPU $(awk -v t="$ticks" -v r="${RESULT[$target/$mode]}" \
+                        -v d="$DURATION" 'BEGIN { printf "%.0f %% of a core, %.0f us per request", t / d, t * 10000 / (r * d) }')" >&2
         done
         kill "$pid"; wait "$pid" 2>/dev/null || true
 done
